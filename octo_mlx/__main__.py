@@ -1,0 +1,4 @@
+from octo_mlx.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+"""The one exception type for bad input: the CLI prints it as one line, no traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class OctoError(Exception):
+    """A problem the user can fix: bad input, a missing file, an unsupported model.
+
+    Args:
+        message: what is wrong, in one line.
+        where: the file (optionally ``file:line`` or ``file: field``) the problem is in.
+    """
+
+    def __init__(self, message: str, where: str | Path | None = None):
+        self.message = message
+        self.where = str(where) if where is not None else None
+        super().__init__(f"{self.where}: {message}" if self.where else message)

@@ -1,0 +1,54 @@
+"""OpenBLAS must give the same numbers as MLX's bundled BLAS, only faster."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from octo_mlx import runtime
+
+SCRIPT = """
+import sys, numpy as np, mlx.core as mx
+from octo_mlx.runtime import blas_in_use
+mx.random.seed(0)
+a = mx.random.normal((257, 300)); b = mx.random.normal((300, 129))
+np.save(sys.argv[1], np.array(a @ b))
+print(blas_in_use())
+"""
+
+
+def _run(tmp_path, name, env):
+    out = tmp_path / f"{name}.npy"
+    res = subprocess.run([sys.executable, "-c", SCRIPT, str(out)], env=env, capture_output=True, text=True, check=True)
+    return np.load(out), res.stdout.strip()
+
+
+@pytest.mark.skipif(runtime.find_openblas() is None, reason="Debian OpenBLAS not installed (make setup installs it)")
+def test_openblas_and_bundled_blas_agree(tmp_path):
+    base = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    bundled, name_b = _run(tmp_path, "bundled", base)
+    fast, name_f = _run(tmp_path, "openblas", runtime.openblas_env(base))
+    assert name_b.startswith("bundled") and name_f.startswith("OpenBLAS"), (name_b, name_f)
+    np.testing.assert_allclose(fast, bundled, rtol=1e-4, atol=1e-4)
+
+
+def test_cli_reexecs_with_openblas(tmp_path):
+    if runtime.find_openblas() is None:
+        pytest.skip("Debian OpenBLAS not installed")
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "OCTO_MLX_REEXECED")}
+    code = "from octo_mlx.cli import main; main()"
+    res = subprocess.run([sys.executable, "-c", code, "doctor", "--size", "256"], env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "OpenBLAS" in res.stdout
+    env[runtime.NO_OPENBLAS_ENV] = "1"
+    res = subprocess.run([sys.executable, "-c", code, "doctor", "--size", "256"], env=env, capture_output=True, text=True)
+    assert "bundled" in res.stdout
+
+
+def test_compute_dtype_is_float32_on_cpu():
+    import mlx.core as mx
+
+    if not runtime.on_gpu():
+        assert runtime.compute_dtype() == mx.float32
