@@ -2,11 +2,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
-# Debian's OpenBLAS: MLX's bundled BLAS is ~50x slower for float32 matmul on Linux (see README).
-OPENBLAS := /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3
-ifneq ($(wildcard $(OPENBLAS)),)
-export LD_PRELOAD := $(OPENBLAS)$(if $(LD_PRELOAD), $(LD_PRELOAD),)
-endif
+# Tests and benchmarks run with Debian's OpenBLAS preloaded (MLX's bundled BLAS is ~30x slower);
+# the octo-mlx command does that by itself.
+WITH_BLAS := bash scripts/with-openblas.sh
 
 .PHONY: setup demo test test-slow lint bench clean
 
@@ -24,10 +22,10 @@ demo: setup
 
 test: setup
 	$(BIN)/ruff check octo_mlx tests benchmarks
-	$(BIN)/pytest -q
+	$(WITH_BLAS) $(BIN)/pytest -q
 
 test-slow: setup
-	$(BIN)/pytest -q -m slow
+	$(WITH_BLAS) $(BIN)/pytest -q -m slow
 
 lint: setup
 	$(BIN)/ruff check octo_mlx tests benchmarks
