@@ -47,6 +47,55 @@ def _doctor(a):
     ui.show_doctor(runtime.run_doctor(a.size))
 
 
+# --- data -----------------------------------------------------------------------------------
+
+
+def _domains_arg(p):
+    p.add_argument("--domain", action="append", default=None, metavar="NAME_OR_SPEC",
+                   help="domain to check gold functions against (bundled name or JSON/YAML spec); repeat")
+
+
+def _load_domains_arg(names):
+    if not names:
+        return None
+    from octo_mlx.functions import load_domains
+
+    return load_domains(names)
+
+
+def _data_dir_args(p):
+    # optional for argparse (so the command table parses without arguments); required in _dataset_dir
+    p.add_argument("dir", nargs="?", help="dataset folder (train/valid/test.jsonl + dataset.json)")
+    _domains_arg(p)
+
+
+def _dataset_dir(a):
+    from octo_mlx.errors import OctoError
+
+    if not a.dir:
+        raise OctoError("give the dataset folder, e.g. `octo-mlx data validate data/android`")
+    return a.dir
+
+
+@command("data validate", "octo_mlx.data:validate_dir", "report every bad line as file:line: reason",
+         _data_dir_args)
+def _data_validate(a):
+    from octo_mlx import data, ui
+
+    domains = _load_domains_arg(a.domain)
+    problems = data.validate_dir(_dataset_dir(a), domains)
+    ui.show_problems(problems, data.resolve_domains(a.dir, domains))
+    return 1 if problems else 0
+
+
+@command("data stats", "octo_mlx.data:stats", "counts by split, step count, function and domain",
+         _data_dir_args)
+def _data_stats(a):
+    from octo_mlx import data, ui
+
+    ui.show_data_stats(data.stats(_dataset_dir(a), _load_domains_arg(a.domain)))
+
+
 # --- parser and entry point -------------------------------------------------------------------
 
 

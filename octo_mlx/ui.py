@@ -20,3 +20,43 @@ def show_doctor(d) -> None:
     table.add_row("matmul bfloat16", f"{d.gflops_bfloat16:.0f} GFLOP/s (1024x1024)")
     table.add_row("dtype policy", f"compute in {d.dtype}" + ("" if d.dtype == "bfloat16" else " (no fast bf16 on this CPU)"))
     console.print(table)
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+def show_problems(problems, known=None) -> None:
+    """`octo-mlx data validate`: one `file:line: reason` per problem on stdout, then a summary."""
+    for p in problems:
+        console.print(str(p), markup=False, highlight=False, soft_wrap=True)
+    checked = "structure only (pass --domain)"
+    if known:
+        checked = "functions checked against " + ", ".join(sorted(known))
+    if problems:
+        n_lines = len({(p.file, p.line) for p in problems})
+        console.print(f"[red]{len(problems)} problem(s) on {n_lines} line(s)[/red] ({checked})")
+    else:
+        console.print(f"[green]valid[/green] ({checked})")
+
+
+def show_data_stats(st) -> None:
+    """`octo-mlx data stats`: tables by split x step count, function and domain."""
+    splits = list(st.splits)
+    console.print(f"[bold]{st.folder}[/bold]  generator: {st.generator}  "
+                  + "  ".join(f"{s}: {n}" for s, n in st.splits.items()))
+    tables = (("step count", st.by_steps), ("function", st.by_function), ("domain", st.by_domain))
+    for title, table_data in tables:
+        keys = {k for v in table_data.values() for k in v}
+        if title == "step count":
+            keys = sorted(keys)
+        else:  # most frequent first
+            keys = sorted(keys, key=lambda k: (-sum(v.get(k, 0) for v in table_data.values()), k))
+        table = Table(title=f"by {title}")
+        table.add_column(title)
+        for s in splits:
+            table.add_column(s, justify="right")
+        table.add_column("total", justify="right")
+        for k in keys:
+            row = [table_data[s].get(k, 0) for s in splits]
+            table.add_row(str(k), *map(str, row), str(sum(row)))
+        console.print(table)

@@ -1,0 +1,549 @@
+"""Planner datasets: the JSONL format, validation, loading, splitting, stats and HF interop.
+
+One example is one JSON line that mlx-lm's chat loader reads as it is (the ``messages`` key),
+plus metadata kept for deterministic judging and never shown to the planner::
+
+    {"id": "a1", "messages": [{"role": "user", "content": QUERY},
+                              {"role": "assistant", "content": "STEP1<nexa_split>STEP2"}],
+     "functions": ["get_trending_news", "send_email"], "domains": ["android"],
+     "n_steps": 2, "generator": "offline"}
+
+A folder holds ``train.jsonl``, ``valid.jsonl``, ``test.jsonl`` and ``dataset.json`` (the
+manifest: generator, seed, domains, counts). Every bad line is reported as ``file:line: reason``
+by :func:`validate_dir`; the loaders refuse the same lines with the same message. Nothing is
+ever dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from octo_mlx.errors import OctoError
+
+PLAN_SPLIT = "<nexa_split>"
+NO_FUNCTION = "none"  # the gold "function" of an irrelevant query (one step, no call)
+MAX_STEPS = 5  # the paper's plans have 1..5 steps
+SPLITS = ("train", "valid", "test")
+MANIFEST = "dataset.json"
+FIELDS = ("id", "messages", "functions", "domains", "n_steps", "generator")
+_FUNCTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class PlanExample:
+    """One (query, plan) pair with the gold function behind each step."""
+
+    id: str
+    query: str
+    steps: tuple[str, ...]
+    functions: tuple[str, ...]
+    domains: tuple[str, ...]
+    generator: str
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.steps)
+
+    @property
+    def irrelevant(self) -> bool:
+        return self.functions == (NO_FUNCTION,)
+
+    def to_record(self) -> dict[str, Any]:
+        """The JSON line (mlx-lm chat format plus metadata)."""
+        return {
+            "id": self.id,
+            "messages": [
+                {"role": "user", "content": self.query},
+                {"role": "assistant", "content": format_plan(self.steps)},
+            ],
+            "functions": list(self.functions),
+            "domains": list(self.domains),
+            "n_steps": len(self.steps),
+            "generator": self.generator,
+        }
+
+    @classmethod
+    def from_record(
+        cls, record: Any, known: Mapping[str, Iterable[str]] | None = None, where: str | None = None
+    ) -> PlanExample:
+        """Check a parsed JSON line and build the example; raises OctoError naming the first problem.
+
+        Args:
+            record: the parsed JSON object.
+            known: domain name -> its function names; when given, every gold function must exist
+                in one of the example's domains.
+            where: ``file:line`` for the error message.
+        """
+        reasons = check_record(record, known)
+        if reasons:
+            raise OctoError("; ".join(reasons), where)
+        return _build(record)
+
+
+def format_plan(steps: Sequence[str]) -> str:
+    """Join steps with ``<nexa_split>`` (the assistant turn of a training example)."""
+    return PLAN_SPLIT.join(s.strip() for s in steps)
+
+
+def parse_plan(text: str) -> list[str]:
+    """Split a planner output into steps, leniently (for model outputs).
+
+    Strips surrounding whitespace and chat end markers, drops empty pieces (e.g. a trailing
+    ``<nexa_split>``). Use :func:`check_record` for the strict check of training data.
+    """
+    for marker in ("<|end|>", "<|im_end|>", "<|eot_id|>", "<nexa_end>", "</s>"):
+        text = text.split(marker)[0]
+    return [s.strip() for s in text.split(PLAN_SPLIT) if s.strip()]
+
+
+def normalize_text(text: str) -> str:
+    """Lower case, punctuation removed, whitespace collapsed: the key for exact-duplicate checks."""
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+# --- checking one record --------------------------------------------------------------------
+
+
+def known_functions(
+    domains: Iterable[Any] | Mapping[str, Iterable[str]] | None,
+) -> dict[str, set[str]] | None:
+    """Domain name -> function names, from Domain objects (``.name``, ``.names``) or a mapping."""
+    if domains is None:
+        return None
+    if isinstance(domains, Mapping):
+        return {k: set(v) for k, v in domains.items()}
+    return {d.name: set(d.names) for d in domains}
+
+
+def check_record(record: Any, known: Mapping[str, Iterable[str]] | None = None) -> list[str]:
+    """Every problem of one parsed line, as short reasons (empty list = valid).
+
+    Args:
+        record: the parsed JSON value.
+        known: domain name -> function names; None checks the structure only.
+    """
+    if not isinstance(record, dict):
+        return [f"expected a JSON object, got {type(record).__name__}"]
+    reasons = [f"missing field '{f}'" for f in FIELDS if f not in record]
+    extra = sorted(set(record) - set(FIELDS))
+    if extra:
+        reasons.append(f"unknown field(s) {', '.join(map(repr, extra))}")
+    if not isinstance(record.get("id", ""), str) or ("id" in record and not record["id"].strip()):
+        reasons.append("'id' must be a non-empty string")
+    gen = record.get("generator", "offline")
+    if not isinstance(gen, str) or not (gen == "offline" or (gen.startswith("teacher:") and len(gen) > 8)):
+        reasons.append(f"'generator' must be 'offline' or 'teacher:<model>', got {gen!r}")
+
+    steps: list[str] | None = None
+    if "messages" in record:
+        msgs = record["messages"]
+        roles = (
+            [m.get("role") if isinstance(m, dict) else None for m in msgs] if isinstance(msgs, list) else None
+        )
+        if roles != ["user", "assistant"]:
+            reasons.append(f"'messages' must be [user, assistant], got roles {roles}")
+        elif not all(isinstance(m.get("content"), str) for m in msgs):
+            reasons.append("message 'content' must be a string")
+        else:
+            if not msgs[0]["content"].strip():
+                reasons.append("empty user query")
+            steps = [s.strip() for s in msgs[1]["content"].split(PLAN_SPLIT)]
+            if any(not s for s in steps):
+                reasons.append(f"empty step in plan {msgs[1]['content']!r}")
+            if not 1 <= len(steps) <= MAX_STEPS:
+                reasons.append(f"plan has {len(steps)} steps (must be 1..{MAX_STEPS})")
+
+    funcs = record.get("functions")
+    if "functions" in record and not (isinstance(funcs, list) and all(isinstance(f, str) for f in funcs)):
+        reasons.append("'functions' must be a list of strings")
+        funcs = None
+    doms = record.get("domains")
+    if "domains" in record and not (isinstance(doms, list) and all(isinstance(d, str) for d in doms)):
+        reasons.append("'domains' must be a list of strings")
+        doms = None
+    n = record.get("n_steps")
+    if "n_steps" in record and (not isinstance(n, int) or isinstance(n, bool)):
+        reasons.append(f"'n_steps' must be an integer, got {n!r}")
+        n = None
+
+    if steps is not None and funcs is not None and isinstance(n, int):
+        if not (n == len(steps) == len(funcs)):
+            reasons.append(f"n_steps={n} but the plan has {len(steps)} steps and {len(funcs)} functions")
+    if funcs is not None:
+        if NO_FUNCTION in funcs and funcs != [NO_FUNCTION]:
+            reasons.append(f"'{NO_FUNCTION}' (irrelevant query) must be the only function")
+        bad = [f for f in funcs if not _FUNCTION_NAME.match(f)]
+        if bad:
+            reasons.append(f"bad function name(s) {bad}")
+        elif known is not None and doms is not None and funcs != [NO_FUNCTION]:
+            unknown_doms = [d for d in doms if d not in known]
+            if unknown_doms:
+                reasons.append(f"unknown domain(s) {unknown_doms} (known: {sorted(known)})")
+            elif not doms:
+                reasons.append("'domains' is empty")
+            else:
+                names = set().union(*(set(known[d]) for d in doms))
+                missing = [f for f in funcs if f not in names]
+                if missing:
+                    reasons.append(f"unknown function(s) {missing} for domain(s) {doms}")
+    return reasons
+
+
+def _build(record: dict) -> PlanExample:
+    msgs = record["messages"]
+    return PlanExample(
+        id=record["id"],
+        query=msgs[0]["content"],
+        steps=tuple(s.strip() for s in msgs[1]["content"].split(PLAN_SPLIT)),
+        functions=tuple(record["functions"]),
+        domains=tuple(record["domains"]),
+        generator=record["generator"],
+    )
+
+
+# --- files and folders ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One bad line (line 0 = the file as a whole)."""
+
+    file: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.reason}" if self.line else f"{self.file}: {self.reason}"
+
+
+def _scan(path: Path, known: Mapping[str, Iterable[str]] | None) -> tuple[list[PlanExample], list[Problem]]:
+    examples: list[PlanExample] = []
+    problems: list[Problem] = []
+    if not path.is_file():
+        return [], [Problem(str(path), 0, "no such file")]
+    seen: dict[str, int] = {}
+    with path.open(encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                problems.append(Problem(str(path), i, "empty line"))
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                problems.append(Problem(str(path), i, f"bad JSON: {e.msg} at column {e.colno}"))
+                continue
+            reasons = check_record(record, known)
+            rid = record.get("id") if isinstance(record, dict) else None
+            if isinstance(rid, str) and rid in seen:
+                reasons.append(f"duplicate id {rid!r} (first on line {seen[rid]})")
+            if reasons:
+                problems.extend(Problem(str(path), i, r) for r in reasons)
+                continue
+            seen[rid] = i
+            examples.append(_build(record))
+    return examples, problems
+
+
+def _refuse(problems: list[Problem]) -> None:
+    first = problems[0]
+    more = len({(p.file, p.line) for p in problems}) - 1
+    tail = f" (and {more} more bad line(s): run `octo-mlx data validate`)" if more > 0 else ""
+    where = f"{first.file}:{first.line}" if first.line else first.file
+    raise OctoError(first.reason + tail, where)
+
+
+def read_split(
+    path: str | Path, domains: Iterable[Any] | Mapping[str, Iterable[str]] | None = None
+) -> list[PlanExample]:
+    """Load one JSONL split; raises OctoError ``file:line: reason`` on the first bad line.
+
+    Args:
+        path: the .jsonl file.
+        domains: Domain objects (or name -> function names) to check gold functions against;
+            None checks the structure only.
+    """
+    examples, problems = _scan(Path(path), known_functions(domains))
+    if problems:
+        _refuse(problems)
+    return examples
+
+
+def _fsync_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a temporary file, fsync, rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with tmp.open("w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_split(path: str | Path, examples: Iterable[PlanExample]) -> None:
+    """Write examples as JSONL, atomically (a killed writer leaves the old file or the new one)."""
+    lines = [json.dumps(e.to_record(), ensure_ascii=False) + "\n" for e in examples]
+    _fsync_write(Path(path), "".join(lines))
+
+
+def read_manifest(folder: str | Path) -> dict[str, Any]:
+    """The folder's ``dataset.json`` ({} when absent); raises OctoError when it is not JSON."""
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise OctoError(f"bad JSON: {e.msg} at line {e.lineno}", path) from None
+    if not isinstance(manifest, dict):
+        raise OctoError("expected a JSON object", path)
+    return manifest
+
+
+def write_dataset(
+    folder: str | Path,
+    splits: Mapping[str, Sequence[PlanExample]],
+    generator: str,
+    seed: int | None,
+    domains: Sequence[str],
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write train/valid/test.jsonl and the manifest ``dataset.json`` (each file atomically).
+
+    Args:
+        folder: output folder (created).
+        splits: split name -> examples.
+        generator: "offline" or "teacher:<model>".
+        seed: the seed that made the data (recorded).
+        domains: the domain names the data covers.
+        extra: more manifest fields (e.g. the resolved synthesis config).
+    """
+    folder = Path(folder)
+    for name, examples in splits.items():
+        write_split(folder / f"{name}.jsonl", examples)
+    manifest = {
+        "generator": generator,
+        "seed": seed,
+        "domains": list(domains),
+        "counts": {name: len(ex) for name, ex in splits.items()},
+        **(extra or {}),
+    }
+    _fsync_write(folder / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    return folder
+
+
+def resolve_domains(folder: str | Path, domains: Iterable[Any] | None = None) -> dict[str, set[str]] | None:
+    """The domain -> functions map to check a folder against: ``domains`` if given, else the
+    bundled domains the manifest names (None when they cannot be loaded: structure-only check)."""
+    if domains is not None:
+        return known_functions(domains)
+    names = read_manifest(folder).get("domains") or []
+    try:
+        from octo_mlx.functions import load_domains
+    except ImportError:
+        return None
+    try:
+        return known_functions(load_domains(list(names))) if names else None
+    except OctoError:
+        return None
+
+
+def validate_dir(folder: str | Path, domains: Iterable[Any] | None = None) -> list[Problem]:
+    """Every problem in a dataset folder: each bad line, duplicate ids and queries across splits,
+    manifest counts that disagree with the files.
+
+    Args:
+        folder: the dataset folder.
+        domains: Domain objects to check gold functions against (default: the manifest's
+            bundled domains, when they load).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return [Problem(str(folder), 0, "no such folder")]
+    known = resolve_domains(folder, domains)
+    problems: list[Problem] = []
+    try:
+        manifest = read_manifest(folder)
+    except OctoError as e:
+        manifest = {}
+        problems.append(Problem(str(folder / MANIFEST), 0, e.message))
+    present = [s for s in SPLITS if (folder / f"{s}.jsonl").is_file()]
+    if "train" not in present:
+        problems.append(Problem(str(folder / "train.jsonl"), 0, "no such file"))
+    ids: dict[str, str] = {}
+    queries: dict[str, str] = {}
+    for split in present:
+        path = folder / f"{split}.jsonl"
+        examples, bad = _scan(path, known)
+        problems.extend(bad)
+        for line, ex in _with_lines(path, examples):
+            if ex.id in ids:
+                problems.append(Problem(str(path), line, f"id {ex.id!r} is also in {ids[ex.id]}"))
+            ids.setdefault(ex.id, f"{path.name}:{line}")
+            key = normalize_text(ex.query)
+            if key in queries and not queries[key].startswith(path.name):
+                problems.append(Problem(str(path), line, f"query also in {queries[key]} (split leak)"))
+            queries.setdefault(key, f"{path.name}:{line}")
+        want = (manifest.get("counts") or {}).get(split)
+        n_lines = sum(1 for _ in path.open(encoding="utf-8"))
+        if want is not None and want != n_lines:
+            problems.append(
+                Problem(
+                    str(folder / MANIFEST), 0, f"counts.{split}={want} but {path.name} has {n_lines} lines"
+                )
+            )
+    return problems
+
+
+def _with_lines(path: Path, examples: list[PlanExample]) -> list[tuple[int, PlanExample]]:
+    """Pair valid examples with their line numbers (ids are unique within a file after _scan)."""
+    where: dict[str, int] = {}
+    with path.open(encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            try:
+                rid = json.loads(line).get("id")
+            except (json.JSONDecodeError, AttributeError):
+                continue
+            if isinstance(rid, str):
+                where.setdefault(rid, i)
+    return [(where.get(e.id, 0), e) for e in examples]
+
+
+def load_dataset_dir(
+    folder: str | Path, domains: Iterable[Any] | None = None
+) -> dict[str, list[PlanExample]]:
+    """Load every split present in a folder; refuses (OctoError) exactly what validate_dir reports.
+
+    Args:
+        folder: the dataset folder (train.jsonl required; valid/test optional).
+        domains: Domain objects to check gold functions against (default: the manifest's).
+    """
+    problems = validate_dir(folder, domains)
+    if problems:
+        _refuse(problems)
+    known = resolve_domains(folder, domains)
+    return {
+        s: _scan(Path(folder) / f"{s}.jsonl", known)[0]
+        for s in SPLITS
+        if (Path(folder) / f"{s}.jsonl").is_file()
+    }
+
+
+# --- splitting and stats --------------------------------------------------------------------
+
+
+def split_examples(
+    examples: Sequence[PlanExample],
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+    group: Callable[[PlanExample], str] | None = None,
+) -> dict[str, list[PlanExample]]:
+    """Stratified split by (step count, domains): each stratum is spread over the splits in
+    proportion, and the totals match the fractions to within one example per split.
+
+    Args:
+        examples: the pool.
+        fractions: shares of train, valid, test (normalised to sum 1).
+        seed: shuffles within each stratum.
+        group: key of examples that must land in the same split (default: the normalised query,
+            so a query never sits in two splits).
+    """
+    if len(fractions) != len(SPLITS) or any(f < 0 for f in fractions) or sum(fractions) <= 0:
+        raise OctoError(f"fractions must be {len(SPLITS)} non-negative numbers, got {list(fractions)}")
+    total = sum(fractions)
+    frac = [f / total for f in fractions]
+    key = group or (lambda e: normalize_text(e.query))
+    groups: dict[str, list[PlanExample]] = defaultdict(list)
+    for e in examples:
+        groups[key(e)].append(e)
+    strata: dict[tuple, list[str]] = defaultdict(list)
+    for g, members in groups.items():
+        strata[(members[0].n_steps, tuple(sorted(members[0].domains)))].append(g)
+    rng = random.Random(seed)
+    order: list[str] = []
+    for s in sorted(strata):
+        gs = sorted(strata[s])
+        rng.shuffle(gs)
+        order.extend(gs)
+    # Largest-deficit assignment over the stratum-ordered groups: every prefix (hence every
+    # stratum) is split in proportion, e.g. 200 two-step examples -> 160/20/20.
+    out: dict[str, list[PlanExample]] = {s: [] for s in SPLITS}
+    counts = [0] * len(SPLITS)
+    done = 0
+    for g in order:
+        size = len(groups[g])
+        k = max(range(len(SPLITS)), key=lambda i: (frac[i] * (done + size) - counts[i], frac[i]))
+        out[SPLITS[k]].extend(groups[g])
+        counts[k] += size
+        done += size
+    return out
+
+
+@dataclass
+class DatasetStats:
+    """Counts of a dataset folder, for `octo-mlx data stats`."""
+
+    folder: str
+    generator: str
+    splits: dict[str, int] = field(default_factory=dict)
+    by_steps: dict[str, dict[int, int]] = field(default_factory=dict)  # split -> n_steps -> count
+    by_function: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> function -> count
+    by_domain: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> domain -> count
+
+
+def stats(folder: str | Path, domains: Iterable[Any] | None = None) -> DatasetStats:
+    """Counts by split, step count, gold function and domain (refuses an invalid folder).
+
+    Args:
+        folder: the dataset folder.
+        domains: Domain objects to check against (default: the manifest's).
+    """
+    data = load_dataset_dir(folder, domains)
+    manifest = read_manifest(folder)
+    generators = sorted({e.generator for exs in data.values() for e in exs})
+    result = DatasetStats(str(folder), manifest.get("generator") or ", ".join(generators) or "?")
+    for split, exs in data.items():
+        result.splits[split] = len(exs)
+        result.by_steps[split] = dict(sorted(Counter(e.n_steps for e in exs).items()))
+        result.by_function[split] = dict(Counter(f for e in exs for f in e.functions).most_common())
+        result.by_domain[split] = dict(Counter(d for e in exs for d in e.domains).most_common())
+    return result
+
+
+# --- Hugging Face datasets --------------------------------------------------------------------
+
+
+def to_hf(folder: str | Path, domains: Iterable[Any] | None = None):
+    """Load a dataset folder as a ``datasets.DatasetDict`` (one Dataset per split, same columns)."""
+    import datasets
+
+    data = load_dataset_dir(folder, domains)
+    return datasets.DatasetDict(
+        {s: datasets.Dataset.from_list([e.to_record() for e in exs]) for s, exs in data.items()}
+    )
+
+
+def from_hf(dataset_dict, folder: str | Path, seed: int | None = None) -> Path:
+    """Write a ``datasets.DatasetDict`` (splits train/valid/test, our columns) as a dataset folder.
+
+    Every row is checked like a JSONL line; a bad row raises OctoError ``split:row: reason``.
+    """
+    splits: dict[str, list[PlanExample]] = {}
+    for split in dataset_dict:
+        if split not in SPLITS:
+            raise OctoError(f"unknown split {split!r} (expected {', '.join(SPLITS)})", "DatasetDict")
+        exs = []
+        for i, row in enumerate(dataset_dict[split], 1):
+            exs.append(PlanExample.from_record(dict(row), where=f"{split}:{i}"))
+        splits[split] = exs
+    all_ex = [e for exs in splits.values() for e in exs]
+    generators = sorted({e.generator for e in all_ex})
+    domains = sorted({d for e in all_ex for d in e.domains})
+    return write_dataset(folder, splits, ", ".join(generators) or "?", seed, domains)

@@ -1,0 +1,243 @@
+"""The planner data contract: format round trips, validation of every bad line, split, stats, HF."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from octo_mlx import data
+from octo_mlx.data import NO_FUNCTION, PLAN_SPLIT, PlanExample
+from octo_mlx.errors import OctoError
+
+KNOWN = {
+    "android": ["get_trending_news", "send_email", "get_weather_forecast", "set_timer_alarm"],
+    "ecommerce": ["search_products", "add_to_cart", "checkout"],
+}
+FUNCS = {d: fs for d, fs in KNOWN.items()}
+
+
+def make_examples(n: int, seed: int = 0) -> list[PlanExample]:
+    """Random but valid examples: varied step counts and domains, unique queries."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        if i % 10 == 9:
+            out.append(
+                PlanExample(
+                    f"x{i}",
+                    f"tell me a joke number {i}",
+                    ("Answer without a function",),
+                    (NO_FUNCTION,),
+                    ("android",),
+                    "offline",
+                )
+            )
+            continue
+        dom = rng.choice(sorted(KNOWN))
+        k = rng.randint(1, 5)
+        funcs = tuple(rng.choice(KNOWN[dom]) for _ in range(k))
+        steps = tuple(f"Step {j} using {f} for request {i}" for j, f in enumerate(funcs))
+        out.append(
+            PlanExample(f"x{i}", f"Please do request {i} with {k} steps", steps, funcs, (dom,), "offline")
+        )
+    return out
+
+
+def write_lines(path: Path, lines: list) -> None:
+    path.write_text("".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines))
+
+
+def good_record(i: int = 0) -> dict:
+    return make_examples(1, seed=i)[0].to_record() | {"id": f"g{i}"}
+
+
+def test_format_parse_round_trip_and_lenient_parse():
+    steps = ["Find articles about Jensen Huang in English", "Email the first article found to myself"]
+    text = data.format_plan(steps)
+    assert text.count(PLAN_SPLIT) == len(steps) - 1
+    assert data.parse_plan(text) == steps
+    assert data.parse_plan(f"  {text}{PLAN_SPLIT}<|end|> trailing junk") == steps
+
+
+def test_record_round_trip_is_mlx_lm_chat_format():
+    for ex in make_examples(30):
+        rec = ex.to_record()
+        assert [m["role"] for m in rec["messages"]] == ["user", "assistant"]
+        assert rec["n_steps"] == len(rec["functions"]) == len(data.parse_plan(rec["messages"][1]["content"]))
+        assert PlanExample.from_record(json.loads(json.dumps(rec)), KNOWN) == ex
+
+
+def test_mlx_lm_chat_loader_reads_our_lines(tmp_path, tiny_llama):
+    from mlx_lm.tuner.datasets import load_local_dataset
+    from mlx_lm.utils import load_tokenizer
+
+    exs = make_examples(12)
+    splits = data.split_examples(exs, seed=1)
+    data.write_dataset(tmp_path, splits, "offline", 1, ["android", "ecommerce"])
+    tok = load_tokenizer(tiny_llama)
+    from types import SimpleNamespace
+
+    train, valid, test = load_local_dataset(tmp_path, tok, SimpleNamespace(mask_prompt=False))
+    assert len(train) == len(splits["train"]) and len(train) > 0
+    tokens, _ = train.process(train[0])
+    assert len(tokens) > 5
+
+
+BAD_LINES = [
+    ("{not json", "bad JSON"),
+    ([1, 2], "expected a JSON object"),
+    ("drop:functions", "missing field 'functions'"),
+    ("drop:messages", "missing field 'messages'"),
+    ("set:functions=['fly_to_mars']", "unknown function"),
+    ("set:domains=['cooking']", "unknown domain"),
+    ("plan:", "empty step"),
+    ("plan:a<nexa_split><nexa_split>b", "empty step"),
+    ("plan:1<nexa_split>2<nexa_split>3<nexa_split>4<nexa_split>5<nexa_split>6", "6 steps"),
+    ("set:n_steps=7", "n_steps=7"),
+    ("roles:assistant,user", "must be [user, assistant]"),
+    ("set:generator='gpt'", "'generator'"),
+    ("set:functions=['none','send_email']", "must be the only function"),
+]
+
+
+def corrupt(rec: dict, how) -> object:
+    if not isinstance(how, str) or ":" not in how or how.startswith("{"):
+        return how
+    kind, _, arg = how.partition(":")
+    rec = json.loads(json.dumps(rec))
+    if kind == "drop":
+        del rec[arg]
+    elif kind == "set":
+        k, _, v = arg.partition("=")
+        rec[k] = eval(v)  # test-local literals only
+    elif kind == "plan":
+        rec["messages"][1]["content"] = arg
+    elif kind == "roles":
+        for m, r in zip(rec["messages"], arg.split(",")):
+            m["role"] = r
+    return rec
+
+
+def test_validate_reports_every_bad_line_and_loaders_refuse_the_same(tmp_path):
+    good = [
+        make_examples(1, seed=100 + i)[0].to_record() | {"id": f"ok{i}"} for i in range(len(BAD_LINES) + 1)
+    ]
+    lines, bad_at = [], {}
+    for i, (how, reason) in enumerate(BAD_LINES):
+        lines.append(good[i] if i % 2 else {**good[i], "id": f"pre{i}"})
+        bad = corrupt({**good[i], "id": f"bad{i}"}, how)
+        lines.append(bad)
+        bad_at[len(lines)] = reason
+    lines.append(good[-1])
+    # a few steps must be the plan length for the unmutated fields: make n_steps/functions agree
+    write_lines(tmp_path / "train.jsonl", lines)
+    problems = data.validate_dir(tmp_path, KNOWN)
+    reported = {p.line for p in problems}
+    assert reported == set(bad_at), (sorted(reported), sorted(bad_at))
+    for p in problems:
+        assert p.file.endswith("train.jsonl")
+    for line, reason in bad_at.items():
+        assert any(reason in p.reason for p in problems if p.line == line), (line, reason, problems)
+    first = min(bad_at)
+    with pytest.raises(OctoError) as e:
+        data.read_split(tmp_path / "train.jsonl", KNOWN)
+    assert str(e.value).startswith(f"{tmp_path / 'train.jsonl'}:{first}: ")
+    assert f"{len(bad_at) - 1} more" in str(e.value)
+    with pytest.raises(OctoError) as e2:
+        data.load_dataset_dir(tmp_path, KNOWN)
+    assert str(e2.value).split(" (and")[0] == str(e.value).split(" (and")[0]
+
+
+def test_duplicates_and_leaks_across_splits_are_reported(tmp_path):
+    exs = make_examples(6)
+    data.write_split(tmp_path / "train.jsonl", exs[:4])
+    leak = PlanExample(
+        "new", exs[0].query.upper() + "!", exs[0].steps, exs[0].functions, exs[0].domains, "offline"
+    )
+    data.write_split(tmp_path / "valid.jsonl", [exs[1], leak, exs[5]])
+    problems = data.validate_dir(tmp_path, KNOWN)
+    msgs = [str(p) for p in problems]
+    assert any("valid.jsonl:1:" in m and "also in train.jsonl:2" in m for m in msgs), msgs
+    assert any("valid.jsonl:2:" in m and "split leak" in m for m in msgs), msgs
+    assert len(problems) == 3  # id exs[1] twice: the id and the query; leak: the query
+
+
+def test_split_is_stratified_seeded_and_partitions(tmp_path):
+    exs = make_examples(500, seed=3)
+    a = data.split_examples(exs, seed=7)
+    b = data.split_examples(list(reversed(exs)), seed=7)
+    assert {k: [e.id for e in v] for k, v in a.items()} == {k: [e.id for e in v] for k, v in b.items()}
+    ids = [e.id for v in a.values() for e in v]
+    assert sorted(ids) == sorted(e.id for e in exs)  # a partition: nothing lost or duplicated
+    for i, name in enumerate(data.SPLITS):
+        assert abs(len(a[name]) - (0.8, 0.1, 0.1)[i] * len(exs)) <= 1
+    strata = Counter((e.n_steps, e.domains) for e in exs)
+    for key, n in strata.items():
+        n_test = sum((e.n_steps, e.domains) == key for e in a["test"])
+        assert abs(n_test - 0.1 * n) <= 1.5, (key, n, n_test)
+    c = data.split_examples(exs, seed=8)
+    assert [e.id for e in c["test"]] != [e.id for e in a["test"]]
+
+
+def test_split_keeps_groups_together():
+    exs = make_examples(200, seed=5)
+    fam = lambda e: str(int(e.id[1:]) % 17)  # noqa: E731
+    out = data.split_examples(exs, seed=0, group=fam)
+    where = {}
+    for split, v in out.items():
+        for e in v:
+            assert where.setdefault(fam(e), split) == split
+
+
+def test_stats_counts_match_files(tmp_path):
+    exs = make_examples(120, seed=2)
+    data.write_dataset(tmp_path, data.split_examples(exs, seed=0), "offline", 0, sorted(KNOWN))
+    st = data.stats(tmp_path, KNOWN)
+    assert sum(st.splits.values()) == 120
+    assert sum(sum(v.values()) for v in st.by_steps.values()) == 120
+    assert sum(sum(v.values()) for v in st.by_function.values()) == sum(e.n_steps for e in exs)
+    assert st.generator == "offline"
+
+
+def test_manifest_count_mismatch_is_reported(tmp_path):
+    exs = make_examples(20)
+    data.write_dataset(tmp_path, data.split_examples(exs, seed=0), "offline", 0, ["android"])
+    with (tmp_path / "train.jsonl").open("a") as f:
+        f.write(json.dumps(good_record(99)) + "\n")
+    problems = data.validate_dir(tmp_path, KNOWN)
+    assert [p.file.endswith("dataset.json") and "counts.train" in p.reason for p in problems] == [True]
+
+
+def test_hf_round_trip(tmp_path):
+    exs = make_examples(40, seed=4)
+    data.write_dataset(tmp_path / "a", data.split_examples(exs, seed=0), "offline", 0, sorted(KNOWN))
+    dd = data.to_hf(tmp_path / "a", KNOWN)
+    assert set(dd) == set(data.SPLITS) and sum(len(d) for d in dd.values()) == 40
+    data.from_hf(dd, tmp_path / "b")
+    assert data.load_dataset_dir(tmp_path / "b", KNOWN) == data.load_dataset_dir(tmp_path / "a", KNOWN)
+    broken = dd["train"].map(lambda r: {"n_steps": r["n_steps"] + 1})
+    dd["train"] = broken
+    with pytest.raises(OctoError, match=r"^train:1: "):
+        data.from_hf(dd, tmp_path / "c")
+
+
+def test_write_split_is_atomic_no_tmp_left(tmp_path):
+    data.write_split(tmp_path / "train.jsonl", make_examples(5))
+    assert [p.name for p in tmp_path.iterdir()] == ["train.jsonl"]
+
+
+def test_validate_cli_prints_each_bad_line(tmp_path):
+    good = [good_record(i) for i in range(3)]
+    write_lines(tmp_path / "train.jsonl", [good[0], "{oops", good[1], corrupt(good[2], "plan:")])
+    out = subprocess.run(
+        [sys.executable, "-m", "octo_mlx", "data", "validate", str(tmp_path)], capture_output=True, text=True
+    )
+    assert out.returncode == 1, out
+    lines = [ln for ln in out.stdout.splitlines() if "train.jsonl:" in ln]
+    assert [ln.split(":")[1] for ln in lines][:2] == ["2", "4"], out.stdout
