@@ -30,6 +30,8 @@ from octo_mlx.errors import OctoError
 
 PLAN_SPLIT = "<nexa_split>"
 NO_FUNCTION = "none"  # the gold "function" of an irrelevant query (one step, no call)
+# The one step of an irrelevant query's plan: one fixed text, so the planner learns one answer.
+IRRELEVANT_STEP = "Answer directly: no function is needed"
 MAX_STEPS = 5  # the paper's plans have 1..5 steps
 SPLITS = ("train", "valid", "test")
 MANIFEST = "dataset.json"
