@@ -1,0 +1,6 @@
+"""The bundled function domains, one module each, plus ``world`` (the seeded simulated world).
+
+Each domain module defines typed Python functions decorated with ``@octo_function``: the
+signature and docstring are the schema the planner and action model learn, the body is the
+simulated implementation. ``DOMAIN`` at the bottom of each module collects them.
+"""
