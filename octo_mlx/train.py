@@ -1,0 +1,624 @@
+"""Fine-tune a planner in MLX: full, LoRA, DoRA (QLoRA on a quantized base), resumable, data-parallel.
+
+Built around mlx-lm (its models, ``linear_to_lora_layers``, its adapter format); our own loop
+adds what it lacks: epochs with a warm-up ratio, completion-only loss computed only where it
+counts (hidden states of completion positions are gathered before the LM head), packing, new
+vocabulary rows, resumable checkpoints and a token-exact data-parallel step.
+
+The loss of an optimizer step is the mean cross-entropy over every completion token of its
+examples (all micro-batches, all ranks): each micro-batch returns a *sum* and a count, the sums
+are all-summed, then divided once. So 2 ranks, or packed rows, give the same gradient as 1
+process on the same global batch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+import numpy as np
+from mlx.utils import tree_flatten, tree_map
+
+from octo_mlx import batching, checkpoint, tokens
+from octo_mlx.config import ALL_LINEAR, Recipe, dump_recipe, recipe_to_dict, save_recipe
+from octo_mlx.errors import OctoError
+
+# Model types whose logits are exactly head(model.model(x)): we can gather before the head.
+SPLIT_HEAD_TYPES = {"llama", "phi3", "gemma", "mistral", "qwen2", "qwen3", "olmo2", "granite"}
+# Recipe fields that may change between a run and its resumption without changing its numbers.
+RESUMABLE_CHANGES = {
+    ("train", "max_steps"),
+    ("train", "save_every"),
+    ("train", "log_every"),
+    ("output", "dir"),
+}
+
+
+@dataclass(frozen=True)
+class TrainEvent:
+    """A progress report. kind: start | step | eval | checkpoint | done."""
+
+    kind: str
+    step: int
+    total_steps: int
+    epoch: int
+    epochs: int
+    loss: float | None = None
+    learning_rate: float | None = None
+    tokens_per_s: float | None = None  # useful (non-padding) tokens per second, all ranks
+    peak_memory_gb: float | None = None
+    val_loss: float | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a finished run produced and measured."""
+
+    out_dir: Path
+    last_dir: Path
+    best_dir: Path | None
+    base_dir: Path  # the model to load the adapter on (the input model, or OUT/base with new tokens)
+    method: str
+    steps: int
+    total_steps: int
+    final_loss: float | None  # training loss of the last step
+    val_losses: list = field(default_factory=list)  # (step, loss) after each epoch and at the end
+    best_val_loss: float | None = None
+    useful_tokens: int = 0
+    padded_tokens: int = 0
+    train_seconds: float = 0.0
+    useful_tokens_per_s: float = 0.0
+    peak_memory_gb: float = 0.0  # MLX allocator peak
+    peak_rss_gb: float = 0.0  # process resident set peak
+    resumed_from: int | None = None
+    new_tokens: tuple = ()
+    rank: int = 0  # this process's rank (only rank 0 writes and reports)
+
+
+# --- schedule -------------------------------------------------------------------------------
+
+
+def learning_rate_at(
+    step: int, total_steps: int, base_lr: float, warmup_ratio: float, schedule: str
+) -> float:
+    """Learning rate of optimizer step ``step`` (0-based): linear warm-up, then decay to 0.
+
+    Warm-up lasts ceil(ratio * total) steps (Hugging Face's count) and reaches ``base_lr`` on its
+    last step; the first step already moves (lr = base / warmup, not 0).
+    """
+    warmup = math.ceil(warmup_ratio * total_steps)
+    if step < warmup:
+        return base_lr * (step + 1) / warmup
+    if schedule == "constant":
+        return base_lr
+    progress = (step - warmup) / max(1, total_steps - warmup)
+    if schedule == "linear":
+        return base_lr * (1.0 - progress)
+    return base_lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+# --- model ----------------------------------------------------------------------------------
+
+
+class _SegmentMask:
+    """Stands in for mlx-lm's KV cache to hand our block-diagonal mask to every layer.
+
+    mlx-lm models ask ``cache.make_mask`` for the attention mask; offset 0 keeps RoPE positions
+    as in a plain call, and update_and_fetch returns the keys and values unchanged.
+    """
+
+    offset = 0
+
+    def __init__(self, mask: mx.array):
+        self.mask = mask
+
+    def make_mask(self, n, return_array=False, window_size=None):
+        return self.mask
+
+    def update_and_fetch(self, keys, values):
+        return keys, values
+
+
+def _head(model, h: mx.array) -> mx.array:
+    if "lm_head" in model:
+        return model.lm_head(h)
+    return model.model.embed_tokens.as_linear(h)
+
+
+def target_logits(model, tokens_: mx.array, mask: mx.array | None, positions: mx.array) -> mx.array:
+    """Logits at the flat ``positions`` only; the LM head never sees the other positions."""
+    caches = None if mask is None else [_SegmentMask(mask) for _ in model.layers]
+    if getattr(model, "model_type", None) in SPLIT_HEAD_TYPES:
+        h = model.model(tokens_, caches)
+        return _head(model, h.reshape(-1, h.shape[-1])[positions])
+    logits = model(tokens_, cache=caches)  # other architectures: full logits, then gather
+    return logits.reshape(-1, logits.shape[-1])[positions]
+
+
+def batch_loss(model, tokens_, mask, positions, targets, weights):
+    """(sum of completion-token cross-entropies, number of completion tokens)."""
+    logits = target_logits(model, tokens_, mask, positions).astype(mx.float32)
+    ce = nn.losses.cross_entropy(logits, targets) * weights
+    return ce.sum(), weights.sum()
+
+
+def _resolve_model(recipe: Recipe) -> Path:
+    try:
+        from octo_mlx import models
+    except ImportError:  # the model stage not installed yet: plain paths still work
+        models = None
+    if models is not None and hasattr(models, "resolve_model"):
+        return Path(models.resolve_model(recipe.model.path))
+    if recipe.model.path is None:
+        raise OctoError("no default model available (octo_mlx.models missing): set model.path")
+    path = Path(recipe.model.path)
+    if path.exists():
+        return path
+    from mlx_lm.utils import _download
+
+    try:
+        return Path(_download(recipe.model.path))
+    except Exception as e:
+        raise OctoError(
+            f"cannot fetch model: {type(e).__name__}: {str(e).splitlines()[0]}", recipe.model.path
+        ) from None
+
+
+def load_base(recipe: Recipe):
+    """(model, tokenizer, model folder, config dict), float32 on the CPU (runtime policy)."""
+    from mlx_lm.utils import load
+
+    from octo_mlx.runtime import apply_dtype_policy
+
+    path = _resolve_model(recipe)
+    where = recipe.model.path or str(path)
+    if not path.is_dir() or not (path / "config.json").is_file():
+        raise OctoError("not a model folder (no config.json)", where)
+    if not any(path.glob("model*.safetensors")):
+        raise OctoError("not a model folder (no model*.safetensors weights)", where)
+    try:
+        model, tokenizer = load(str(path))
+    except Exception as e:
+        raise OctoError(f"cannot load model: {type(e).__name__}: {str(e).splitlines()[0]}", where) from None
+    apply_dtype_policy(model)
+    config = json.loads((path / "config.json").read_text())
+    return model, tokenizer, path, config
+
+
+def lora_keys(model, layers: tuple[str, ...]) -> list[str]:
+    """Module keys inside one block to adapt: every linear layer of attention and MLP for all-linear."""
+    found: set[str] = set()
+    for block in model.layers:
+        for k, m in block.named_modules():
+            if isinstance(m, (nn.Linear, nn.QuantizedLinear)) or hasattr(m, "to_lora"):
+                found.add(k)
+    if layers == (ALL_LINEAR,):
+        return sorted(found)
+    missing = [k for k in layers if k not in found]
+    if missing:
+        raise OctoError(
+            f"lora.layers: no linear layer {missing[0]!r} in a block (have: {', '.join(sorted(found))})"
+        )
+    return list(layers)
+
+
+def is_quantized(model) -> bool:
+    return any(isinstance(m, (nn.QuantizedLinear, nn.QuantizedEmbedding)) for _, m in model.named_modules())
+
+
+def setup_trainable(model, recipe: Recipe, new: tokens.NewTokens) -> dict:
+    """Freeze/convert the model for the method; returns the adapter_config (LoRA) or {} (full)."""
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+
+    method, lora = recipe.train.method, recipe.lora
+    if method == "full":
+        if is_quantized(model):
+            raise OctoError("train.method=full needs a float model; this one is quantized (use lora: QLoRA)")
+        model.unfreeze()
+        return {}
+    keys = lora_keys(model, lora.layers)
+    model.freeze()
+    params = {"rank": lora.rank, "scale": lora.scale, "dropout": lora.dropout, "keys": keys}
+    mx.random.seed(recipe.train.seed)  # the same LoRA init on every rank and on resume
+    linear_to_lora_layers(model, lora.num_layers, params, use_dora=method == "dora")
+    tokens.attach_new_rows(model, new)
+    saved_keys = keys + (tokens.new_rows_keys(model) if new.ids else [])
+    return {
+        "fine_tune_type": method,
+        "num_layers": lora.num_layers,
+        "lora_parameters": dict(params, keys=saved_keys, alpha=lora.alpha),
+    }
+
+
+def adapter_weights(model, recipe: Recipe, new: tokens.NewTokens) -> dict[str, mx.array]:
+    """The trainable LoRA/DoRA tensors, plus the new rows written as LoRA factors."""
+    weights = {k: v for k, v in tree_flatten(model.trainable_parameters()) if not k.endswith(".delta")}
+    if new.ids:
+        weights.update(
+            tokens.new_rows_as_lora(
+                model, new, recipe.lora.rank, recipe.lora.scale, recipe.train.method == "dora"
+            )
+        )
+    return weights
+
+
+def make_optimizer(recipe: Recipe):
+    t = recipe.train
+    if t.optimizer == "adamw":
+        return optim.AdamW(learning_rate=t.learning_rate, weight_decay=t.weight_decay)
+    if t.optimizer == "adam":
+        return optim.Adam(learning_rate=t.learning_rate)
+    return optim.SGD(learning_rate=t.learning_rate, weight_decay=t.weight_decay)
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+def read_examples(recipe: Recipe) -> tuple[list, list]:
+    """(train, valid) PlanExamples, filtered and limited as the recipe says; fails before any model loads."""
+    from octo_mlx.data import read_split
+
+    folder = Path(recipe.data.path)
+    if not folder.is_dir():
+        raise OctoError("data folder not found", folder)
+    if not (folder / "train.jsonl").is_file():
+        raise OctoError("no train.jsonl in the data folder", folder)
+    train = read_split(folder / "train.jsonl")
+    valid = read_split(folder / "valid.jsonl") if (folder / "valid.jsonl").is_file() else []
+    if recipe.data.domains is not None:
+        keep = set(recipe.data.domains)
+        train = [e for e in train if set(e.domains) <= keep]
+        valid = [e for e in valid if set(e.domains) <= keep]
+    if recipe.data.limit is not None:
+        if recipe.data.limit > len(train):
+            raise OctoError(f"data.limit={recipe.data.limit} but only {len(train)} training examples", folder)
+        pick = np.sort(np.random.default_rng(recipe.train.seed).permutation(len(train))[: recipe.data.limit])
+        train = [train[i] for i in pick]
+    if recipe.data.valid_limit is not None:
+        valid = valid[: recipe.data.valid_limit]
+    if not train:
+        raise OctoError("no training examples left after data.domains", folder)
+    return train, valid
+
+
+def encode_examples(examples, tokenizer, max_len: int, where: str) -> list[batching.Encoded]:
+    out = []
+    for e in examples:
+        enc = batching.encode_chat(tokenizer, e.to_record()["messages"])
+        if len(enc.tokens) > max_len:
+            raise OctoError(
+                f"example {e.id} has {len(enc.tokens)} tokens > data.max_seq_length={max_len}", where
+            )
+        out.append(enc)
+    return out
+
+
+# --- the step -------------------------------------------------------------------------------
+
+
+class Stepper:
+    """Loss and gradients of one micro-batch (optionally compiled), and the optimizer update."""
+
+    def __init__(self, model, optimizer, recipe: Recipe, world):
+        self.model, self.optimizer, self.world = model, optimizer, world
+        self.t = recipe.train
+        grad_fn = nn.value_and_grad(model, batch_loss)
+
+        def step(tokens_, mask, positions, targets, weights):
+            (loss, n), grads = grad_fn(model, tokens_, mask, positions, targets, weights)
+            return loss, n, grads
+
+        def step_plain(tokens_, positions, targets, weights):
+            return step(tokens_, None, positions, targets, weights)
+
+        state = [model.state, mx.random.state]
+        if self.t.compile:
+            self._packed = mx.compile(step, inputs=state, outputs=state)
+            self._plain = mx.compile(step_plain, inputs=state, outputs=state)
+        else:
+            self._packed, self._plain = step, step_plain
+
+    def grads(self, batch: batching.Batch):
+        args = (mx.array(batch.positions), mx.array(batch.targets), mx.array(batch.weights))
+        if batch.segments is None:
+            return self._plain(mx.array(batch.tokens), *args)
+        return self._packed(mx.array(batch.tokens), mx.array(batching.attention_mask(batch.segments)), *args)
+
+    def zeros(self):
+        return 0.0, 0.0, tree_map(mx.zeros_like, self.model.trainable_parameters())
+
+    def update(self, grads, n_total: float, lr: float) -> None:
+        if self.world.size() > 1:  # average_gradients divides by the rank count; we want the sum
+            grads = nn.utils.average_gradients(grads, self.world)
+            grads = tree_map(lambda g: g * self.world.size(), grads)
+        grads = tree_map(lambda g: g / max(n_total, 1.0), grads)
+        if self.t.max_grad_norm > 0:
+            grads, _ = optim.clip_grad_norm(grads, self.t.max_grad_norm)
+        self.optimizer.learning_rate = lr
+        self.optimizer.update(self.model, grads)
+
+
+def all_sum(values: list[float], world) -> list[float]:
+    if world.size() == 1:
+        return values
+    out = mx.distributed.all_sum(mx.array(values, dtype=mx.float32), group=world)
+    return out.tolist()
+
+
+def evaluate(model, examples: list[batching.Encoded], recipe: Recipe, pad_id: int, world) -> float | None:
+    """Mean cross-entropy per completion token over ``examples`` (sharded over ranks)."""
+    if not examples:
+        return None
+    t = recipe.train
+    model.eval()
+    order = np.argsort([len(e.tokens) for e in examples], kind="stable")  # little padding
+    loss_sum, n_sum = mx.array(0.0), mx.array(0.0)
+    for i in range(0, len(order), t.batch_size):
+        mine = batching.shard(order[i : i + t.batch_size].tolist(), world.rank(), world.size())
+        if not mine:
+            continue
+        b = batching.collate([examples[j] for j in mine], t.batching == "pack", t.pad_multiple, pad_id)
+        mask = None if b.segments is None else mx.array(batching.attention_mask(b.segments))
+        loss, n = batch_loss(
+            model, mx.array(b.tokens), mask, mx.array(b.positions), mx.array(b.targets), mx.array(b.weights)
+        )
+        loss_sum, n_sum = loss_sum + loss, n_sum + n
+        mx.eval(loss_sum, n_sum)
+    model.train()
+    total, n = all_sum([loss_sum.item(), n_sum.item()], world)
+    return total / n if n else None
+
+
+def _memory() -> tuple[float, float]:
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    rss = rss_kb / 1e9 if rss_kb > 1e10 else rss_kb * 1024 / 1e9
+    return mx.get_peak_memory() / 1e9, rss
+
+
+def _check_resumable(out: Path, recipe: Recipe) -> None:
+    saved = out / "recipe.yaml"
+    if not saved.is_file():
+        return
+    from octo_mlx.config import load_recipe
+
+    old, new = recipe_to_dict(load_recipe(saved)), recipe_to_dict(recipe)
+    for section, values in new.items():
+        for key, value in values.items():
+            if (section, key) not in RESUMABLE_CHANGES and old[section][key] != value:
+                was = old[section][key]
+                raise OctoError(
+                    f"holds a checkpoint of another recipe ({section}.{key}: {was!r} -> {value!r});"
+                    " choose another output.dir or start fresh (--fresh)",
+                    out,
+                )
+
+
+# --- the loop -------------------------------------------------------------------------------
+
+
+def train(
+    recipe: Recipe,
+    callback: Callable[[TrainEvent], None] | None = None,
+    resume: bool | None = None,
+    command: str | None = None,
+) -> TrainResult:
+    """Train as the recipe says; every rank of an mlx.launch group calls this.
+
+    Args:
+        recipe: from :func:`octo_mlx.config.load_recipe`.
+        callback: receives TrainEvents (on rank 0 only).
+        resume: True = continue from OUT's last checkpoint (error if none); False = start
+            fresh (old checkpoints are deleted); None = continue when there is one.
+        command: the command line, recorded in the saved recipe's header.
+    """
+    world = mx.distributed.init()
+    rank, size = world.rank(), world.size()
+    t, out = recipe.train, recipe.out_dir
+    emit = callback if (callback is not None and rank == 0) else (lambda e: None)
+    if t.batch_size % size:
+        raise OctoError(f"train.batch_size={t.batch_size} must be a multiple of the {size} ranks")
+
+    train_ex, valid_ex = read_examples(recipe)  # bad data fails here, before the model loads
+    model, tokenizer, model_path, config = load_base(recipe)
+    new = tokens.add_tokens(model, tokenizer, recipe.model.new_tokens)
+    train_enc = encode_examples(train_ex, tokenizer, recipe.data.max_seq_length, recipe.data.path)
+    valid_enc = encode_examples(valid_ex, tokenizer, recipe.data.max_seq_length, recipe.data.path)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    ck = checkpoint.latest_checkpoint(out) if resume is not False else None
+    if resume and ck is None:
+        raise OctoError("--resume: no checkpoint in the output folder", out)
+    if ck is not None:
+        _check_resumable(out, recipe)
+    base_dir = out / "base" if (new.ids and t.method != "full") else model_path
+    if rank == 0:
+        if ck is None:
+            checkpoint.clear_checkpoints(out)
+        if base_dir != model_path and (ck is None or not (base_dir / "config.json").is_file()):
+            # the base the adapter loads on: grown rows written out, or the original weights linked
+            checkpoint.write_base(base_dir, model_path, model if new.resized else None, tokenizer, config)
+    adapter_config = setup_trainable(model, recipe, new)
+    if t.grad_checkpoint:
+        from mlx_lm.tuner.trainer import grad_checkpoint
+
+        grad_checkpoint(model.layers[0])
+    optimizer = make_optimizer(recipe)
+    stepper = Stepper(model, optimizer, recipe, world)
+
+    spe = batching.steps_per_epoch(len(train_enc), t.batch_size, t.grad_accumulation)
+    total = spe * t.epochs
+    stop = min(total, t.max_steps or total)
+    state = {
+        "best_val_loss": None,
+        "val_losses": [],
+        "final_loss": None,
+        "useful_tokens": 0,
+        "padded_tokens": 0,
+        "train_seconds": 0.0,
+    }
+    start, resumed_from = 0, None
+    if ck is not None:
+        state.update(checkpoint.load_checkpoint(ck, model, optimizer))
+        start = resumed_from = state["step"]
+    recipe_yaml = dump_recipe(recipe, command)
+    if rank == 0:
+        save_recipe(recipe, out / "recipe.yaml", command)
+
+    trainable = sum(v.size for _, v in tree_flatten(model.trainable_parameters()))
+    emit(
+        TrainEvent(
+            "start",
+            start,
+            stop,
+            start // spe,
+            t.epochs,
+            message=(
+                f"{t.method} on {model_path.name}: {len(train_enc)} train / {len(valid_enc)} valid examples, "
+                f"{trainable / 1e6:.2f}M trainable parameters, {stop} steps ({spe}/epoch), {size} rank(s)"
+                + (
+                    f", new tokens {list(new.tokens)} ({'rows grown' if new.resized else 'spare rows'})"
+                    if new.ids
+                    else ""
+                )
+                + (f", resumed at step {start}" if resumed_from is not None else "")
+            ),
+        )
+    )
+
+    def save_outputs(folder: Path) -> None:
+        if rank != 0:
+            return
+        if t.method == "full":
+            checkpoint.save_full_model(folder, model, tokenizer, config, model_path, recipe_yaml)
+        else:
+            cfg = dict(
+                adapter_config,
+                model=str(model_path),
+                base_model=str(base_dir),
+                new_tokens=list(new.tokens),
+                recipe=recipe_to_dict(recipe),
+            )
+            checkpoint.save_adapter(folder, adapter_weights(model, recipe, new), cfg, recipe_yaml)
+
+    model.train()
+    plans: dict[int, list] = {}
+    window_tokens, window_time = 0, 0.0
+    for step in range(start, stop):
+        epoch, i = divmod(step, spe)
+        if epoch not in plans:
+            plans = {
+                epoch: batching.plan_epoch(
+                    [len(e.tokens) for e in train_enc],
+                    t.batch_size,
+                    t.grad_accumulation,
+                    t.seed,
+                    epoch,
+                    t.batching,
+                )
+            }
+        tic = time.perf_counter()
+        mx.random.seed(t.seed * 1_000_003 + step)  # dropout noise depends on the step only: resumable
+        loss_sum, n_sum, useful, padded, grads = 0.0, 0.0, 0, 0, None
+        for micro in plans[epoch][i]:
+            mine = batching.shard(micro, rank, size)
+            if mine:
+                b = batching.collate(
+                    [train_enc[j] for j in mine], t.batching == "pack", t.pad_multiple, pad_id
+                )
+                loss, n, g = stepper.grads(b)
+                useful, padded = useful + b.n_tokens, padded + b.padded_tokens
+            else:  # a short last batch can leave a rank empty; it still joins the all-sum
+                loss, n, g = stepper.zeros()
+            grads = g if grads is None else tree_map(mx.add, grads, g)
+            loss_sum, n_sum = loss_sum + loss, n_sum + n
+            mx.eval(grads, loss_sum, n_sum)
+        loss_total, n_total, useful, padded = all_sum([float(loss_sum), float(n_sum), useful, padded], world)
+        lr = learning_rate_at(step, total, t.learning_rate, t.warmup_ratio, t.schedule)
+        stepper.update(grads, n_total, lr)
+        mx.eval(model.parameters(), optimizer.state)
+        dt = time.perf_counter() - tic
+        state["final_loss"] = loss_total / max(n_total, 1.0)
+        state["useful_tokens"] += int(useful)
+        state["padded_tokens"] += int(padded)
+        state["train_seconds"] += dt
+        window_tokens, window_time = window_tokens + useful, window_time + dt
+        done = step + 1
+        if done % t.log_every == 0 or done == stop:
+            peak, _ = _memory()
+            emit(
+                TrainEvent(
+                    "step",
+                    done,
+                    stop,
+                    epoch,
+                    t.epochs,
+                    loss=state["final_loss"],
+                    learning_rate=lr,
+                    tokens_per_s=window_tokens / max(window_time, 1e-9),
+                    peak_memory_gb=peak,
+                )
+            )
+            window_tokens, window_time = 0, 0.0
+        epoch_end = done % spe == 0
+        if epoch_end or done == stop:
+            val = evaluate(model, valid_enc, recipe, pad_id, world)
+            if val is not None:
+                state["val_losses"].append([done, val])
+                emit(TrainEvent("eval", done, stop, epoch, t.epochs, val_loss=val))
+                best = state["best_val_loss"]
+                if recipe.output.save_best and (best is None or val < best):
+                    state["best_val_loss"] = val
+                    save_outputs(out / "best")
+        if rank == 0 and (done % t.save_every == 0 or epoch_end or done == stop):
+            path = checkpoint.save_checkpoint(
+                out, done, model, optimizer, dict(state, epoch=epoch), recipe.output.keep_checkpoints
+            )
+            emit(TrainEvent("checkpoint", done, stop, epoch, t.epochs, message=str(path)))
+
+    save_outputs(out / "last")
+    peak, rss = _memory()
+    best_dir = out / "best" if (out / "best").exists() else None
+    result = TrainResult(
+        out_dir=out,
+        last_dir=out / "last",
+        best_dir=best_dir,
+        base_dir=base_dir,
+        method=t.method,
+        steps=stop,
+        total_steps=total,
+        final_loss=state["final_loss"],
+        val_losses=[tuple(v) for v in state["val_losses"]],
+        best_val_loss=state["best_val_loss"],
+        useful_tokens=state["useful_tokens"],
+        padded_tokens=state["padded_tokens"],
+        train_seconds=state["train_seconds"],
+        useful_tokens_per_s=state["useful_tokens"] / max(state["train_seconds"], 1e-9),
+        peak_memory_gb=peak,
+        peak_rss_gb=rss,
+        resumed_from=resumed_from,
+        new_tokens=new.tokens,
+        rank=rank,
+    )
+    emit(
+        TrainEvent(
+            "done",
+            stop,
+            stop,
+            (stop - 1) // spe if stop else 0,
+            t.epochs,
+            loss=result.final_loss,
+            tokens_per_s=result.useful_tokens_per_s,
+            peak_memory_gb=peak,
+            val_loss=state["val_losses"][-1][1] if state["val_losses"] else None,
+            message=f"saved {result.last_dir}",
+        )
+    )
+    return result
