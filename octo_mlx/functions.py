@@ -195,6 +195,28 @@ def check_unique(domains: Iterable[Domain]) -> None:
             owner[f.name] = d.name
 
 
+def find_function(name: str, domains: Iterable[str | Path] | None = None) -> Function:
+    """The function called ``name`` in the given domains (all bundled ones by default).
+
+    Raises:
+        OctoError: no such function (with the closest names as a hint).
+    """
+    import difflib
+
+    loaded = load_domains(domains)
+    for d in loaded:
+        if name in d:
+            return d[name]
+    close = difflib.get_close_matches(name, [n for d in loaded for n in d.names], n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise OctoError(f"no function {name!r} in {', '.join(d.name for d in loaded)}{hint}")
+
+
+def export_tools(domains: Iterable[str | Path] | None = None) -> list[dict]:
+    """The OpenAI tools list for the given domains (all bundled ones by default)."""
+    return [tool for d in load_domains(domains) for tool in d.to_tools()]
+
+
 def load_domain_file(path: str | Path) -> Domain:
     """Read a domain from JSON or YAML.
 
@@ -402,14 +424,20 @@ def function_from_callable(fn: Callable, domain: str = "") -> Function:
             raise OctoError(f"function {meta['name']!r}: *{pname} cannot become a JSON-schema parameter")
         hint = hints.get(pname, Any)
         default = ... if param.default is param.empty else param.default
-        fields[pname] = (hint, pydantic.Field(default, description=arg_docs.get(pname)))
+        described = any(getattr(m, "description", None) for m in getattr(hint, "__metadata__", ()))
+        doc = {} if described or pname not in arg_docs else {"description": arg_docs[pname]}
+        fields[pname] = (hint, pydantic.Field(default, **doc))  # an explicit Field(description=...) wins
     try:
-        model = pydantic.create_model(f"{meta['name']}_args", **fields)
+        # extra="forbid" -> additionalProperties: false, so a stray argument is a schema error,
+        # not a TypeError inside the implementation
+        config = pydantic.ConfigDict(extra="forbid")
+        model = pydantic.create_model(f"{meta['name']}_args", __config__=config, **fields)
         schema = model.model_json_schema()
     except (pydantic.PydanticUserError, pydantic.errors.PydanticSchemaGenerationError) as e:
         raise OctoError(f"function {meta['name']!r}: cannot derive a schema: {e}".splitlines()[0]) from e
-    params = _clean_schema(schema)
-    params.setdefault("properties", {})
+    cleaned = _clean_schema(schema)
+    params = {"type": "object", "properties": cleaned.pop("properties", {})}
+    params.update(cleaned)  # required, additionalProperties, $defs
     if meta["examples"]:
         params["examples"] = list(meta["examples"])
     return Function(

@@ -204,6 +204,10 @@ def execute(function: Function, arguments: Any, state: DeviceState) -> Observati
         result = function.call(target, args)
     except CallError as e:
         return Observation(function.name, args, False, error=str(e))
+    except Exception as e:  # a user implementation's bug must not kill the agent loop: report it
+        return Observation(
+            function.name, args, False, error=f"{function.name} failed: {type(e).__name__}: {e}"
+        )
     if not function.side_effects and target != state:
         # a reader that writes is a bug in the domain, not the user's fault: say so loudly
         raise RuntimeError(f"{function.name} is marked side_effects=False but changed the device state")

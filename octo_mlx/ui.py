@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import sys
+
 from rich.console import Console
 from rich.table import Table
 
@@ -60,3 +63,47 @@ def show_data_stats(st) -> None:
             row = [table_data[s].get(k, 0) for s in splits]
             table.add_row(str(k), *map(str, row), str(sum(row)))
         console.print(table)
+
+
+# --- functions --------------------------------------------------------------------------------
+
+
+def _param_summary(f) -> str:
+    props = f.parameters.get("properties", {})
+    parts = []
+    for name, schema in props.items():
+        kind = "|".join(map(str, schema["enum"])) if "enum" in schema else schema.get("type", "any")
+        if "minimum" in schema and "maximum" in schema:
+            kind += f" {schema['minimum']}-{schema['maximum']}"
+        parts.append(f"{name}: {kind}" + ("" if name in f.required else "?"))
+    return ", ".join(parts) or "-"
+
+
+def show_functions(domains) -> None:
+    """`octo-mlx functions list`: one row per function; `?` marks an optional parameter."""
+    table = Table(title="functions (? = optional parameter)", show_lines=False)
+    table.add_column("domain", no_wrap=True)
+    table.add_column("name", no_wrap=True)
+    table.add_column("parameters", overflow="fold", ratio=2)
+    table.add_column("side effects", no_wrap=True)
+    table.add_column("description", overflow="fold", ratio=3)
+    for d in domains:
+        for f in d.functions:
+            table.add_row(d.name, f.name, _param_summary(f), "yes" if f.side_effects else "no", f.description)
+    console.print(table)
+    console.print(", ".join(f"{d.name}: {len(d.functions)}" for d in domains))
+
+
+def show_function(f) -> None:
+    """`octo-mlx functions show NAME`: the tool JSON plus domain and side effects."""
+    from rich.syntax import Syntax
+
+    effects = "yes" if f.side_effects else "no"
+    console.print(f"[bold]{f.name}[/bold]  domain: {f.domain}  side effects: {effects}")
+    body = {**f.to_tool(), "examples": f.examples} if f.examples else f.to_tool()
+    console.print(Syntax(json.dumps(body, indent=2), "json", word_wrap=True))
+
+
+def print_json(obj) -> None:
+    """Plain JSON on stdout (no Rich markup), for piping into files or other tools."""
+    sys.stdout.write(json.dumps(obj, indent=2) + "\n")

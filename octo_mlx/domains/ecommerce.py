@@ -87,6 +87,8 @@ def search_products(
         "price_high_to_low": lambda sp: -sp[1]["price"],
         "rating": lambda sp: -sp[1]["rating"],
     }
+    best = max((score for score, _ in scored), default=0)
+    scored = [sp for sp in scored if sp[0] == best]  # "office chair" must not list office lamps
     scored.sort(key=keys[sort_by])
     return [_summary(p) for _, p in scored[:_SEARCH_LIMIT]]
 
