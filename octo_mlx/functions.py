@@ -415,7 +415,7 @@ def function_from_callable(fn: Callable, domain: str = "") -> Function:
 
     meta = getattr(fn, "__octo__", {"side_effects": False, "name": fn.__name__, "examples": []})
     summary, arg_docs = parse_docstring(inspect.getdoc(fn) or "")
-    hints = typing.get_type_hints(fn, include_extras=True)
+    hints = _type_hints(fn, meta["name"])
     fields: dict[str, Any] = {}
     for i, (pname, param) in enumerate(inspect.signature(fn).parameters.items()):
         if i == 0 and pname == STATE_PARAMETER:
@@ -448,6 +448,25 @@ def function_from_callable(fn: Callable, domain: str = "") -> Function:
         side_effects=meta["side_effects"],
         implementation=fn,
     )
+
+
+def _type_hints(fn: Callable, name: str) -> dict[str, Any]:
+    """Resolved annotations; the ``state`` and return annotations may name types that are only
+    imported under TYPE_CHECKING, so on a NameError resolve the parameters one by one."""
+    try:
+        return typing.get_type_hints(fn, include_extras=True)
+    except NameError:
+        pass
+    hints = {}
+    for pname, param in inspect.signature(fn).parameters.items():
+        if pname == STATE_PARAMETER or param.annotation is param.empty:
+            continue
+        ann = param.annotation
+        try:
+            hints[pname] = eval(ann, fn.__globals__) if isinstance(ann, str) else ann
+        except NameError as e:
+            raise OctoError(f"function {name!r}: parameter {pname!r}: cannot resolve its type: {e}") from e
+    return hints
 
 
 def domain_from_callables(name: str, functions: Iterable[Callable], description: str = "") -> Domain:

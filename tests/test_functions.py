@@ -373,3 +373,24 @@ def test_cli_list_show_export(tmp_path):
     assert out.returncode == 0 and '"volume_type"' in out.stdout
     out = _cli("functions", "show", "send_mail")
     assert out.returncode == 2 and "send_email" in out.stderr
+
+
+def test_state_type_only_known_to_type_checkers(tmp_path, monkeypatch):
+    # a user module with `from __future__ import annotations` that imports DeviceState only for typing
+    (tmp_path / "user_tools.py").write_text(
+        "from __future__ import annotations\n"
+        "from typing import TYPE_CHECKING, Literal\n"
+        "if TYPE_CHECKING:\n"
+        "    from octo_mlx.simulator import DeviceState\n"
+        "def water(state: DeviceState, zone: Literal['front', 'back']) -> Result:\n"
+        '    """Waters a zone.\n\n    Args:\n        zone: Which garden zone.\n    """\n'
+        "    return zone\n"
+        "from octo_mlx.functions import domain_from_callables\n"
+        "DOMAIN = domain_from_callables('garden', [water])\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    d = load_domain("user_tools:DOMAIN")
+    assert d["water"].parameters["properties"]["zone"]["enum"] == ["front", "back"]
+    assert d["water"].call(None, {"zone": "back"}) == "back"
+    with pytest.raises(OctoError, match="not a Domain"):
+        load_domain("user_tools:water")
