@@ -136,6 +136,36 @@ def _functions_export(a):
     ui.print_json(functions.export_tools(a.domain))
 
 
+# --- train ----------------------------------------------------------------------------------
+
+
+def _train_args(p):
+    p.add_argument("--recipe", required=True, help="a recipe YAML (see recipes/)")
+    p.add_argument("overrides", nargs="*", metavar="SECTION.KEY=VALUE",
+                   help="override recipe values, e.g. train.learning_rate=1e-5 lora.rank=16")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--resume", action="store_true",
+                   help="continue from the output's last checkpoint (the default when one exists)")
+    g.add_argument("--fresh", action="store_true", help="ignore and delete the output's checkpoints")
+
+
+@command("train", "octo_mlx.train:train", "fine-tune a planner from a recipe (full, LoRA, DoRA; resumable)",
+         _train_args)
+def _train(a):
+    import shlex
+
+    from octo_mlx import ui
+    from octo_mlx.config import load_recipe
+    from octo_mlx.train import train
+
+    recipe = load_recipe(a.recipe, a.overrides)
+    resume = True if a.resume else (False if a.fresh else None)
+    command = "octo-mlx train " + shlex.join(["--recipe", a.recipe, *a.overrides])
+    with ui.train_progress() as progress:
+        result = train(recipe, callback=progress, resume=resume, command=command)
+    ui.show_train_result(result)
+
+
 # --- parser and entry point -------------------------------------------------------------------
 
 

@@ -107,3 +107,93 @@ def show_function(f) -> None:
 def print_json(obj) -> None:
     """Plain JSON on stdout (no Rich markup), for piping into files or other tools."""
     sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+
+
+# --- train ----------------------------------------------------------------------------------
+
+
+class _TrainProgress:
+    """Renders TrainEvents: a Rich bar (loss, lr, tok/s, memory) on a terminal, log lines otherwise."""
+
+    def __init__(self, out: Console | None = None):
+        self.console = out or console
+        self.bar = None
+        self.task = None
+
+    def __enter__(self):
+        if self.console.is_terminal:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.bar = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                                console=self.console, transient=False)
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def _line(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.console.print(text, highlight=False)
+        else:
+            print(text, flush=True)
+
+    def __call__(self, e) -> None:
+        if e.kind == "start":
+            self._line(f"train: {e.message}")
+            if self.bar is not None:
+                self.task = self.bar.add_task("train", total=e.total_steps, completed=e.step, info="")
+        elif e.kind == "step":
+            info = (f"epoch {e.epoch + 1}/{e.epochs}  loss {e.loss:.4f}  lr {e.learning_rate:.2e}  "
+                    f"{e.tokens_per_s:.0f} tok/s  mem {e.peak_memory_gb:.2f} GB")
+            if self.bar is not None:
+                self.bar.update(self.task, completed=e.step, info=info)
+            else:
+                self._line(f"step {e.step}/{e.total_steps}  {info}")
+        elif e.kind == "eval":
+            where = f"step {e.step}/{e.total_steps}  epoch {e.epoch + 1}"
+            self._line(f"{where}  validation loss {e.val_loss:.4f}")
+        elif e.kind == "checkpoint" and self.bar is None:
+            self._line(f"step {e.step}/{e.total_steps}  checkpoint {e.message}")
+
+
+def train_progress(out: Console | None = None) -> _TrainProgress:
+    return _TrainProgress(out)
+
+
+def show_train_result(r) -> None:
+    """`octo-mlx train`: what was trained, where it is, how fast, and how to use it."""
+    if getattr(r, "rank", 0) != 0:
+        return
+    table = Table(title=f"train: {r.method}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    resumed = f" (resumed at {r.resumed_from})" if r.resumed_from else ""
+    table.add_row("steps", f"{r.steps}/{r.total_steps}{resumed}")
+    if r.final_loss is not None:
+        table.add_row("final train loss", f"{r.final_loss:.4f}")
+    if r.val_losses:
+        table.add_row("validation loss", "  ".join(f"{loss:.4f}@{step}" for step, loss in r.val_losses))
+    useful = r.useful_tokens / max(r.padded_tokens, 1)
+    table.add_row("useful tokens/s", f"{r.useful_tokens_per_s:.0f} ({r.useful_tokens} tokens, "
+                  f"{useful:.0%} of rows not padding, {r.train_seconds:.1f} s)")
+    table.add_row("peak memory", f"{r.peak_memory_gb:.2f} GB MLX, {r.peak_rss_gb:.2f} GB RSS (measured)")
+    if r.new_tokens:
+        table.add_row("new tokens", ", ".join(r.new_tokens))
+    table.add_row("last", str(r.last_dir))
+    if r.best_dir is not None:
+        table.add_row("best", f"{r.best_dir} (validation loss {r.best_val_loss:.4f})")
+    if r.method == "full":
+        table.add_row("use", f"mlx_lm.generate --model {r.last_dir}")
+    else:
+        table.add_row("use", f"mlx_lm.generate --model {r.base_dir} --adapter-path {r.last_dir}")
+    console.print(table)

@@ -1,0 +1,143 @@
+"""Recipes: precedence, coercion, refusal of unknown keys and bad values, and every shipped recipe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from octo_mlx.config import (
+    LoraConfig,
+    Recipe,
+    TrainConfig,
+    dump_recipe,
+    load_recipe,
+    recipe_to_dict,
+)
+from octo_mlx.errors import OctoError
+
+RECIPES = sorted((Path(__file__).parent.parent / "recipes").glob("*.yaml"))
+
+
+def _write(tmp_path: Path, text: str, name: str = "r.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_defaults_recipe_overrides_precedence(tmp_path):
+    p = _write(tmp_path, "train:\n  learning_rate: 3e-4\n  batch_size: 8\nlora:\n  rank: 8\n")
+    r = load_recipe(p, ["train.batch_size=2"])
+    assert r.train.learning_rate == 3e-4  # recipe beats default
+    assert r.train.batch_size == 2  # override beats recipe
+    assert r.lora.rank == 8
+    assert r.lora.alpha == LoraConfig().alpha  # default kept
+    assert r.train.epochs == TrainConfig().epochs
+
+
+def test_numbers_are_coerced_never_strings(tmp_path):
+    # YAML 1.1 (PyYAML) reads "1e-5" as a string: it must still arrive as a float.
+    assert isinstance(yaml.safe_load("x: 1e-5")["x"], str)
+    r = load_recipe(
+        _write(tmp_path, "train:\n  learning_rate: 1e-5\n"), ["lora.alpha=64", "train.epochs=3.0"]
+    )
+    assert isinstance(r.train.learning_rate, float) and r.train.learning_rate == 1e-5
+    assert isinstance(r.lora.alpha, float) and r.lora.alpha == 64.0
+    assert isinstance(r.train.epochs, int) and r.train.epochs == 3
+    r = load_recipe(None, ["train.compile=false", "data.domains=android,travel", "data.limit=null"])
+    assert r.train.compile is False
+    assert r.data.domains == ("android", "travel")
+    assert r.data.limit is None
+
+
+def test_scale_is_alpha_over_rank():
+    assert LoraConfig(rank=64, alpha=256.0).scale == 4.0
+    assert LoraConfig(rank=16, alpha=32.0).scale == 2.0
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("train:\n  lerning_rate: 1e-5\n", "train.lerning_rate"),
+        ("trainer:\n  epochs: 2\n", "trainer"),
+        ("lora:\n  rank: 0\n", "lora.rank"),
+        ("lora:\n  rank: -4\n", "lora.rank"),
+        ("train:\n  batch_size: four\n", "train.batch_size"),
+        ("train:\n  method: qlora\n", "train.method"),
+        ("train:\n  compile: maybe\n", "train.compile"),
+        ("train:\n  warmup_ratio: 1.5\n", "train.warmup_ratio"),
+        ("train: 3\n", "train"),
+        ("- a\n- b\n", "mapping"),
+    ],
+)
+def test_bad_recipe_is_one_error_naming_key_and_file(tmp_path, text, needle):
+    p = _write(tmp_path, text)
+    with pytest.raises(OctoError) as e:
+        load_recipe(p)
+    assert needle in str(e.value)
+    assert str(p) in str(e.value)
+
+
+def test_bad_override_names_the_command_line(tmp_path):
+    with pytest.raises(OctoError, match=r"command line.*lora\.rnk"):
+        load_recipe(None, ["lora.rnk=4"])
+    with pytest.raises(OctoError, match="section.key=value"):
+        load_recipe(None, ["learning_rate=1e-5"])
+    with pytest.raises(OctoError, match=r"command line.*train\.epochs"):
+        load_recipe(None, ["train.epochs=two"])
+
+
+def test_missing_recipe_file(tmp_path):
+    with pytest.raises(OctoError, match="not found"):
+        load_recipe(tmp_path / "nope.yaml")
+
+
+def test_output_dir_defaults_to_recipe_name(tmp_path):
+    r = load_recipe(_write(tmp_path, "lora:\n  rank: 8\n", name="my-run.yaml"))
+    assert r.output.dir == "runs/my-run"
+
+
+def test_resolved_recipe_round_trips(tmp_path):
+    r = load_recipe(_write(tmp_path, "train:\n  learning_rate: 2e-5\n"), ["lora.layers=self_attn.q_proj"])
+    saved = _write(tmp_path, dump_recipe(r, "octo-mlx train --recipe r.yaml"), name="saved.yaml")
+    assert load_recipe(saved) == r
+    assert recipe_to_dict(r)["lora"]["layers"] == ["self_attn.q_proj"]
+
+
+def test_recipe_sections_are_frozen():
+    r = Recipe()
+    with pytest.raises(AttributeError):
+        r.train.learning_rate = 1.0  # type: ignore[misc]
+
+
+def test_there_are_recipes():
+    names = {p.stem for p in RECIPES}
+    for needed in (
+        "planner-full-phi3-mini",
+        "planner-lora-r16-phi3-mini",
+        "planner-lora-r64-phi3-mini",
+        "planner-full-gemma-2b",
+        "planner-full-gemma-7b",
+        "planner-lora-smollm2",
+        "planner-lora-android",
+        "planner-full-n100",
+        "planner-full-n1000-smollm2",
+    ):
+        assert needed in names, needed
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
+def test_every_shipped_recipe_parses_and_shows_its_command(path):
+    r = load_recipe(path)
+    header = [line for line in path.read_text().splitlines() if line.startswith("#")]
+    assert any(f"octo-mlx train --recipe recipes/{path.name}" in line for line in header), path.name
+    assert r.output.dir == f"runs/{path.stem}"
+    if path.stem.endswith("-smollm2"):
+        assert r.model.path is None  # runs here, on the embedded default model
+    else:
+        assert r.model.path in ("microsoft/Phi-3-mini-4k-instruct", "google/gemma-2b", "google/gemma-7b")
+    # the paper's hyperparameters unless the recipe is an ablation of them
+    assert r.train.warmup_ratio == 0.2 and r.train.batch_size == 4 and r.train.epochs == 2
+    if r.train.method == "lora":
+        assert (r.lora.rank, r.lora.alpha) in ((16, 32.0), (64, 256.0))

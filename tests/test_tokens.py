@@ -1,0 +1,166 @@
+"""New tokens: the vocabulary grows, rows start at the mean, only they train under LoRA, and the
+saved adapter reloads in plain mlx-lm with the same logits."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+import pytest
+from mlx.utils import tree_flatten, tree_map
+from mlx_lm.utils import load, save_config, save_model
+from tiny import build_tiny_model
+from train_helpers import tiny_overrides, write_planner_data
+
+from octo_mlx import checkpoint, tokens
+from octo_mlx.config import load_recipe
+from octo_mlx.runtime import apply_dtype_policy
+from octo_mlx.train import adapter_weights, setup_trainable, train
+
+SPLIT = "<nexa_split>"
+
+
+def _load(path):
+    model, tok = load(str(path))
+    apply_dtype_policy(model)
+    return model, tok
+
+
+def _with_spare_rows(src: Path, dst: Path, spare: int = 8) -> Path:
+    """A copy of a tiny model whose embedding has ``spare`` rows past its tokenizer (like Phi-3's 53)."""
+    shutil.copytree(src, dst)
+    model, _ = _load(dst)
+    config = json.loads((dst / "config.json").read_text())
+    rows = config["vocab_size"] + spare
+    mx.random.seed(3)
+    emb = nn.Embedding(rows, config["hidden_size"])
+    emb.weight = mx.concatenate([model.model.embed_tokens.weight, emb.weight[-spare:]])
+    model.model.embed_tokens = emb
+    if "lm_head" in model:
+        head = nn.Linear(config["hidden_size"], rows, bias=False)
+        head.weight = mx.concatenate([model.lm_head.weight, head.weight[-spare:]])
+        model.lm_head = head
+    for f in dst.glob("model*"):
+        f.unlink()
+    save_model(dst, model)
+    save_config(dict(config, vocab_size=rows), dst / "config.json")
+    return dst
+
+
+@pytest.fixture(scope="module")
+def tiny_phi3(tmp_path_factory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-phi3"), "phi3")
+
+
+def test_vocab_grows_and_new_row_is_the_mean(tiny_llama):
+    model, tok = _load(tiny_llama)
+    old = np.array(model.model.embed_tokens.weight)
+    n_before = len(tokens.hf_tokenizer(tok))
+    new = tokens.add_tokens(model, tok, [SPLIT])
+    assert new.tokens == (SPLIT,) and new.resized
+    assert len(tokens.hf_tokenizer(tok)) == n_before + 1
+    w = np.array(model.model.embed_tokens.weight)
+    assert w.shape[0] == old.shape[0] + 1 == new.new_rows
+    np.testing.assert_allclose(w[new.ids[0]], old.mean(axis=0), atol=1e-6)
+    np.testing.assert_array_equal(w[: old.shape[0]], old)
+    ids = tok.encode(f"step one{SPLIT}step two", add_special_tokens=False)
+    assert ids.count(new.ids[0]) == 1  # one token, not "<", "n", "exa"...
+    assert tokens.add_tokens(model, tok, [SPLIT]).ids == ()  # adding again changes nothing
+
+
+def test_untied_head_grows_too(tiny_phi3):
+    model, tok = _load(tiny_phi3)
+    old_head = np.array(model.lm_head.weight)
+    new = tokens.add_tokens(model, tok, [SPLIT, "<nexa_end>"])
+    assert len(new.ids) == 2
+    head = np.array(model.lm_head.weight)
+    assert head.shape[0] == old_head.shape[0] + 2
+    for i in new.ids:
+        np.testing.assert_allclose(head[i], old_head.mean(axis=0), atol=1e-6)
+    assert model(mx.array([[1, new.ids[1]]])).shape[-1] == old_head.shape[0] + 2
+
+
+def test_spare_rows_are_used_without_resizing(tiny_llama, tmp_path):
+    path = _with_spare_rows(tiny_llama, tmp_path / "spare")
+    model, tok = _load(path)
+    rows = tokens.embedding_rows(model)
+    n_tok = len(tokens.hf_tokenizer(tok))
+    new = tokens.add_tokens(model, tok, [SPLIT])
+    assert not new.resized and new.new_rows == rows and new.ids == (n_tok,)
+    w = np.array(model.model.embed_tokens.weight)
+    np.testing.assert_allclose(w[n_tok], w[:n_tok].mean(axis=0), atol=1e-6)  # spare rows not in the mean
+
+
+def _randomize_trainable(model, seed=1):
+    mx.random.seed(seed)
+    model.update(tree_map(lambda p: mx.random.normal(p.shape) * 0.05, model.trainable_parameters()))
+    mx.eval(model.parameters())
+
+
+@pytest.mark.parametrize(
+    "arch, method, spare",
+    [
+        ("llama", "lora", False),
+        ("llama", "dora", False),
+        ("phi3", "lora", False),
+        ("phi3", "lora", True),
+        ("llama", "dora", True),
+    ],
+)
+def test_saved_adapter_with_new_rows_gives_the_same_logits(tmp_path, arch, method, spare):
+    src = build_tiny_model(tmp_path / "m", arch)
+    if spare:
+        src = _with_spare_rows(src, tmp_path / "spare")
+    recipe = load_recipe(None, [f"train.method={method}", "lora.rank=4", "lora.alpha=8", f"model.path={src}"])
+    model, tok = _load(src)
+    config = json.loads((src / "config.json").read_text())
+    new = tokens.add_tokens(model, tok, [SPLIT])
+    base = tmp_path / "out" / "base"
+    checkpoint.write_base(base, src, model if new.resized else None, tok, config)
+    adapter_config = setup_trainable(model, recipe, new)
+    _randomize_trainable(model)
+    names = {k.rsplit(".", 1)[-1] for k, _ in tree_flatten(model.trainable_parameters())}
+    assert names == ({"lora_a", "lora_b", "delta"} | ({"m"} if method == "dora" else set()))
+    ids = mx.array([[3, 17, new.ids[0], 40, new.ids[0], 5]])
+    expected = model(ids)
+    checkpoint.save_adapter(
+        tmp_path / "out" / "last", adapter_weights(model, recipe, new), adapter_config, ""
+    )
+    loaded, ltok = load(str(base), adapter_path=str(tmp_path / "out" / "last"))
+    assert ltok.encode(SPLIT, add_special_tokens=False) == [new.ids[0]]
+    np.testing.assert_allclose(np.array(loaded(ids)), np.array(expected), rtol=1e-4, atol=1e-4)
+    if not new.resized:  # the base links the original weights instead of copying them
+        assert all(f.is_symlink() for f in base.glob("model*.safetensors"))
+
+
+def test_lora_trains_only_the_new_rows_and_adapters(tiny_llama, tmp_path):
+    data = write_planner_data(tmp_path / "data")
+    out = tmp_path / "run"
+    recipe = load_recipe(
+        None, tiny_overrides(tiny_llama, data, out, "train.epochs=2", "train.learning_rate=5e-2")
+    )
+    result = train(recipe)
+    original, _ = _load(tiny_llama)
+    w0 = np.array(original.model.embed_tokens.weight)
+    trained, _ = load(str(result.base_dir), adapter_path=str(result.last_dir))
+    emb = trained.model.embed_tokens
+    fused = np.array(emb.embedding.weight + emb.scale * (emb.lora_a @ emb.lora_b))
+    new_id = w0.shape[0]
+    np.testing.assert_array_equal(fused[:new_id], w0)  # every old row untouched
+    assert np.abs(fused[new_id] - w0.mean(axis=0)).max() > 1e-3  # the new row learned
+    for layer in trained.layers:  # and the LoRA factors of every linear layer of every block moved
+        assert np.abs(np.array(layer.self_attn.q_proj.lora_b)).max() > 0
+        assert np.abs(np.array(layer.mlp.down_proj.lora_b)).max() > 0
+
+
+def test_too_many_new_tokens_for_the_rank_is_a_clear_error(tiny_llama):
+    recipe = load_recipe(None, ["lora.rank=1", "lora.alpha=2", f"model.path={tiny_llama}"])
+    model, tok = _load(tiny_llama)
+    new = tokens.add_tokens(model, tok, ["<a1>", "<a2>"])
+    setup_trainable(model, recipe, new)
+    with pytest.raises(Exception, match="lora.rank >= 2"):
+        adapter_weights(model, recipe, new)
