@@ -1,0 +1,448 @@
+"""Offline synthesizer: planner datasets from hand-written phrasing, no network, in seconds.
+
+A query is composed step by step: pick the step count (balanced over 1..5), pick distinct
+functions (a later step prefers one that can use an earlier result: search -> add to cart),
+draw slot values from realistic pools, render each step's clause from one of the function's
+paraphrase *families*, and join the clauses with connectives ("and then", "after that", "first
+... then ...", sentence breaks). The plan is the matching list of imperative steps in the
+paper's style ("Find articles about Jensen Huang in English", "Email the first article found
+to myself").
+
+Held-out phrasing: every function has >= 4 families, and one of them (``FunctionPhrases.
+holdout``; more with ``holdout=share``) is used ONLY in the test split. Train and valid share
+the other families, so the test split measures whether a planner plans phrasings it never saw.
+Irrelevant queries (``irrelevant`` share) have their own families, held out the same way.
+
+Domains without a phrase bank (a user's JSON/YAML file) fall back to generic templates built
+from the function spec (see phrasebank/generic.py): usable, but clearly weaker. A bundled
+domain with a function the bank lacks is an error, never a silent fallback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from octo_mlx.data import IRRELEVANT_STEP, NO_FUNCTION, SPLITS, PlanExample, normalize_text
+from octo_mlx.errors import OctoError
+from octo_mlx.synth.phrasebank import bank
+from octo_mlx.synth.phrasebank.generic import generic_phrases
+from octo_mlx.synth.phrasebank.irrelevant import IRRELEVANT
+from octo_mlx.synth.phrasebank.spec import RESULTS, FunctionPhrases
+
+GENERATOR = "offline"
+MIN_FAMILIES = 4  # per bundled function: at least 3 for train/valid plus 1 held out for test
+DEPENDENT_SHARE = 0.75  # a consumer after a matching producer refers to its result this often
+CONSUMER_BIAS = 0.3  # chance the next function is one that can use an earlier step's result
+MAX_TRIES_PER_EXAMPLE = 60  # duplicates are redrawn; a bucket that keeps colliding is exhausted
+
+_FormedClause = tuple[str, str]  # (form, text)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    domain: str
+    phrases: FunctionPhrases
+
+
+@dataclass
+class OfflineDataset:
+    """The splits plus what the JSONL format has no field for.
+
+    Args:
+        splits: "train" / "valid" / "test" -> examples (generator "offline").
+        families: example id -> the paraphrase family of each step ("send_email/casual").
+        holdout: function name -> the families only the test split uses.
+        generic: functions phrased by the generic fallback (no hand-written bank).
+    """
+
+    splits: dict[str, list[PlanExample]]
+    families: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    holdout: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    generic: tuple[str, ...] = ()
+
+    def manifest(self) -> dict:
+        """Extra fields for dataset.json: which families the test split holds out."""
+        return {
+            "offline": {
+                "holdout_families": {k: list(v) for k, v in sorted(self.holdout.items())},
+                "generic_phrasing": list(self.generic),
+            }
+        }
+
+
+def generate_offline(
+    domains: Sequence,
+    n: int,
+    seed: int = 0,
+    steps: Sequence[int] | Mapping[int, float] = (1, 2, 3, 4, 5),
+    irrelevant: float = 0.0,
+    multi_domain: bool = False,
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    holdout: float | None = None,
+) -> dict[str, list[PlanExample]]:
+    """Make a planner dataset without any model: {"train", "valid", "test"} -> examples.
+
+    Args:
+        domains: Domain objects (octo_mlx.functions); bundled ones use their phrase banks.
+        n: total examples over the three splits.
+        seed: everything (functions, values, phrasing, splits) is a function of it.
+        steps: step counts to use, equally weighted (``(1, 2, 3, 4, 5)``), or count -> weight.
+        irrelevant: share of one-step queries no function can serve (plan: IRRELEVANT_STEP).
+        multi_domain: each step draws its domain uniformly from ``domains`` (the paper's
+            multi-LoRA benchmark); otherwise each example stays in one domain, domains rotating.
+        fractions: train/valid/test shares (largest remainder, every split stratified by step count).
+        holdout: share of each function's families kept for the test split; None = the bank's
+            one designated family (1 of 5); 0 = no held-out phrasing.
+
+    Raises:
+        OctoError: bad arguments, a bundled function without phrases, a domain too small for
+            the requested step counts, or too few distinct queries for ``n``.
+    """
+    return synthesize_offline(domains, n, seed, steps, irrelevant, multi_domain, fractions, holdout).splits
+
+
+def synthesize_offline(
+    domains: Sequence,
+    n: int,
+    seed: int = 0,
+    steps: Sequence[int] | Mapping[int, float] = (1, 2, 3, 4, 5),
+    irrelevant: float = 0.0,
+    multi_domain: bool = False,
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    holdout: float | None = None,
+) -> OfflineDataset:
+    """Same as :func:`generate_offline`, returning the family bookkeeping too (see OfflineDataset)."""
+    weights = _step_weights(steps)
+    if n < 1:
+        raise OctoError(f"n must be >= 1, got {n}")
+    if not 0 <= irrelevant < 1:
+        raise OctoError(f"irrelevant is a share in [0, 1), got {irrelevant}")
+    if holdout is not None and not 0 <= holdout < 1:
+        raise OctoError(f"holdout is a share in [0, 1), got {holdout}")
+    if not domains:
+        raise OctoError("no domains given")
+    if multi_domain and len(domains) < 2:
+        raise OctoError("multi_domain needs at least two domains")
+    entries, generic = resolve_phrases(domains)
+    _check_sizes(entries, weights, multi_domain)
+    held = {e.phrases.name: holdout_families(e.phrases, holdout) for es in entries.values() for e in es}
+    held[NO_FUNCTION] = holdout_families(IRRELEVANT, holdout)
+
+    sizes = _largest_remainder(n, fractions)
+    seen: set[str] = set()
+    out = OfflineDataset({s: [] for s in SPLITS}, holdout=held, generic=tuple(generic))
+    domain_names = tuple(entries)
+    for split, size in zip(SPLITS, sizes):
+        r = random.Random(f"offline:{seed}:{split}")
+        n_irr = round(size * irrelevant)
+        per_count = dict(zip(weights, _largest_remainder(size - n_irr, list(weights.values()))))
+        made = [
+            _unique(r, seen, split, lambda: _irrelevant(r, split, held, domain_names)) for _ in range(n_irr)
+        ]
+        for count, k in per_count.items():
+            for i in range(k):  # without multi_domain, examples rotate over the domains
+                home = domain_names[i % len(domain_names)]
+                compose = lambda c=count, h=home: _compose(r, split, held, entries, c, h, multi_domain)  # noqa: E731
+                made.append(_unique(r, seen, split, compose))
+        r.shuffle(made)
+        for example, fams in made:
+            out.splits[split].append(example)
+            out.families[example.id] = fams
+    return out
+
+
+# --- phrase resolution ------------------------------------------------------------------------
+
+
+def resolve_phrases(domains: Sequence) -> tuple[dict[str, list[_Entry]], list[str]]:
+    """Domain name -> its functions' phrase entries; plus the names that use generic phrasing.
+
+    Raises:
+        OctoError: a bundled domain's function has no bank entry (or the bank names a function
+            the domain lacks, or has fewer than MIN_FAMILIES families).
+    """
+    out: dict[str, list[_Entry]] = {}
+    generic: list[str] = []
+    for d in domains:
+        entries = bank(d.name)
+        if entries is not None:
+            check_bank(d, entries)
+            out[d.name] = [_Entry(d.name, entries[f.name]) for f in d.functions]
+        else:
+            out[d.name] = [_Entry(d.name, generic_phrases(f)) for f in d.functions]
+            generic.extend(f.name for f in d.functions)
+    return out, generic
+
+
+def check_bank(domain, entries: Mapping[str, FunctionPhrases]) -> None:
+    """Every function of a bundled domain has a complete entry, and the bank names no stranger."""
+    where = f"octo_mlx/synth/phrasebank/{domain.name}.py"
+    missing = [f.name for f in domain.functions if f.name not in entries]
+    if missing:
+        raise OctoError(f"bundled domain {domain.name!r}: no phrase families for {', '.join(missing)}", where)
+    extra = sorted(set(entries) - set(domain.names))
+    if extra:
+        raise OctoError(
+            f"phrases for unknown function(s) {', '.join(extra)} of domain {domain.name!r}", where
+        )
+    for p in entries.values():
+        names = [f.name for f in p.families]
+        if len(set(names)) < MIN_FAMILIES or len(set(names)) != len(names):
+            raise OctoError(f"{p.name}: needs >= {MIN_FAMILIES} distinct families, has {names}", where)
+        if p.holdout not in names:
+            raise OctoError(f"{p.name}: holdout family {p.holdout!r} is not one of {names}", where)
+        if p.produces is not None and p.produces not in RESULTS:
+            raise OctoError(f"{p.name}: produces unknown result kind {p.produces!r}", where)
+
+
+def holdout_families(p: FunctionPhrases, share: float | None = None) -> tuple[str, ...]:
+    """The families of ``p`` only the test split uses: its designated one, then (for a larger
+    ``share``) more in bank order, never the first ("direct") family and never all of them."""
+    names = [f.name for f in p.families]
+    if share is None:
+        k = 1
+    else:
+        k = min(len(names) - 1, round(share * len(names)))
+        if share > 0:
+            k = max(k, 1)
+    order = [p.holdout] + [x for x in names[1:] if x != p.holdout] + names[:1]
+    return tuple(order[:k])
+
+
+# --- composing one example --------------------------------------------------------------------
+
+
+def _unique(r: random.Random, seen: set[str], split: str, make) -> tuple[PlanExample, tuple[str, ...]]:
+    """Draw until the normalised query is new (dedup across all splits)."""
+    for _ in range(MAX_TRIES_PER_EXAMPLE):
+        example, fams = make()
+        key = normalize_text(example.query)
+        if key not in seen:
+            seen.add(key)
+            return example, fams
+    raise OctoError(
+        f"{split}: could not find a new query after {MAX_TRIES_PER_EXAMPLE} draws; the phrase space is "
+        f"exhausted for this request (last: {example.query!r}): lower n or add functions or values"
+    )
+
+
+def _allowed(p: FunctionPhrases, split: str, held: Mapping[str, tuple[str, ...]]):
+    hold = held[p.name]
+    fams = [f for f in p.families if (f.name in hold) == (split == "test")] if hold else list(p.families)
+    return fams
+
+
+def _irrelevant(r: random.Random, split: str, held, domain_names) -> tuple[PlanExample, tuple[str, ...]]:
+    family = r.choice(_allowed(IRRELEVANT, split, held))
+    text = r.choice(family.clauses).format_map(IRRELEVANT.sample(r).text)
+    query = _assemble(r, [(family.form, text)])
+    ex = PlanExample(_id(query), query, (IRRELEVANT_STEP,), (NO_FUNCTION,), tuple(domain_names), GENERATOR)
+    return ex, (f"{NO_FUNCTION}/{family.name}",)
+
+
+def _pick_functions(r: random.Random, entries, count: int, home: str, multi: bool) -> list[_Entry]:
+    chosen: list[_Entry] = []
+    for _ in range(count):
+        used = {e.phrases.name for e in chosen}
+        if multi:
+            open_domains = [d for d, es in entries.items() if any(e.phrases.name not in used for e in es)]
+            domain = r.choice(open_domains)
+        else:
+            domain = home
+        free = [e for e in entries[domain] if e.phrases.name not in used]
+        kinds = {e.phrases.produces for e in chosen if e.phrases.produces}
+        consumers = [e for e in free if any(e.phrases.accepts(k) for k in kinds)]
+        chosen.append(r.choice(consumers if consumers and r.random() < CONSUMER_BIAS else free))
+    return _chain_order(chosen)
+
+
+def _chain_order(chosen: list[_Entry]) -> list[_Entry]:
+    """Within one chain (search -> add -> checkout), keep rank order; other positions stay put."""
+    out = list(chosen)
+    chains: dict[str, list[int]] = {}
+    for i, e in enumerate(chosen):
+        if e.phrases.chain:
+            chains.setdefault(e.phrases.chain[0], []).append(i)
+    for positions in chains.values():
+        ranked = sorted((chosen[i] for i in positions), key=lambda e: e.phrases.chain[1])
+        for i, e in zip(positions, ranked):
+            out[i] = e
+    return out
+
+
+def _compose(r: random.Random, split: str, held, entries, count: int, home: str, multi: bool):
+    chosen = _pick_functions(r, entries, count, home, multi)
+    clauses: list[_FormedClause] = []
+    steps: list[str] = []
+    fams: list[str] = []
+    produced: list[str] = []  # result kinds of the steps so far, latest last
+    for e in chosen:
+        p = e.phrases
+        family = r.choice(_allowed(p, split, held))
+        values = p.sample(r)
+        kind = next((k for k in reversed(produced) if p.accepts(k)), None)
+        if kind is not None and family.after and r.random() < DEPENDENT_SHARE:
+            ref_q, ref_s = r.choice(p.extra.get("refs", {}).get(kind) or RESULTS[kind])
+            text = r.choice(family.after).format_map({**values.text, "ref": ref_q})
+            step = r.choice(p.steps_after).format_map({**values.text, "ref": ref_s})
+        else:
+            text = r.choice(family.clauses).format_map(values.text)
+            step = r.choice(p.steps).format_map(values.text)
+        clauses.append((family.form, text))
+        steps.append(_cap(step))
+        fams.append(f"{p.name}/{family.name}")
+        if p.produces:
+            produced.append(p.produces)
+    query = _assemble(r, clauses)
+    doms = tuple(dict.fromkeys(e.domain for e in chosen))
+    ex = PlanExample(_id(query), query, tuple(steps), tuple(e.phrases.name for e in chosen), doms, GENERATOR)
+    return ex, tuple(fams)
+
+
+def _id(query: str) -> str:
+    return "off-" + hashlib.sha1(normalize_text(query).encode()).hexdigest()[:12]
+
+
+# --- joining clauses into a query ------------------------------------------------------------
+
+_VP_OPENERS = (
+    ("", ""),
+    ("", ""),
+    ("", ""),
+    ("Please ", ""),
+    ("Can you ", "?"),
+    ("Could you ", "?"),
+    ("Hey, can you ", "?"),
+    ("I'd like you to ", ""),
+    ("Go ahead and ", ""),
+    ("Help me ", ""),
+)
+_VP_GAPS = (
+    " and then ",
+    ", then ",
+    " and ",
+    ", and after that ",
+    ", after that ",
+    " and once that's done, ",
+    ", and then ",
+    " then ",
+)
+_T_GAPS = ("; ", ", then ", " then ", " + ", " -> ", " & ", ", ")
+_TRANSITIONS = {
+    "vp": ("Then ", "After that, ", "Next, ", "Once that's done, ", "Also ", "And then ", "After that "),
+    "s": ("", "Also, ", "After that, ", "Then ", "And "),
+    "q": ("", "Also, ", "And ", "Then "),
+    "t": ("", "then ", "also "),
+}
+
+
+def _assemble(r: random.Random, clauses: Sequence[_FormedClause]) -> str:
+    """Join clauses: runs of verb phrases (or of terse notes) share a sentence, statements and
+    questions stand alone; later sentences open with a transition ("After that, ...")."""
+    groups: list[tuple[str, list[str]]] = []
+    for form, text in clauses:
+        if groups and form in ("vp", "t") and groups[-1][0] == form:
+            groups[-1][1].append(text)
+        else:
+            groups.append((form, [text]))
+    sentences: list[str] = []
+    for gi, (form, texts) in enumerate(groups):
+        first, last = gi == 0, gi == len(groups) - 1
+        end = {"q": "?", "s": ".", "vp": ".", "t": ""}[form]
+        if form == "vp":
+            body = _join_vp(r, texts)
+            if first:
+                opener, end_q = r.choice(_VP_OPENERS)
+                body, end = opener + body, end_q or end
+            else:
+                body = r.choice(_TRANSITIONS["vp"]) + body
+        elif form == "t":
+            body = r.choice(_T_GAPS).join(texts)
+            if not first:
+                body = r.choice(_TRANSITIONS["t"]) + body
+            end = "" if last and r.random() < 0.7 else "."
+        else:
+            body = texts[0] if first else r.choice(_TRANSITIONS[form]) + texts[0]
+        if last and end == "." and r.random() < 0.15:
+            end = r.choice(("", "!"))
+        sentences.append(_close(_cap(body), end))
+    query = " ".join(sentences).strip()
+    if r.random() < 0.08:  # some users type all lower case
+        query = query.lower()
+    return query
+
+
+def _join_vp(r: random.Random, texts: Sequence[str]) -> str:
+    if len(texts) == 1:
+        return texts[0]
+    roll = r.random()
+    if roll < 0.2:  # first A, then B, and finally C
+        middle = "".join(f", then {t}" for t in texts[1:-1])
+        return f"first {texts[0]}{middle}{', and finally ' if len(texts) > 2 else ', then '}{texts[-1]}"
+    if roll < 0.35:  # A, B and C
+        return ", ".join(texts[:-1]) + r.choice((" and ", ", and ")) + texts[-1]
+    out = texts[0]
+    for t in texts[1:]:
+        out += r.choice(_VP_GAPS) + t
+    return out
+
+
+def _close(sentence: str, end: str) -> str:
+    if not end or sentence[-1:] in ".?!":
+        return sentence
+    return sentence + end
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+# --- sizes ---------------------------------------------------------------------------------
+
+
+def _step_weights(steps: Sequence[int] | Mapping[int, float]) -> dict[int, float]:
+    weights = dict(steps) if isinstance(steps, Mapping) else {int(k): 1.0 for k in steps}
+    if not weights or any(not 1 <= k <= 5 for k in weights) or any(w < 0 for w in weights.values()):
+        raise OctoError(f"steps must be counts in 1..5 with non-negative weights, got {steps!r}")
+    if sum(weights.values()) <= 0:
+        raise OctoError(f"steps {steps!r} gives no count a positive weight")
+    return {k: float(w) for k, w in sorted(weights.items())}
+
+
+def _largest_remainder(total: int, shares: Sequence[float]) -> list[int]:
+    """Split ``total`` into integers proportional to ``shares`` (ties go to the earlier share)."""
+    s = sum(shares)
+    if len(shares) == 0 or s <= 0 or any(x < 0 for x in shares):
+        raise OctoError(f"shares must be non-negative with a positive sum, got {list(shares)}")
+    exact = [total * x / s for x in shares]
+    base = [int(x) for x in exact]
+    order = sorted(range(len(shares)), key=lambda i: (-(exact[i] - base[i]), i))
+    for i in order[: total - sum(base)]:
+        base[i] += 1
+    return base
+
+
+def _check_sizes(entries: Mapping[str, list[_Entry]], weights: Mapping[int, float], multi: bool) -> None:
+    wanted = max(k for k, w in weights.items() if w > 0)
+    sizes = {d: len(es) for d, es in entries.items()}
+    if multi:
+        total = sum(sizes.values())
+        if total < wanted:
+            raise OctoError(f"{wanted}-step plans need {wanted} distinct functions; the domains have {total}")
+        return
+    small = {d: k for d, k in sizes.items() if k < wanted}
+    if small:
+        d, k = next(iter(small.items()))
+        raise OctoError(
+            f"domain {d!r} has {k} function(s): {wanted}-step plans would repeat one; use steps up to {k}"
+        )
+
+
+def counts_by_steps(examples: Sequence[PlanExample]) -> dict[int, int]:
+    """Step count -> examples (irrelevant ones counted apart under 0), for reports and tests."""
+    c = Counter(0 if e.irrelevant else e.n_steps for e in examples)
+    return dict(sorted(c.items()))
