@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -440,9 +439,3 @@ def _check_sizes(entries: Mapping[str, list[_Entry]], weights: Mapping[int, floa
         raise OctoError(
             f"domain {d!r} has {k} function(s): {wanted}-step plans would repeat one; use steps up to {k}"
         )
-
-
-def counts_by_steps(examples: Sequence[PlanExample]) -> dict[int, int]:
-    """Step count -> examples (irrelevant ones counted apart under 0), for reports and tests."""
-    c = Counter(0 if e.irrelevant else e.n_steps for e in examples)
-    return dict(sorted(c.items()))
