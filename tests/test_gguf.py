@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from tiny import build_tiny_model
 
-from octo_mlx import gguf, gguf_vocab
+from octo_mlx import gguf, gguf_format, gguf_vocab
 from octo_mlx.errors import OctoError
 
 # --- the Q/K permutation ------------------------------------------------------------------------
@@ -178,18 +178,18 @@ def test_not_a_gguf(tmp_path):
     f = tmp_path / "model.gguf"
     f.write_text("this is a text file, long enough to hold a header")
     with pytest.raises(OctoError, match="not a GGUF file") as e:
-        gguf.read_gguf_header(f)
+        gguf_format.read_gguf_header(f)
     assert str(f) in str(e.value)
     (tmp_path / "tiny.gguf").write_bytes(b"GGUF")
     with pytest.raises(OctoError, match="too short"):
-        gguf.read_gguf_header(tmp_path / "tiny.gguf")
+        gguf_format.read_gguf_header(tmp_path / "tiny.gguf")
     with pytest.raises(OctoError, match="no such file"):
-        gguf.read_gguf_header(tmp_path / "missing.gguf")
+        gguf_format.read_gguf_header(tmp_path / "missing.gguf")
 
 
 def test_truncated_files_are_named_with_the_missing_bytes(tmp_path):
     full = _small_gguf(tmp_path / "full.gguf").read_bytes()
-    gguf.read_gguf_header(tmp_path / "full.gguf")  # the untruncated file is fine
+    gguf_format.read_gguf_header(tmp_path / "full.gguf")  # the untruncated file is fine
     for cut, what in (
         (30, "the header needs byte"),
         (len(full) - 10, "tensor 'token_embd.weight' needs bytes"),
@@ -197,7 +197,7 @@ def test_truncated_files_are_named_with_the_missing_bytes(tmp_path):
         f = tmp_path / f"cut{cut}.gguf"
         f.write_bytes(full[:cut])
         with pytest.raises(OctoError, match="truncated GGUF") as e:
-            gguf.read_gguf_header(f)
+            gguf_format.read_gguf_header(f)
         assert what in str(e.value) and str(f) in str(e.value)
 
 
@@ -207,15 +207,15 @@ def test_bad_version_and_unsupported_tensor_type(tmp_path):
     bad[4:8] = struct.pack("<I", 1)
     (tmp_path / "v1.gguf").write_bytes(bad)
     with pytest.raises(OctoError, match="version 1"):
-        gguf.read_gguf_header(tmp_path / "v1.gguf")
-    header = gguf.read_gguf_header(tmp_path / "a.gguf")
+        gguf_format.read_gguf_header(tmp_path / "v1.gguf")
+    header = gguf_format.read_gguf_header(tmp_path / "a.gguf")
     # the tensor's type field sits just before its uint64 offset, at the end of the tensor table
     pos = raw.index(b"token_embd.weight") + len("token_embd.weight") + 4 + 2 * 8
     assert struct.unpack_from("<I", raw, pos)[0] == 0 and header.tensors[0].type_name == "F32"
     raw[pos : pos + 4] = struct.pack("<I", 12)  # Q4_K
     (tmp_path / "k.gguf").write_bytes(raw)
     with pytest.raises(OctoError, match="unsupported tensor type.*Q4_K.*token_embd.weight"):
-        gguf.read_gguf_header(tmp_path / "k.gguf")
+        gguf_format.read_gguf_header(tmp_path / "k.gguf")
 
 
 def test_unsupported_architecture(tmp_path):
@@ -284,15 +284,15 @@ def test_quantized_and_bf16_tensors_dequantize_like_llama_cpp(tmp_path):
     expected["d.weight"] = (bf16_bits.astype(np.uint32) << 16).view(np.float32)
     _write_raw_gguf(tmp_path / "q.gguf", tensors)
 
-    header = gguf.read_gguf_header(tmp_path / "q.gguf")
+    header = gguf_format.read_gguf_header(tmp_path / "q.gguf")
     assert [t.type_name for t in header.tensors] == ["Q8_0", "Q4_0", "Q4_1", "BF16"]
-    loaded = gguf.load_gguf_tensors(header, quant_dtype=mx.float32)
+    loaded = gguf_format.load_gguf_tensors(header, quant_dtype=mx.float32)
     for name, values in expected.items():
         got = np.array(loaded[name].astype(mx.float32))
         # Q4_1 adds the minimum in float32: allow one float32 rounding, nothing more
         np.testing.assert_allclose(got, values, rtol=2e-7, atol=1e-8, err_msg=name)
     assert loaded["d.weight"].dtype == mx.bfloat16
-    f16 = gguf.load_gguf_tensors(header)["a.weight"]  # default: dequantized tensors are float16
+    f16 = gguf_format.load_gguf_tensors(header)["a.weight"]  # default: dequantized tensors are float16
     assert f16.dtype == mx.float16
 
 
@@ -320,7 +320,7 @@ def test_export_then_import_gives_back_every_tensor(tmp_path, arch):
     src = build_tiny_model(tmp_path / "src", arch)
     _perturb_norms(src)
     f = gguf.export_gguf(src, tmp_path / "m.gguf")
-    header = gguf.read_gguf_header(f)
+    header = gguf_format.read_gguf_header(f)
     assert header.arch == arch
     report = gguf.import_gguf(f, tmp_path / "out")
     assert report.arch == arch and report.tensor_types == {"F32": report.n_tensors}
