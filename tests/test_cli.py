@@ -16,9 +16,12 @@ def test_command_names_are_unique_and_parse():
     names = [c.name for c in cli.COMMANDS]
     assert len(names) == len(set(names))
     parser = cli.build_parser()
-    for name in names:
-        args, _ = parser.parse_known_args(name.split())
-        assert getattr(args, "_run", None) is not None, name
+    for cmd in cli.COMMANDS:
+        node = parser
+        for part in cmd.name.split():
+            (action,) = node._subparsers._group_actions
+            node = action.choices[part]
+        assert node.get_default("_run") is cmd.run, cmd.name
 
 
 def test_help_does_not_import_mlx():
