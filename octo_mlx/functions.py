@@ -551,39 +551,3 @@ def parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
 def _takes_state(fn: Callable) -> bool:
     params = list(inspect.signature(fn).parameters)
     return bool(params) and params[0] == STATE_PARAMETER
-
-
-# --- sample arguments -------------------------------------------------------------------------
-
-
-def sample_arguments(f: Function) -> list[dict]:
-    """Argument sets to try a function with: its schema ``examples``, else one built from the schema."""
-    if f.examples:
-        return f.examples
-    return [{k: _sample_value(v) for k, v in f.parameters.get("properties", {}).items() if k in f.required}]
-
-
-def _sample_value(schema: dict) -> Any:
-    for key in ("examples",):
-        if schema.get(key):
-            return schema[key][0]
-    if "default" in schema:
-        return schema["default"]
-    if schema.get("enum"):
-        return schema["enum"][0]
-    t = schema.get("type")
-    if t == "integer":
-        return int(schema.get("minimum", 1))
-    if t == "number":
-        return float(schema.get("minimum", 1.0))
-    if t == "boolean":
-        return True
-    if t == "array":
-        return [_sample_value(schema.get("items", {"type": "string"}))]
-    if t == "object":
-        return {
-            k: _sample_value(v)
-            for k, v in schema.get("properties", {}).items()
-            if k in schema.get("required", [])
-        }
-    return "example"
