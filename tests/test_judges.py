@@ -1,0 +1,282 @@
+"""Judges: the offline resolver and deterministic judge, Cohen's kappa, and the LLM judge against a
+real OpenAI-compatible server (mlx_lm.server on a tiny model taught to answer JSON)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from faultproxy import FaultProxy
+from servers import MLXServer, free_port
+from teach import STEP_PHRASES, teach
+
+from octo_mlx.errors import OctoError
+from octo_mlx.functions import load_domain
+from octo_mlx.judges import (
+    LLMJudge,
+    LLMJudgeConfig,
+    cohen_kappa,
+    judge_plan,
+    parse_answer,
+    rubric_prompt,
+)
+from octo_mlx.resolver import TRUST_THRESHOLD, UNRESOLVED, StepResolver, validate_resolver
+
+
+@pytest.fixture(scope="module")
+def android():
+    return load_domain("android")
+
+
+@pytest.fixture(scope="module")
+def resolver(android):
+    pairs = [(s, f) for f, phrases in STEP_PHRASES.items() for s in phrases]
+    return StepResolver.fit(pairs, android.functions)
+
+
+# --- resolver -----------------------------------------------------------------------------------
+
+
+def test_resolver_learns_its_training_pairs_and_generalises(android):
+    train = [(s, f) for f, ss in STEP_PHRASES.items() for s in ss[:4]]
+    held_out = [(s, f) for f, ss in STEP_PHRASES.items() for s in ss[4:]]
+    r = StepResolver.fit(train, android.functions)
+    assert [x.function for x in r.resolve([s for s, _ in train])] == [f for _, f in train]
+    got = [x.function for x in r.resolve([s for s, _ in held_out])]
+    hits = sum(g == f for g, (_, f) in zip(got, held_out))
+    assert hits >= len(held_out) - 2, list(zip(got, held_out))
+
+
+def test_resolver_knows_functions_from_their_descriptions_alone(android):
+    r = StepResolver.fit([], android.functions)
+    got = [x.function for x in r.resolve([f.description for f in android.functions])]
+    assert got == android.names
+
+
+def test_gibberish_is_unresolved_not_a_lucky_class(resolver):
+    for text in ["lumlumlumlumlum", "zzqx vvkq", "", "<nexa_split>"]:
+        assert resolver.resolve([text])[0].function == UNRESOLVED, text
+
+
+def test_validation_counts_exactly_the_mislabelled_gold_steps(resolver):
+    from octo_mlx.data import PlanExample
+
+    exs = [
+        PlanExample(f"{f}{i}", "q", (s,), (f,), ("android",), "offline")
+        for f, ss in STEP_PHRASES.items()
+        for i, s in enumerate(ss)
+    ]
+    clean = validate_resolver(resolver, exs)
+    assert clean.accuracy == 1.0 and clean.trusted and clean.total == len(exs)
+    # Relabel 3 gold steps with a wrong function: exactly those 3 become resolver "errors".
+    bad = [
+        PlanExample(e.id, e.query, e.steps, ("set_volume",), e.domains, e.generator) if i < 3 else e
+        for i, e in enumerate(exs)
+    ]
+    v = validate_resolver(resolver, bad)
+    assert v.correct == len(exs) - 3 and len(v.errors) == 3
+    assert v.trusted == (v.accuracy >= TRUST_THRESHOLD)
+    assert not v.trusted  # 39/42 = 92.9% is below the bar
+
+
+# --- deterministic judge ------------------------------------------------------------------------
+
+GOLD = ["get_trending_news", "send_email"]
+RIGHT = ["Get trending news about SpaceX in French", "Email the route to Carol"]
+
+
+def test_right_plan_is_correct(resolver):
+    v = judge_plan(RIGHT, GOLD, resolver)
+    assert v.judged and v.correct and [s.resolved for s in v.steps] == GOLD
+
+
+def test_wrong_order_names_the_steps(resolver):
+    v = judge_plan(RIGHT[::-1], GOLD, resolver)
+    assert v.correct is False
+    assert "step 1 maps to send_email, not get_trending_news" in v.reason
+    assert "step 2 maps to get_trending_news, not send_email" in v.reason
+
+
+@pytest.mark.parametrize("steps", [RIGHT[:1], RIGHT + ["Call Bob"], []])
+def test_wrong_count_is_incorrect_even_when_the_prefix_matches(resolver, steps):
+    v = judge_plan(steps, GOLD, resolver)
+    assert v.correct is False and f"wrong count: {len(steps)} step(s), gold has 2" in v.reason
+
+
+def test_irrelevant_query(resolver):
+    assert judge_plan(["Reply directly with no function call"], ["none"], resolver).correct
+    v = judge_plan(["Call Bob"], ["none"], resolver)
+    assert v.correct is False and "maps to make_phone_call, not none" in v.reason
+    v = judge_plan(["lumlumlum"], ["none"], resolver)
+    assert v.correct is False and "maps to no function" in v.reason
+
+
+# --- kappa --------------------------------------------------------------------------------------
+
+
+def _kappa_from_table(a, b):
+    # 2x2 table form: kappa = 2(n11*n00 - n10*n01) / ((n11+n10)(n10+n00) + (n11+n01)(n01+n00))
+    n11 = sum(x and y for x, y in zip(a, b))
+    n00 = sum(not x and not y for x, y in zip(a, b))
+    n10 = sum(x and not y for x, y in zip(a, b))
+    n01 = sum(not x and y for x, y in zip(a, b))
+    return 2 * (n11 * n00 - n10 * n01) / ((n11 + n10) * (n10 + n00) + (n11 + n01) * (n01 + n00))
+
+
+def test_kappa_matches_the_2x2_table_formula_and_its_invariants():
+    import random
+
+    rng = random.Random(0)
+    for _ in range(50):
+        n = rng.randint(2, 40)
+        a = [rng.random() < 0.6 for _ in range(n)]
+        b = [x if rng.random() < 0.7 else not x for x in a]
+        if len(set(a)) == 1 and len(set(b)) == 1:
+            continue
+        k = cohen_kappa(a, b)
+        assert k == pytest.approx(_kappa_from_table(a, b))
+        assert k == pytest.approx(cohen_kappa(b, a))  # symmetric
+        assert -1 <= k <= 1
+    a = [True, False] * 5
+    assert cohen_kappa(a, a) == 1.0
+    assert cohen_kappa(a, [not x for x in a]) == -1.0
+    assert cohen_kappa([True] * 4, [True] * 4) is None and cohen_kappa([], []) is None
+
+
+# --- LLM judge: prompt and parsing ----------------------------------------------------------------
+
+
+def test_rubric_prompt_states_both_criteria_and_lists_every_function(android):
+    p = rubric_prompt("Find news and mail it", RIGHT, android.functions, None)
+    assert all(f"- {f.name}: {f.description}" in p for f in android.functions)
+    assert "1. " + RIGHT[0] in p and "2. " + RIGHT[1] in p and p.index(RIGHT[0]) < p.index(RIGHT[1])
+    assert "corresponds to one of the available functions" in p and "right order" in p
+    assert "reference" not in p
+    assert "reference" in rubric_prompt("q", RIGHT, android.functions, ["Gold step"])
+
+
+@pytest.mark.parametrize(
+    "text,correct",
+    [
+        ('{"correct": true, "reason": "ok"}', True),
+        ('Sure!\n```json\n{"correct": false, "reason": "wrong order"}\n```', False),
+        ('{"verdict": 1} then {"correct": true}', True),
+    ],
+)
+def test_parse_answer_reads_the_json_verdict(text, correct):
+    v = parse_answer(text)
+    assert v.judged and v.correct is correct
+
+
+@pytest.mark.parametrize("text", ['{"correct": "yes"}', '{"correct": tr', "I think it is fine", ""])
+def test_unparseable_answers_are_not_judged_never_incorrect(text):
+    v = parse_answer(text)
+    assert not v.judged and v.correct is None and "unparseable" in v.reason
+
+
+# --- LLM judge against a real server --------------------------------------------------------------
+
+
+def judge_prompts(n: int = 4) -> list[str]:
+    # Real rubric prompts over 2 functions with one-line descriptions: ~300 tokens each keeps
+    # teaching the tiny judge to seconds (at 600+ tokens a step took 1.6 s on 2 busy cores).
+    funcs = [
+        SimpleNamespace(name="get_news", description="Find news."),
+        SimpleNamespace(name="send_email", description="Send an email."),
+    ]
+    plans = [["Get news"], ["Email Bob", "Get news"], ["Get news", "Email it"], ["Call Dave"]]
+    return [rubric_prompt(f"request {i}", p, funcs, None) for i, p in enumerate(plans[:n])]
+
+
+JSON_ANSWERS = [
+    '{"correct": true, "reason": "the steps match"}',
+    '{"correct": false, "reason": "wrong order"}',
+]
+
+
+@pytest.fixture(scope="module")
+def judge_server(tmp_path_factory, tiny_llama):
+    """mlx_lm.server over real HTTP on a tiny model taught to answer the judge prompts with JSON."""
+    prompts = judge_prompts(4)
+    model = teach(
+        tiny_llama,
+        tmp_path_factory.mktemp("judge-model"),
+        [(p, JSON_ANSWERS[i % 2]) for i, p in enumerate(prompts)],
+        steps=40,
+    )
+    with MLXServer(model, log_path=tmp_path_factory.mktemp("judge-server") / "server.log") as server:
+        yield server.url
+
+
+@pytest.fixture
+def proxy(judge_server):
+    """A fault-injecting proxy in front of the judge server; counts the requests it receives."""
+    made = []
+
+    def make(faults=None, **kw):
+        made.append(FaultProxy(judge_server, faults, **kw))
+        return made[-1]
+
+    yield make
+    for p in made:
+        p.stop()
+
+
+def _config(url, cache, **kw):
+    return LLMJudgeConfig(base_url=url, model="default_model", cache_dir=cache, **({"max_retries": 3} | kw))
+
+
+def test_llm_judge_uses_parseable_answers_and_the_cache_saves_every_request(proxy, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-sentinel-key-4242")
+    prompts = judge_prompts()
+    p = proxy()
+    judge = LLMJudge(_config(p.base_url, tmp_path / "cache"))
+    first = judge.judge_many(prompts)
+    assert p.forwarded == len(prompts) and judge.stats.requests == len(prompts)
+    cached = {json.loads(f.read_text())["answer"] for f in (tmp_path / "cache").rglob("*.json")}
+    assert cached & set(JSON_ANSWERS), cached  # the taught model answers JSON over real HTTP
+    judged = [v for v in first if v.judged]
+    assert judged, [v.reason for v in first]
+    for v in judged:  # the verdict is the server's answer, parsed
+        assert (v.correct, v.reason) in {(json.loads(a)["correct"], json.loads(a)["reason"]) for a in cached}
+    again = LLMJudge(_config(p.base_url, tmp_path / "cache"))
+    second = again.judge_many(prompts)
+    assert p.count == len(prompts), "a cached judgement went to the server"
+    assert again.stats.cache_hits == len(prompts) and again.stats.requests == 0 and second == first
+    assert not any("sentinel" in f.read_text() for f in (tmp_path / "cache").rglob("*.json"))
+
+
+def test_truncated_answers_are_reported_not_judged(proxy, tmp_path):
+    judge = LLMJudge(_config(proxy().base_url, tmp_path, max_tokens=3))
+    verdicts = judge.judge_many(judge_prompts(2))
+    assert all(not v.judged and v.correct is None and "unparseable" in v.reason for v in verdicts)
+
+
+@pytest.mark.parametrize("fault", ["503", "429"])
+def test_busy_server_is_retried(proxy, fault):
+    p = proxy({1: fault, 2: fault})
+    v = LLMJudge(_config(p.base_url, None)).ask(judge_prompts(1)[0])
+    assert p.count == 3 and p.forwarded == 1 and "failed" not in v.reason
+
+
+def test_failing_server_gives_not_judged_with_the_status(proxy, tmp_path):
+    p = proxy(lambda n: "500")
+    judge = LLMJudge(_config(p.base_url, tmp_path, max_retries=2))
+    v = judge.ask(judge_prompts(1)[0])
+    assert not v.judged and v.correct is None and "500" in v.reason
+    assert p.count == 3 and p.forwarded == 0 and judge.stats.failures == 1
+    assert not list(Path(tmp_path).rglob("*.json")), "a failure must not be cached"
+
+
+def test_timeouts_are_not_judged(proxy, tmp_path):
+    p = proxy(lambda n: "timeout", hold_s=3.0)
+    v = LLMJudge(_config(p.base_url, tmp_path, max_retries=1, timeout=0.5)).ask(judge_prompts(1)[0])
+    assert not v.judged and v.correct is None and "timed out" in v.reason and p.count == 2
+
+
+def test_unreachable_endpoint_is_a_clear_error(tmp_path):
+    judge = LLMJudge(_config(f"http://127.0.0.1:{free_port()}/v1", tmp_path, max_retries=1, timeout=5))
+    with pytest.raises(OctoError, match="unreachable"):
+        judge.judge_many(judge_prompts(1))
