@@ -107,7 +107,7 @@ class StepResolver:
         pairs: Iterable[tuple[str, str]],
         functions: Iterable = (),
         min_similarity: float = 0.1,
-        epochs: int = 200,
+        epochs: int = 60,
         l2: float = 1e-4,
         seed: int = 0,
     ) -> StepResolver:
@@ -117,7 +117,7 @@ class StepResolver:
             pairs: (step text, gold function) from the train split; duplicates count once.
             functions: Function objects (``.name``, ``.description``) to add as extra examples.
             min_similarity: the out-of-domain cut on centroid cosine similarity.
-            epochs: full-batch Adam steps (200 on ~3k texts takes ~2 s with OpenBLAS).
+            epochs: full-batch Adam steps (60 fit 1.4k offline steps in ~3 s on 2 busy cores, 100% held-out).
             l2: weight decay.
             seed: initialisation seed.
         """

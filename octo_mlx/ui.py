@@ -263,3 +263,60 @@ def show_model_info(m) -> None:
         table.add_row("quantization", json.dumps(flat))
     table.add_row("chat template", "yes" if m.chat_template else "no")
     console.print(table)
+
+
+# --- eval / bench plan ----------------------------------------------------------------------------
+
+
+def status(message: str):
+    """A spinner for a long step (loading, generating); a no-op context when not a terminal."""
+    return console.status(message)
+
+
+def _rate(r) -> str:
+    if r is None or r.n == 0:
+        return "-"
+    return f"{r.k}/{r.n} = {r.p:.1%}  [{r.low:.1%}, {r.high:.1%}]"
+
+
+def show_eval(report, out_path=None, plots=()) -> None:
+    """`octo-mlx eval`: accuracies with Wilson 95% intervals, breakdowns, throughput, warnings."""
+    m, t, cfg = report.metrics, report.throughput, report.config
+    title = f"eval: {cfg['model_path']}" + (f" + {cfg['adapter']}" if cfg.get("adapter") else "")
+    table = Table(title=title, show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    if m.accuracy is not None:
+        table.add_row("accuracy (deterministic)", _rate(m.accuracy))
+    if m.llm_accuracy is not None:
+        table.add_row("accuracy (LLM judge)", _rate(m.llm_accuracy) + f"  ({m.llm_not_judged} not judged)")
+    if m.kappa_n:
+        kappa = "undefined (one judge constant)" if m.kappa is None else f"{m.kappa:.3f}"
+        table.add_row("Cohen's kappa", f"{kappa} over {m.kappa_n} plans judged by both")
+    table.add_row("exact step-text match", _rate(m.exact_match))
+    if report.resolver is not None:
+        v = report.resolver
+        style = "green" if v.trusted else "bold red"
+        table.add_row("resolver on gold steps",
+                      f"[{style}]{v.correct}/{v.total} = {v.accuracy:.1%}[/{style}]")
+    table.add_row("throughput", f"{t['queries']} plans in {t['seconds']:.1f} s (batch {t['batch_size']}): "
+                  f"prompt {t['prompt_tps']:.0f} tok/s, generation {t['gen_tps']:.1f} tok/s, "
+                  f"peak {t['peak_memory_gb']:.2f} GB")
+    console.print(table)
+    for name, rates in (("plan length (gold steps)", m.by_steps), ("domain", m.by_domain)):
+        if rates:
+            sub = Table(title=f"accuracy by {name}")
+            sub.add_column(name)
+            sub.add_column("accuracy [Wilson 95%]")
+            for key, rate in rates.items():
+                sub.add_row(str(key), _rate(rate))
+            console.print(sub)
+    if report.resolver is not None and not report.resolver.trusted:
+        console.print("[bold red]WARNING: the step resolver failed validation (< 98% of gold test steps "
+                      "mapped to their gold function): this evaluation CANNOT BE TRUSTED.[/bold red]")
+    for w in report.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")
+    if out_path:
+        console.print(f"report: {out_path}")
+    for p in plots:
+        console.print(f"plot: {p}")

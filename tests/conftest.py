@@ -12,3 +12,11 @@ from tiny import build_tiny_model  # noqa: E402
 def tiny_llama(tmp_path_factory) -> Path:
     """A 2-layer random llama with the local tokenizer (shared, read-only: copy before changing)."""
     return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"), "llama")
+
+
+@pytest.fixture(scope="session")
+def taught_planner(tiny_llama, tmp_path_factory) -> Path:
+    """The tiny llama taught the plans of teach.PLANS: it emits real plans and its end marker."""
+    from teach import PLANS, plan_text, teach
+
+    return teach(tiny_llama, tmp_path_factory.mktemp("taught-planner"), [(q, plan_text(s)) for q, s in PLANS])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import mlx_lm
 import pytest
-from teach import PLANS, plan_text, teach
+from teach import PLANS, plan_text
 
 from octo_mlx.data import parse_plan
 from octo_mlx.planner import (
@@ -21,10 +21,8 @@ QUERIES = [q for q, _ in PLANS] + ["Book a table for two", "weather?"]
 
 
 @pytest.fixture(scope="module")
-def taught(tmp_path_factory, tiny_llama):
-    """The tiny llama taught the PLANS (so it emits real plans and its end marker)."""
-    path = teach(tiny_llama, tmp_path_factory.mktemp("taught"), [(q, plan_text(s)) for q, s in PLANS])
-    return mlx_lm.load(str(path))
+def taught(taught_planner):
+    return mlx_lm.load(str(taught_planner))
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,428 @@
+"""`octo-mlx eval`: generate plans for a test split, judge them, and report with intervals.
+
+The pipeline: load the planner (base model + optional adapter, checked against each other), load
+the test split checked against its domains, fit the offline step resolver on the train split
+and validate it on the gold test steps, generate every plan in batches (greedy by default),
+judge each plan (deterministic, LLM or both), then compute accuracies with Wilson 95% intervals.
+The report records the config and the sha256 of every weights file that made it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from octo_mlx.errors import OctoError
+from octo_mlx.judges import LLMJudgeConfig, Verdict, cohen_kappa, exact_match, judge_plan, rubric_prompt
+from octo_mlx.resolver import ResolverValidation, StepResolver, validate_resolver
+
+REPORT_SCHEMA_VERSION = "octo-mlx.eval/1"
+JUDGES = ("deterministic", "llm", "both")
+
+
+# --- intervals and rates ------------------------------------------------------------------------
+
+
+def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval for k successes in n trials (z=1.96: 95%); (0, 1) when n = 0.
+
+    center = (p + z^2/2n) / (1 + z^2/n), half = z / (1 + z^2/n) * sqrt(p(1-p)/n + z^2/4n^2).
+    Unlike p +- z*sqrt(p(1-p)/n) it stays inside [0, 1] and is not empty at p = 0 or 1.
+    """
+    if n <= 0:
+        return 0.0, 1.0
+    p = k / n
+    denom = 1 + z * z / n
+    center = (p + z * z / (2 * n)) / denom
+    half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    # At k = 0 (k = n) the bound is exactly 0 (1); floating point gives 1e-17 off, which would put
+    # p = 1 outside its own interval.
+    low = 0.0 if k == 0 else max(0.0, center - half)
+    high = 1.0 if k == n else min(1.0, center + half)
+    return low, high
+
+
+@dataclass(frozen=True)
+class Rate:
+    """k of n, its proportion and Wilson 95% interval."""
+
+    k: int
+    n: int
+    p: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, k: int, n: int) -> Rate:
+        low, high = wilson_interval(k, n)
+        return cls(k, n, k / n if n else 0.0, low, high)
+
+
+# --- configuration and results ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Everything that decides an evaluation's numbers (recorded in the report).
+
+    Args:
+        data: the test split (``DIR/test.jsonl``); ``DIR/train.jsonl`` trains the resolver.
+        model: model folder (None: the default model).
+        adapter: adapter folder (mlx-lm format) or None.
+        judge: "deterministic", "llm" or "both".
+        batch_size, max_tokens, greedy, temperature, seed: generation settings (temperature only
+            when not greedy).
+        limit: evaluate only the first ``limit`` test examples (smoke runs).
+        resolver_data: train split for the resolver (default: ``train.jsonl`` beside ``data``).
+        domains: domain names or files (default: the dataset manifest's, else the examples').
+        llm: the LLM judge's endpoint settings (required for judge "llm"/"both").
+    """
+
+    data: str
+    model: str | None = None
+    adapter: str | None = None
+    judge: str = "deterministic"
+    batch_size: int = 16
+    max_tokens: int = 128
+    greedy: bool = True
+    temperature: float = 0.7
+    seed: int = 0
+    limit: int | None = None
+    resolver_data: str | None = None
+    domains: tuple[str, ...] | None = None
+    llm: LLMJudgeConfig | None = None
+
+    def __post_init__(self):
+        if self.judge not in JUDGES:
+            raise OctoError(f"unknown judge {self.judge!r} (choose from {', '.join(JUDGES)})", "--judge")
+        if self.judge != "deterministic" and self.llm is None:
+            raise OctoError("the LLM judge needs --base-url and --judge-model", "--judge")
+        if self.batch_size < 1 or self.max_tokens < 1:
+            raise OctoError("--batch-size and --max-tokens must be >= 1")
+
+
+@dataclass
+class ExampleResult:
+    """One test example: gold, prediction, timings and verdicts."""
+
+    id: str
+    query: str
+    gold_steps: list[str]
+    gold_functions: list[str]
+    domains: list[str]
+    text: str
+    steps: list[str]
+    prompt_tokens: int
+    gen_tokens: int
+    seconds: float
+    finish_reason: str
+    exact: bool
+    deterministic: Verdict | None = None
+    llm: Verdict | None = None
+
+
+@dataclass
+class Metrics:
+    """Accuracies (deterministic judge unless named llm_), each with a Wilson 95% interval."""
+
+    accuracy: Rate | None
+    exact_match: Rate
+    by_steps: dict[int, Rate] = field(default_factory=dict)
+    by_domain: dict[str, Rate] = field(default_factory=dict)
+    llm_accuracy: Rate | None = None
+    llm_not_judged: int = 0
+    kappa: float | None = None
+    kappa_n: int = 0
+
+
+def compute_metrics(results: Sequence[ExampleResult]) -> Metrics:
+    """Accuracy, exact-match rate, per-step-count and per-domain accuracy, LLM accuracy and kappa.
+
+    The per-step and per-domain breakdowns use the deterministic verdicts when present, else the
+    LLM's (over judged examples only). An example counts once under each of its domains.
+    """
+    det = [r for r in results if r.deterministic is not None]
+    llm_judged = [r for r in results if r.llm is not None and r.llm.judged]
+    primary = (lambda r: r.deterministic) if det else (lambda r: r.llm)
+    scored = det or llm_judged
+    by_steps: dict[int, list[bool]] = defaultdict(list)
+    by_domain: dict[str, list[bool]] = defaultdict(list)
+    for r in scored:
+        ok = bool(primary(r).correct)
+        by_steps[len(r.gold_steps)].append(ok)
+        for d in r.domains or ["(none)"]:
+            by_domain[d].append(ok)
+    both = [r for r in det if r.llm is not None and r.llm.judged]
+    return Metrics(
+        accuracy=Rate.of(sum(bool(r.deterministic.correct) for r in det), len(det)) if det else None,
+        exact_match=Rate.of(sum(r.exact for r in results), len(results)),
+        by_steps={k: Rate.of(sum(v), len(v)) for k, v in sorted(by_steps.items())},
+        by_domain={k: Rate.of(sum(v), len(v)) for k, v in sorted(by_domain.items())},
+        llm_accuracy=Rate.of(sum(bool(r.llm.correct) for r in llm_judged), len(llm_judged))
+        if any(r.llm is not None for r in results)
+        else None,
+        llm_not_judged=sum(1 for r in results if r.llm is not None and not r.llm.judged),
+        kappa=cohen_kappa([bool(r.deterministic.correct) for r in both], [bool(r.llm.correct) for r in both]),
+        kappa_n=len(both),
+    )
+
+
+@dataclass
+class EvalReport:
+    """What `octo-mlx eval` writes: config, fingerprints, resolver check, metrics, examples."""
+
+    config: dict[str, Any]
+    fingerprints: dict[str, Any]
+    resolver: ResolverValidation | None
+    metrics: Metrics
+    throughput: dict[str, float]
+    examples: list[ExampleResult]
+    judge_stats: dict[str, int] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def trusted(self) -> bool:
+        """False when the deterministic judge ran with a resolver below the 98% bar."""
+        return self.resolver is None or self.resolver.trusted
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out = {"schema": REPORT_SCHEMA_VERSION, "trusted": self.trusted, **out}
+        out["metrics"]["by_steps"] = {str(k): v for k, v in out["metrics"]["by_steps"].items()}
+        return out
+
+
+def write_report(report: EvalReport, path: str | Path) -> Path:
+    """Write the report as indented JSON (NaN-free: undefined values are null)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
+    return path
+
+
+# --- fingerprints and loading -------------------------------------------------------------------
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fingerprint(folder: str | Path | None, patterns: Sequence[str] = ("*.safetensors", "*.gguf")) -> dict:
+    """sha256 of every weights file in ``folder`` plus one digest over them all (name-ordered)."""
+    if folder is None:
+        return {}
+    folder = Path(folder)
+    files = sorted({p for pat in patterns for p in folder.glob(pat) if p.is_file()})
+    per_file = {p.name: sha256_file(p) for p in files}
+    combined = hashlib.sha256("".join(f"{n}:{d}\n" for n, d in per_file.items()).encode()).hexdigest()
+    return {"path": str(folder), "sha256": combined, "files": per_file}
+
+
+def read_adapter_config(adapter: str | Path) -> dict:
+    """An adapter folder's ``adapter_config.json``; OctoError when the folder is not an adapter."""
+    adapter = Path(adapter)
+    cfg_path = adapter / "adapter_config.json"
+    if not cfg_path.is_file() or not (adapter / "adapters.safetensors").is_file():
+        raise OctoError("not an adapter folder (needs adapter_config.json and adapters.safetensors)", adapter)
+    try:
+        cfg = json.loads(cfg_path.read_text())
+    except json.JSONDecodeError as e:
+        raise OctoError(f"bad JSON: {e.msg}", cfg_path) from None
+    if not isinstance(cfg, dict):
+        raise OctoError("expected a JSON object", cfg_path)
+    return cfg
+
+
+def check_adapter(adapter: str | Path, cfg: dict, model_config: dict) -> None:
+    """Refuse an adapter whose config cannot fit the model (before mlx-lm's shape check).
+
+    Args:
+        adapter: the adapter folder.
+        cfg: its adapter_config.json.
+        model_config: the base model's config.json.
+    """
+    layers = model_config.get("num_hidden_layers")
+    n = cfg.get("num_layers")
+    if isinstance(n, int) and isinstance(layers, int) and n > layers:
+        base = cfg.get("base_model") or cfg.get("model") or "?"
+        raise OctoError(
+            f"adapter covers {n} layers but the model has {layers}: it was trained on {base}",
+            Path(adapter) / "adapter_config.json",
+        )
+
+
+def load_planner(model: str | None, adapter: str | None):
+    """Load (model, tokenizer, model_path), applying and shape-checking ``adapter`` if given.
+
+    Without ``model``, an adapter made by `octo-mlx train` names its base (``base_model``: the
+    model with any added tokens); without either, the default model.
+    """
+    import mlx_lm
+    from mlx_lm.tuner.utils import load_adapters
+
+    from octo_mlx.models import resolve_model
+    from octo_mlx.runtime import apply_dtype_policy
+
+    cfg = read_adapter_config(adapter) if adapter is not None else {}
+    if model is None and cfg.get("base_model") and Path(cfg["base_model"]).is_dir():
+        model = cfg["base_model"]
+    path = resolve_model(model)
+    m, tok = mlx_lm.load(str(path))
+    if adapter is not None:
+        check_adapter(adapter, cfg, json.loads((path / "config.json").read_text()))
+        try:
+            m = load_adapters(m, str(adapter))
+        except ValueError as e:
+            lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+            detail = lines[1] if len(lines) > 1 else lines[0]
+            more = f" (+{len(lines) - 2} more)" if len(lines) > 2 else ""
+            base = cfg.get("base_model") or cfg.get("model") or "?"
+            raise OctoError(
+                f"adapter does not fit the model {path}: it was trained on {base}: {detail}{more}", adapter
+            ) from None
+        m.eval()
+    apply_dtype_policy(m)
+    return m, tok, path
+
+
+def load_domains_for(data: Path, names: Sequence[str] | None, examples_domains: set[str]) -> list:
+    """The domains to check the data against: ``names``, else the manifest's, else the examples'."""
+    from octo_mlx.data import read_manifest
+    from octo_mlx.functions import load_domains
+
+    chosen = list(names) if names else (read_manifest(data.parent).get("domains") or sorted(examples_domains))
+    return load_domains(chosen)
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+def run_eval(config: EvalConfig, planner=None) -> EvalReport:
+    """Evaluate a planner on a test split.
+
+    Args:
+        config: the evaluation settings.
+        planner: an already loaded ``(model, tokenizer)`` to use instead of ``config.model``
+            (its fingerprint is then taken from ``config.model`` if it is a folder).
+    """
+    from octo_mlx.data import read_split
+    from octo_mlx.planner import chat_messages, encode_prompt, generate_from_prompts
+
+    data = Path(config.data)
+    raw = read_split(data)  # structure first, so a malformed line is reported before any loading
+    domains = load_domains_for(data, config.domains, {d for e in raw for d in e.domains})
+    examples = read_split(data, domains)[: config.limit]
+    if not examples:
+        raise OctoError("no examples to evaluate", data)
+    functions = [f for d in domains for f in d.functions]
+
+    warnings: list[str] = []
+    validation = None
+    resolver = None
+    if config.judge in ("deterministic", "both"):
+        train_path = Path(config.resolver_data) if config.resolver_data else data.parent / "train.jsonl"
+        pairs: list[tuple[str, str]] = []
+        if train_path.is_file():
+            pairs = [(s, f) for e in read_split(train_path, domains) for s, f in zip(e.steps, e.functions)]
+        else:
+            warnings.append(
+                f"no resolver training split at {train_path}: resolver knows function descriptions only"
+            )
+        resolver = StepResolver.fit(pairs, functions, seed=config.seed)
+        validation = validate_resolver(resolver, examples)
+        if not validation.trusted:
+            warnings.append(
+                f"resolver maps only {validation.accuracy:.1%} of gold test steps to their gold "
+                "function (< 98%): the deterministic accuracy cannot be trusted"
+            )
+
+    if planner is None:
+        model, tok, model_path = load_planner(config.model, config.adapter)
+    else:
+        (model, tok), model_path = planner, config.model
+    prompts = [encode_prompt(tok, chat_messages(e.query)) for e in examples]
+    outputs, run = generate_from_prompts(
+        model,
+        tok,
+        prompts,
+        config.max_tokens,
+        config.batch_size,
+        config.greedy,
+        config.temperature,
+        config.seed,
+    )
+    results = [
+        ExampleResult(
+            e.id,
+            e.query,
+            list(e.steps),
+            list(e.functions),
+            list(e.domains),
+            o.text,
+            list(o.steps),
+            o.prompt_tokens,
+            o.gen_tokens,
+            o.seconds,
+            o.finish_reason,
+            exact_match(o.steps, e.steps),
+        )
+        for e, o in zip(examples, outputs)
+    ]
+    if resolver is not None:
+        for r in results:
+            r.deterministic = judge_plan(r.steps, r.gold_functions, resolver)
+    judge_stats = None
+    if config.judge in ("llm", "both"):
+        from octo_mlx.judges import LLMJudge
+
+        judge = LLMJudge(config.llm)
+        ref = config.llm.with_reference
+        prompts_llm = [
+            rubric_prompt(r.query, r.steps, functions, r.gold_steps if ref else None) for r in results
+        ]
+        for r, v in zip(results, judge.judge_many(prompts_llm)):
+            r.llm = v
+        judge_stats = asdict(judge.stats)
+        not_judged = sum(not r.llm.judged for r in results)
+        if not_judged:
+            warnings.append(
+                f"{not_judged} of {len(results)} plans were not judged by the LLM judge (see reasons)"
+            )
+
+    cfg = asdict(config)
+    if config.llm is not None:
+        cfg["llm"] = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config.llm).items()}
+    cfg.update(model_path=str(model_path), domains=[d.name for d in domains], n_examples=len(examples))
+    return EvalReport(
+        config=cfg,
+        fingerprints={
+            "model": fingerprint(model_path) if model_path else {},
+            "adapter": fingerprint(config.adapter) if config.adapter else {},
+        },
+        resolver=validation,
+        metrics=compute_metrics(results),
+        throughput={
+            "queries": run.prompts,
+            "prompt_tokens": run.prompt_tokens,
+            "gen_tokens": run.gen_tokens,
+            "seconds": run.seconds,
+            "prompt_tps": run.prompt_tps,
+            "gen_tps": run.gen_tps,
+            "plans_per_second": run.prompts / run.seconds if run.seconds > 0 else 0.0,
+            "peak_memory_gb": run.peak_memory_gb,
+            "batch_size": config.batch_size,
+        },
+        examples=results,
+        judge_stats=judge_stats,
+        warnings=warnings,
+    )

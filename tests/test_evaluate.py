@@ -1,0 +1,424 @@
+"""`octo-mlx eval`: Wilson intervals, metrics, the report, bad input, and the run end to end on a
+tiny planner taught real plans (and behind a real LLM-judge server)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import mlx.core as mx
+import pytest
+from servers import MLXServer
+from teach import PLANS, STEP_PHRASES, plan_record
+from tiny import build_tiny_model
+
+from octo_mlx.errors import OctoError
+from octo_mlx.evaluate import (
+    EvalConfig,
+    ExampleResult,
+    Rate,
+    compute_metrics,
+    run_eval,
+    wilson_interval,
+    write_report,
+)
+from octo_mlx.judges import LLMJudgeConfig, Verdict, cohen_kappa
+from octo_mlx.plots import plot_report
+from octo_mlx.runtime import openblas_env
+
+# --- Wilson interval ----------------------------------------------------------------------------
+
+
+def test_wilson_interval_invariants():
+    for n in (1, 5, 20, 100, 1000):
+        for k in range(0, n + 1, max(1, n // 10)):
+            lo, hi = wilson_interval(k, n)
+            assert 0 <= lo <= k / n <= hi <= 1
+            mirrored = wilson_interval(n - k, n)  # successes and failures swap
+            assert lo == pytest.approx(1 - mirrored[1]) and hi == pytest.approx(1 - mirrored[0])
+    widths = [wilson_interval(n // 2, n) for n in (10, 40, 160, 640)]
+    assert all(b[1] - b[0] < a[1] - a[0] for a, b in zip(widths, widths[1:]))  # narrows with n
+    for n in (3, 30, 300):
+        assert wilson_interval(0, n)[0] == 0 and 0 < wilson_interval(0, n)[1] < 1  # [0, x] at p = 0
+        assert wilson_interval(n, n)[1] == 1 and 0 < wilson_interval(n, n)[0] < 1
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    # 95% coverage (the interval's promise), checked by simulation at p = 0.85, n = 50
+    rng = random.Random(0)
+    hits = 0
+    for _ in range(2000):
+        k = sum(rng.random() < 0.85 for _ in range(50))
+        lo, hi = wilson_interval(k, 50)
+        hits += lo <= 0.85 <= hi
+    assert 0.92 <= hits / 2000 <= 0.98
+
+
+# --- metrics ------------------------------------------------------------------------------------
+
+
+def _result(i, n_steps, domains, det, llm=None, exact=False):
+    return ExampleResult(
+        f"e{i}",
+        "q",
+        ["s"] * n_steps,
+        ["f"] * n_steps,
+        domains,
+        "",
+        [],
+        1,
+        1,
+        0.1,
+        "stop",
+        exact,
+        Verdict(True, det, ""),
+        llm,
+    )
+
+
+def test_metrics_break_down_by_steps_and_domain_and_agree_with_kappa():
+    rng = random.Random(1)
+    results = []
+    for i in range(60):
+        det = rng.random() < 0.6
+        llm = (
+            Verdict(False, None, "unparseable")
+            if i % 7 == 0
+            else Verdict(True, det if rng.random() < 0.8 else not det, "")
+        )
+        results.append(
+            _result(
+                i,
+                1 + i % 5,
+                ["android", "travel"][: 1 + i % 2] if i % 9 else [],
+                det,
+                llm,
+                exact=det and i % 3 == 0,
+            )
+        )
+    m = compute_metrics(results)
+    assert m.accuracy.k == sum(r.deterministic.correct for r in results) and m.accuracy.n == 60
+    assert (
+        sum(r.n for r in m.by_steps.values()) == 60 and sum(r.k for r in m.by_steps.values()) == m.accuracy.k
+    )
+    for steps, rate in m.by_steps.items():
+        group = [r for r in results if len(r.gold_steps) == steps]
+        assert (rate.k, rate.n) == (sum(r.deterministic.correct for r in group), len(group))
+    travel = [r for r in results if "travel" in r.domains]
+    assert m.by_domain["travel"].n == len(travel) and m.by_domain["(none)"].n == sum(
+        not r.domains for r in results
+    )
+    assert m.llm_not_judged == sum(1 for i in range(60) if i % 7 == 0)
+    assert m.llm_accuracy.n == 60 - m.llm_not_judged  # not judged is never counted as incorrect
+    both = [r for r in results if r.llm.judged]
+    assert m.kappa == cohen_kappa([r.deterministic.correct for r in both], [r.llm.correct for r in both])
+    assert m.kappa_n == len(both)
+    assert m.exact_match.k == sum(r.exact for r in results)
+    for rate in [m.accuracy, m.exact_match, *m.by_steps.values(), *m.by_domain.values()]:
+        assert (rate.low, rate.high) == wilson_interval(rate.k, rate.n)
+
+
+# --- a dataset folder and the run ---------------------------------------------------------------
+
+UNTAUGHT = [
+    (
+        "Get the latest news on electric cars please",
+        [("Get the latest news on electric cars", "get_trending_news")],
+    ),
+    ("Call Dave and then email Bob", [("Call Dave", "make_phone_call"), ("Email Bob", "send_email")]),
+]
+
+
+def make_dataset(folder: Path, shuffle_train_labels: bool = False) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    train = [
+        plan_record(i, f"query {f} {i}", [(s, f)], "train")
+        for i, (f, s) in enumerate((f, s) for f, ss in STEP_PHRASES.items() for s in ss)
+    ]
+    train += [plan_record(100 + i, q, steps, "train") for i, (q, steps) in enumerate(PLANS)]
+    if shuffle_train_labels:  # still valid data, but every step now names the wrong function
+        names = [f for f in STEP_PHRASES if f != "none"]
+        for r in train:
+            if r["functions"] != ["none"]:
+                r["functions"] = [names[(names.index(f) + 1) % len(names)] for f in r["functions"]]
+    test = [plan_record(i, q, steps) for i, (q, steps) in enumerate(PLANS + UNTAUGHT)]
+    for name, records in (("train", train), ("test", test)):
+        (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (folder / "dataset.json").write_text(
+        json.dumps(
+            {
+                "generator": "offline",
+                "seed": 0,
+                "domains": ["android"],
+                "counts": {"train": len(train), "test": len(test)},
+            }
+        )
+    )
+    return folder
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return make_dataset(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="module")
+def report(dataset, taught_planner):
+    return run_eval(
+        EvalConfig(data=str(dataset / "test.jsonl"), model=str(taught_planner), batch_size=4, max_tokens=64)
+    )
+
+
+def test_taught_plans_are_judged_correct_and_the_report_is_complete(report, taught_planner):
+    taught = {q for q, _ in PLANS}
+    for r in report.examples:
+        if r.query in taught:  # the model learned these plans token for token
+            assert r.exact and r.deterministic.correct, r
+            assert [s.resolved for s in r.deterministic.steps] == r.gold_functions
+    assert report.resolver.accuracy == 1.0 and report.trusted and not report.warnings
+    assert report.metrics.accuracy.k >= len(PLANS) and report.metrics.accuracy.n == len(PLANS) + len(UNTAUGHT)
+    weights = taught_planner / "model.safetensors"
+    assert (
+        report.fingerprints["model"]["files"]["model.safetensors"]
+        == hashlib.sha256(weights.read_bytes()).hexdigest()
+    )
+    t = report.throughput
+    assert t["queries"] == len(report.examples) and t["gen_tokens"] == sum(
+        r.gen_tokens for r in report.examples
+    )
+    assert t["gen_tps"] > 0 and t["prompt_tps"] >= 0 and t["peak_memory_gb"] > 0
+
+
+REPORT_SCHEMA = {
+    "type": "object",
+    "required": [
+        "schema",
+        "trusted",
+        "config",
+        "fingerprints",
+        "resolver",
+        "metrics",
+        "throughput",
+        "examples",
+        "warnings",
+    ],
+    "properties": {
+        "trusted": {"type": "boolean"},
+        "config": {
+            "type": "object",
+            "required": ["data", "model_path", "judge", "batch_size", "max_tokens", "greedy", "domains"],
+        },
+        "fingerprints": {"type": "object", "required": ["model", "adapter"]},
+        "resolver": {"type": "object", "required": ["accuracy", "correct", "total", "trusted", "errors"]},
+        "metrics": {
+            "type": "object",
+            "required": ["accuracy", "exact_match", "by_steps", "by_domain", "kappa"],
+            "properties": {
+                "accuracy": {"$ref": "#/$defs/rate"},
+                "by_steps": {"type": "object", "additionalProperties": {"$ref": "#/$defs/rate"}},
+            },
+        },
+        "examples": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "query", "gold_steps", "gold_functions", "text", "steps", "deterministic"],
+                "properties": {
+                    "deterministic": {"type": "object", "required": ["judged", "correct", "reason", "steps"]}
+                },
+            },
+        },
+    },
+    "$defs": {
+        "rate": {
+            "type": "object",
+            "required": ["k", "n", "p", "low", "high"],
+            "properties": {"p": {"type": "number", "minimum": 0, "maximum": 1}},
+        }
+    },
+}
+
+
+def test_report_json_and_plots(report, tmp_path):
+    path = write_report(report, tmp_path / "report.json")
+    data = json.loads(path.read_text())
+    jsonschema.validate(data, REPORT_SCHEMA)
+    assert data["metrics"]["accuracy"]["k"] == report.metrics.accuracy.k
+    assert len(data["examples"]) == len(report.examples)
+    pngs = plot_report(report.metrics, tmp_path / "plots", "tiny")
+    assert {p.name for p in pngs} == {"accuracy_by_steps.png", "accuracy_by_domain.png"}
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 2000 for p in pngs)
+
+
+def test_a_resolver_that_fails_validation_makes_the_report_untrusted(tmp_path, taught_planner):
+    data = make_dataset(tmp_path / "d")
+    make_dataset(tmp_path / "bad", shuffle_train_labels=True)
+    rep = run_eval(
+        EvalConfig(
+            data=str(data / "test.jsonl"),
+            model=str(taught_planner),
+            max_tokens=48,
+            resolver_data=str(tmp_path / "bad" / "train.jsonl"),
+            limit=3,
+        )
+    )
+    assert rep.resolver.accuracy < 0.98 and not rep.trusted and not rep.to_json()["trusted"]
+    assert any("cannot be trusted" in w for w in rep.warnings)
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+
+def test_malformed_line_names_file_and_line(tmp_path, taught_planner):
+    data = make_dataset(tmp_path / "d")
+    lines = (data / "test.jsonl").read_text().splitlines()
+    lines[2] = lines[2][:-5]
+    (data / "test.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(OctoError) as e:
+        run_eval(EvalConfig(data=str(data / "test.jsonl"), model=str(taught_planner)))
+    assert str(e.value).startswith(f"{data / 'test.jsonl'}:3: bad JSON")
+
+
+def test_function_unknown_to_the_domain_is_refused(tmp_path, taught_planner):
+    data = make_dataset(tmp_path / "d")
+    text = (data / "test.jsonl").read_text().replace('"make_phone_call"', '"teleport_me"', 1)
+    (data / "test.jsonl").write_text(text)
+    with pytest.raises(OctoError, match="unknown function.*teleport_me"):
+        run_eval(EvalConfig(data=str(data / "test.jsonl"), model=str(taught_planner)))
+
+
+def _save_lora_adapter(model_dir: Path, out: Path, num_layers: int = 2) -> Path:
+    """An mlx-lm LoRA adapter made for the model at model_dir (random, nonzero B)."""
+    import mlx_lm
+    from mlx.utils import tree_flatten
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+
+    model, _ = mlx_lm.load(str(model_dir))
+    model.freeze()
+    params = {"rank": 4, "scale": 2.0, "dropout": 0.0, "keys": ["self_attn.q_proj", "self_attn.v_proj"]}
+    linear_to_lora_layers(model, num_layers, params)
+    weights = {
+        k: (mx.random.normal(v.shape) if k.endswith("lora_b") else v)
+        for k, v in tree_flatten(model.trainable_parameters())
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    mx.save_safetensors(str(out / "adapters.safetensors"), weights)
+    (out / "adapter_config.json").write_text(
+        json.dumps(
+            {
+                "fine_tune_type": "lora",
+                "num_layers": num_layers,
+                "lora_parameters": params,
+                "model": str(model_dir),
+            }
+        )
+    )
+    return out
+
+
+def test_adapter_for_another_base_model_is_a_clear_error(tmp_path, dataset, taught_planner):
+    other = build_tiny_model(tmp_path / "other", "llama", hidden=32)
+    adapter = _save_lora_adapter(other, tmp_path / "adapter")
+    with pytest.raises(OctoError, match=r"adapter does not fit the model .*trained on .*other.*shape"):
+        run_eval(
+            EvalConfig(data=str(dataset / "test.jsonl"), model=str(taught_planner), adapter=str(adapter))
+        )
+    deeper = build_tiny_model(tmp_path / "deeper", "llama", layers=4)
+    adapter = _save_lora_adapter(deeper, tmp_path / "adapter4", num_layers=4)
+    with pytest.raises(OctoError, match="adapter covers 4 layers but the model has 2"):
+        run_eval(
+            EvalConfig(data=str(dataset / "test.jsonl"), model=str(taught_planner), adapter=str(adapter))
+        )
+
+
+def test_matching_adapter_changes_the_model_and_is_fingerprinted(tmp_path, dataset, taught_planner):
+    adapter = _save_lora_adapter(taught_planner, tmp_path / "adapter")
+    cfg = EvalConfig(
+        data=str(dataset / "test.jsonl"),
+        model=str(taught_planner),
+        adapter=str(adapter),
+        max_tokens=24,
+        limit=3,
+    )
+    rep = run_eval(cfg)
+    digest = hashlib.sha256((adapter / "adapters.safetensors").read_bytes()).hexdigest()
+    assert rep.fingerprints["adapter"]["files"]["adapters.safetensors"] == digest
+    plain = run_eval(EvalConfig(data=cfg.data, model=cfg.model, max_tokens=24, limit=3))
+    assert [r.text for r in rep.examples] != [r.text for r in plain.examples]
+
+
+# --- the LLM judge inside an evaluation, over real HTTP ----------------------------------------------
+
+
+def test_both_judges_with_a_weak_judge_counts_not_judged_and_never_incorrect(
+    dataset, taught_planner, tiny_llama, tmp_path
+):
+    # The random tiny model answers garbage: every plan must come back "not judged", with a reason.
+    with MLXServer(tiny_llama, log_path=tmp_path / "server.log") as server:
+        llm = LLMJudgeConfig(
+            base_url=server.base_url, model="default_model", max_tokens=8, cache_dir=tmp_path / "c"
+        )
+        rep = run_eval(
+            EvalConfig(
+                data=str(dataset / "test.jsonl"),
+                model=str(taught_planner),
+                judge="both",
+                llm=llm,
+                max_tokens=48,
+                limit=4,
+            )
+        )
+    assert all(r.llm is not None and not r.llm.judged and r.llm.reason for r in rep.examples)
+    assert rep.metrics.llm_not_judged == 4 and rep.metrics.llm_accuracy.n == 0
+    assert rep.metrics.kappa is None and rep.metrics.kappa_n == 0 and rep.judge_stats["requests"] == 4
+    assert any("not judged" in w for w in rep.warnings)
+    assert rep.metrics.accuracy.n == 4  # the deterministic judge still judged them all
+
+
+# --- the command --------------------------------------------------------------------------------
+
+
+def _cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "octo_mlx", *args],
+        capture_output=True,
+        text=True,
+        env=openblas_env(),
+        timeout=600,
+    )
+
+
+def test_cli_eval_writes_report_and_plots(dataset, taught_planner, tmp_path):
+    out = _cli(
+        "eval",
+        "--model",
+        str(taught_planner),
+        "--data",
+        str(dataset / "test.jsonl"),
+        "--batch-size",
+        "4",
+        "--max-tokens",
+        "64",
+        "--out",
+        str(tmp_path / "r.json"),
+        "--plots",
+        str(tmp_path / "plots"),
+    )
+    assert out.returncode == 0, out.stderr
+    data = json.loads((tmp_path / "r.json").read_text())
+    jsonschema.validate(data, REPORT_SCHEMA)
+    assert f"{data['metrics']['accuracy']['k']}/{data['metrics']['accuracy']['n']}" in out.stdout
+    assert (tmp_path / "plots" / "accuracy_by_steps.png").is_file()
+
+
+def test_cli_eval_bad_data_is_one_line_exit_2(tmp_path, taught_planner):
+    (tmp_path / "test.jsonl").write_text('{"id": "x"}\n')
+    out = _cli("eval", "--model", str(taught_planner), "--data", str(tmp_path / "test.jsonl"))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "test.jsonl:1: missing field" in out.stderr
+
+
+def test_rate_of_zero_examples():
+    assert Rate.of(0, 0) == Rate(0, 0, 0.0, 0.0, 1.0)
