@@ -306,6 +306,49 @@ def _eval(a):
     ui.show_eval(report, out, plots)
 
 
+def _bench_plan_args(p):
+    p.add_argument("--data", required=True, help="the test split, DIR/test.jsonl (DIR/train.jsonl: shots)")
+    p.add_argument("--model", default=None, help="the base model (default: the adapter's base, else default)")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--adapter", default=None, help="the fine-tuned planner as an adapter folder")
+    g.add_argument("--planner-model", default=None, help="the fine-tuned planner as a full model folder")
+    p.add_argument("--n", type=int, default=20, help="test queries timed (default 20)")
+    p.add_argument("--shots", type=int, default=3, help="worked examples in the in-context prompt")
+    p.add_argument("--tools", default="json", choices=["json", "text"], help="function list format")
+    p.add_argument("--max-tokens", type=int, default=128)
+    p.add_argument("--warmup", type=int, default=1, help="untimed queries per side first")
+    p.add_argument("--domain", action="append", default=None, metavar="NAME_OR_SPEC")
+    p.add_argument("--out", default=None, help="write the JSON result here")
+    p.add_argument("--markdown", default=None, metavar="FILE",
+                   help="write/replace the plan section of this file (e.g. BENCHMARKS.md)")
+
+
+@command("bench plan", "octo_mlx.bench_plan:run_bench_plan",
+         "latency: fine-tuned planner (bare query) vs base model with every function in context",
+         _bench_plan_args)
+def _bench_plan(a):
+    import json
+    import shlex
+    import sys
+
+    from octo_mlx import ui
+    from octo_mlx.bench_plan import BenchPlanConfig, render_markdown, run_bench_plan, write_markdown_section
+
+    config = BenchPlanConfig(data=a.data, model=a.model, adapter=a.adapter, planner_model=a.planner_model,
+                             n=a.n, shots=a.shots, tools=a.tools, max_tokens=a.max_tokens, warmup=a.warmup,
+                             domains=tuple(a.domain) if a.domain else None)
+    with ui.status("bench plan: both sides, query by query"):
+        result = run_bench_plan(config)
+    if a.out:
+        from pathlib import Path
+
+        Path(a.out).write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    if a.markdown:
+        command = "octo-mlx " + shlex.join(sys.argv[1:])
+        write_markdown_section(a.markdown, render_markdown(result, command))
+    ui.show_bench_plan(result)
+
+
 # --- parser and entry point -------------------------------------------------------------------
 
 

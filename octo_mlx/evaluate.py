@@ -304,6 +304,55 @@ def load_domains_for(data: Path, names: Sequence[str] | None, examples_domains: 
     return load_domains(chosen)
 
 
+def load_test_split(data: str | Path, domain_names: Sequence[str] | None, limit: int | None = None):
+    """(examples, domains): the split checked line by line, then against its domains.
+
+    Args:
+        data: the .jsonl split.
+        domain_names: domains to check against (default: the manifest's, else the examples').
+        limit: keep only the first ``limit`` examples.
+    """
+    from octo_mlx.data import read_split
+
+    data = Path(data)
+    raw = read_split(data)  # structure first, so a malformed line is reported before any loading
+    domains = load_domains_for(data, domain_names, {d for e in raw for d in e.domains})
+    examples = read_split(data, domains)[:limit]
+    if not examples:
+        raise OctoError("no examples to evaluate", data)
+    return examples, domains
+
+
+def fit_resolver(
+    data: str | Path, domains: Sequence, examples: Sequence, resolver_data: str | None, seed: int = 0
+):
+    """Fit the step resolver on the train split beside ``data`` and validate it on ``examples``.
+
+    Returns (resolver, validation, warnings); a validation below 98% adds the "cannot be
+    trusted" warning.
+    """
+    from octo_mlx.data import read_split
+
+    warnings: list[str] = []
+    functions = [f for d in domains for f in d.functions]
+    train_path = Path(resolver_data) if resolver_data else Path(data).parent / "train.jsonl"
+    pairs: list[tuple[str, str]] = []
+    if train_path.is_file():
+        pairs = [(s, f) for e in read_split(train_path, domains) for s, f in zip(e.steps, e.functions)]
+    else:
+        warnings.append(
+            f"no resolver training split at {train_path}: resolver knows function descriptions only"
+        )
+    resolver = StepResolver.fit(pairs, functions, seed=seed)
+    validation = validate_resolver(resolver, examples)
+    if not validation.trusted:
+        warnings.append(
+            f"resolver maps only {validation.accuracy:.1%} of gold test steps to their gold "
+            "function (< 98%): the deterministic accuracy cannot be trusted"
+        )
+    return resolver, validation, warnings
+
+
 # --- the run ------------------------------------------------------------------------------------
 
 
@@ -315,36 +364,17 @@ def run_eval(config: EvalConfig, planner=None) -> EvalReport:
         planner: an already loaded ``(model, tokenizer)`` to use instead of ``config.model``
             (its fingerprint is then taken from ``config.model`` if it is a folder).
     """
-    from octo_mlx.data import read_split
     from octo_mlx.planner import chat_messages, encode_prompt, generate_from_prompts
 
-    data = Path(config.data)
-    raw = read_split(data)  # structure first, so a malformed line is reported before any loading
-    domains = load_domains_for(data, config.domains, {d for e in raw for d in e.domains})
-    examples = read_split(data, domains)[: config.limit]
-    if not examples:
-        raise OctoError("no examples to evaluate", data)
+    examples, domains = load_test_split(config.data, config.domains, config.limit)
     functions = [f for d in domains for f in d.functions]
-
     warnings: list[str] = []
     validation = None
     resolver = None
     if config.judge in ("deterministic", "both"):
-        train_path = Path(config.resolver_data) if config.resolver_data else data.parent / "train.jsonl"
-        pairs: list[tuple[str, str]] = []
-        if train_path.is_file():
-            pairs = [(s, f) for e in read_split(train_path, domains) for s, f in zip(e.steps, e.functions)]
-        else:
-            warnings.append(
-                f"no resolver training split at {train_path}: resolver knows function descriptions only"
-            )
-        resolver = StepResolver.fit(pairs, functions, seed=config.seed)
-        validation = validate_resolver(resolver, examples)
-        if not validation.trusted:
-            warnings.append(
-                f"resolver maps only {validation.accuracy:.1%} of gold test steps to their gold "
-                "function (< 98%): the deterministic accuracy cannot be trusted"
-            )
+        resolver, validation, warnings = fit_resolver(
+            config.data, domains, examples, config.resolver_data, config.seed
+        )
 
     if planner is None:
         model, tok, model_path = load_planner(config.model, config.adapter)

@@ -320,3 +320,34 @@ def show_eval(report, out_path=None, plots=()) -> None:
         console.print(f"report: {out_path}")
     for p in plots:
         console.print(f"plot: {p}")
+
+
+def show_bench_plan(result) -> None:
+    """`octo-mlx bench plan`: the two sides side by side, then the ratios against the goals."""
+    ft, ic = result.fine_tuned.summary(), result.in_context.summary()
+    table = Table(title=f"bench plan ({ft['queries']} queries, one at a time)")
+    table.add_column("")
+    table.add_column(result.fine_tuned.name)
+    table.add_column(result.in_context.name)
+
+    def acc(s):
+        a = s["accuracy"]
+        return f"{a['k']}/{a['n']} = {a['p']:.1%} [{a['low']:.1%}, {a['high']:.1%}]"
+
+    table.add_row("prompt tokens (mean)", f"{ft['prompt_tokens_mean']:.0f}",
+                  f"{ic['prompt_tokens_mean']:.0f}")
+    table.add_row("time to first token (median)", f"{ft['ttft_median_s']:.3f} s",
+                  f"{ic['ttft_median_s']:.3f} s")
+    table.add_row("time to plan (median / p90)", f"{ft['plan_median_s']:.3f} / {ft['plan_p90_s']:.3f} s",
+                  f"{ic['plan_median_s']:.3f} / {ic['plan_p90_s']:.3f} s")
+    table.add_row("memory over weights (peak)", f"{ft['extra_memory_gb_max'] * 1000:.1f} MB",
+                  f"{ic['extra_memory_gb_max'] * 1000:.1f} MB")
+    table.add_row("accuracy (deterministic)", acc(ft), acc(ic))
+    console.print(table)
+    r, g = result.ratios(), result.goals()
+    ok = {True: "[green]met[/green]", False: "[red]not met[/red]"}
+    console.print(f"time to plan {r['plan_speedup']:.1f}x faster (goal 5x: {ok[g['5x_faster']]}), "
+                  f"prompt tokens {r['prompt_token_share']:.1%} (goal <= 10%: {ok[g['10pct_prompt']]}), "
+                  f"more accurate: {ok[g['more_accurate']]}")
+    for w in result.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")

@@ -1,0 +1,346 @@
+"""`octo-mlx bench plan`: the paper's latency claim, measured.
+
+In one run and on the same test queries, the fine-tuned planner (bare query, functions
+internalised) against the same base model prompted the way a general agent framework does it
+(a system prompt with every function as OpenAI tools JSON, plus a few worked examples, asking for
+the same ``<nexa_split>``-joined output so the same parser and judge apply). Per side: prompt
+tokens, time to first token, time to the full plan, memory over the loaded weights (KV cache +
+activations) and deterministic-judge accuracy. Queries run one at a time (the on-device case),
+the two sides interleaved query by query so that machine-load drift hits both alike.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from octo_mlx.data import PlanExample, format_plan
+from octo_mlx.errors import OctoError
+from octo_mlx.evaluate import Rate, fingerprint, fit_resolver, load_planner, load_test_split
+from octo_mlx.judges import judge_plan
+
+INSTRUCTION = """You are the planner of an on-device assistant. You can use these functions:
+{tools}
+
+Break the user's request into the steps needed to fulfil it, in order, 1 to 5 steps. Each step is \
+one short instruction that calls exactly one of the functions above. Write only the steps, \
+separated by <nexa_split>, and nothing else. If no function can help, write a single step saying \
+that no function applies."""
+
+
+@dataclass(frozen=True)
+class BenchPlanConfig:
+    """What `octo-mlx bench plan` compares.
+
+    Args:
+        data: the test split (DIR/test.jsonl); DIR/train.jsonl gives the few-shot examples and
+            trains the judge's resolver.
+        model: the base model (the in-context side); default: the adapter's original base, else
+            the default model.
+        adapter: the fine-tuned planner as an adapter on ``model`` (its own base when it added tokens).
+        planner_model: the fine-tuned planner as a full model folder (instead of ``adapter``).
+        n: test queries timed (the first n).
+        shots: worked examples in the in-context prompt.
+        tools: "json" (OpenAI tools JSON, what agent frameworks send) or "text" (name: description).
+        max_tokens: most generated tokens per plan, both sides.
+        warmup: untimed queries per side first (the first call pays for allocation).
+        domains: domain names (default: the dataset manifest's).
+        seed: resolver seed.
+    """
+
+    data: str
+    model: str | None = None
+    adapter: str | None = None
+    planner_model: str | None = None
+    n: int = 20
+    shots: int = 3
+    tools: str = "json"
+    max_tokens: int = 128
+    warmup: int = 1
+    domains: tuple[str, ...] | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        if (self.adapter is None) == (self.planner_model is None):
+            raise OctoError("give the fine-tuned planner as --adapter or as --planner-model (one of them)")
+        if self.tools not in ("json", "text"):
+            raise OctoError(f"--tools must be json or text, got {self.tools!r}")
+        if self.n < 1 or self.shots < 0 or self.max_tokens < 1:
+            raise OctoError("--n and --max-tokens must be >= 1, --shots >= 0")
+
+
+@dataclass
+class Side:
+    """One side's measurements, one entry per timed query."""
+
+    name: str
+    prompt_tokens: list[int] = field(default_factory=list)
+    gen_tokens: list[int] = field(default_factory=list)
+    ttft: list[float] = field(default_factory=list)
+    plan_seconds: list[float] = field(default_factory=list)
+    extra_memory_gb: list[float] = field(default_factory=list)  # peak minus weights, per query
+    correct: list[bool] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        n = len(self.plan_seconds)
+        return {
+            "queries": n,
+            "prompt_tokens_mean": statistics.fmean(self.prompt_tokens),
+            "gen_tokens_mean": statistics.fmean(self.gen_tokens),
+            "ttft_median_s": statistics.median(self.ttft),
+            "plan_median_s": statistics.median(self.plan_seconds),
+            "plan_p90_s": sorted(self.plan_seconds)[min(n - 1, int(0.9 * n))],
+            "extra_memory_gb_max": max(self.extra_memory_gb),
+            "accuracy": asdict(Rate.of(sum(self.correct), len(self.correct))),
+        }
+
+
+@dataclass
+class BenchPlanResult:
+    """Both sides, their ratios and everything that made them."""
+
+    config: dict[str, Any]
+    fingerprints: dict[str, Any]
+    machine: str
+    resolver_accuracy: float
+    fine_tuned: Side
+    in_context: Side
+    warnings: list[str] = field(default_factory=list)
+
+    def ratios(self) -> dict[str, float]:
+        ft, ic = self.fine_tuned.summary(), self.in_context.summary()
+        return {
+            "plan_speedup": ic["plan_median_s"] / max(ft["plan_median_s"], 1e-9),
+            "ttft_speedup": ic["ttft_median_s"] / max(ft["ttft_median_s"], 1e-9),
+            "prompt_token_share": ft["prompt_tokens_mean"] / max(ic["prompt_tokens_mean"], 1e-9),
+        }
+
+    def goals(self) -> dict[str, bool]:
+        """The issue's bar: >= 5x faster to the plan, <= 10% of the prompt tokens, higher accuracy."""
+        r = self.ratios()
+        acc_ft = self.fine_tuned.summary()["accuracy"]["p"]
+        acc_ic = self.in_context.summary()["accuracy"]["p"]
+        return {
+            "5x_faster": r["plan_speedup"] >= 5,
+            "10pct_prompt": r["prompt_token_share"] <= 0.10,
+            "more_accurate": acc_ft > acc_ic,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["summary"] = {"fine_tuned": self.fine_tuned.summary(), "in_context": self.in_context.summary()}
+        out["ratios"], out["goals"] = self.ratios(), self.goals()
+        return out
+
+
+def tools_text(functions: Sequence, fmt: str) -> str:
+    """The function list as an agent framework sends it: OpenAI tools JSON or one line each."""
+    if fmt == "json":
+        return json.dumps([f.to_tool() for f in functions], ensure_ascii=False)
+    return "\n".join(f"- {f.name}: {f.description}" for f in functions)
+
+
+def pick_shots(train: Sequence[PlanExample], k: int) -> list[PlanExample]:
+    """k worked examples with as many different step counts as possible (1, 2, 3... steps first)."""
+    by_count: dict[int, list[PlanExample]] = {}
+    for e in train:
+        by_count.setdefault(e.n_steps, []).append(e)
+    out: list[PlanExample] = []
+    rank = 0
+    while len(out) < k and any(len(v) > rank for v in by_count.values()):
+        for count in sorted(by_count):
+            if len(out) < k and len(by_count[count]) > rank:
+                out.append(by_count[count][rank])
+        rank += 1
+    return out
+
+
+def in_context_messages(query: str, functions: Sequence, shots: Sequence[PlanExample], fmt: str = "json"):
+    """System prompt with every function, the worked examples as chat turns, then the query."""
+    msgs = [{"role": "system", "content": INSTRUCTION.format(tools=tools_text(functions, fmt))}]
+    for e in shots:
+        msgs += [{"role": "user", "content": e.query}, {"role": "assistant", "content": format_plan(e.steps)}]
+    msgs.append({"role": "user", "content": query})
+    return msgs
+
+
+def encode_messages(tokenizer, messages: list[dict]) -> list[int]:
+    """Chat-template ids; a template without a system role gets the system text in the first user turn."""
+    from octo_mlx.planner import encode_prompt
+
+    try:
+        return encode_prompt(tokenizer, messages)
+    except Exception:  # jinja raises TemplateError("System role not supported") e.g. for Gemma
+        if messages[0]["role"] != "system":
+            raise
+        merged = [dict(messages[1], content=messages[0]["content"] + "\n\n" + messages[1]["content"])]
+        return encode_prompt(tokenizer, merged + messages[2:])
+
+
+def _time_one(model, tok, prompt: list[int], max_tokens: int):
+    import mlx.core as mx
+
+    from octo_mlx.planner import generate_from_prompts
+
+    mx.synchronize()
+    before = mx.get_active_memory() / 1e9
+    outs, run = generate_from_prompts(model, tok, [prompt], max_tokens=max_tokens, batch_size=1)
+    return outs[0], max(0.0, run.peak_memory_gb - before)
+
+
+def run_bench_plan(config: BenchPlanConfig) -> BenchPlanResult:
+    """Time both sides on the same queries and judge their plans (see the module docstring)."""
+    from octo_mlx.data import read_split
+    from octo_mlx.evaluate import read_adapter_config
+    from octo_mlx.planner import chat_messages, encode_prompt
+
+    examples, domains = load_test_split(config.data, config.domains, config.n)
+    functions = [f for d in domains for f in d.functions]
+    resolver, validation, warnings = fit_resolver(config.data, domains, examples, None, config.seed)
+    train_path = Path(config.data).parent / "train.jsonl"
+    shots = pick_shots(read_split(train_path, domains), config.shots) if train_path.is_file() else []
+    if len(shots) < config.shots:
+        warnings.append(f"only {len(shots)} worked examples available (no {train_path})")
+
+    base = config.model
+    if config.adapter is not None:
+        # The adapter loads on its own base (`octo-mlx train` writes OUT/base when it added tokens);
+        # the in-context side is the original base model.
+        acfg = read_adapter_config(config.adapter)
+        ft_base = (
+            acfg.get("base_model") if acfg.get("base_model") and Path(acfg["base_model"]).is_dir() else base
+        )
+        if base is None and acfg.get("model") and Path(acfg["model"]).is_dir():
+            base = acfg["model"]
+        ft_model, ft_tok, ft_path = load_planner(ft_base, config.adapter)
+    else:
+        ft_model, ft_tok, ft_path = load_planner(config.planner_model, None)
+    ic_model, ic_tok, ic_path = load_planner(base, None)
+
+    ft_prompts = [encode_prompt(ft_tok, chat_messages(e.query)) for e in examples]
+    ic_prompts = [
+        encode_messages(ic_tok, in_context_messages(e.query, functions, shots, config.tools))
+        for e in examples
+    ]
+    for i in range(min(config.warmup, len(examples))):
+        _time_one(ft_model, ft_tok, ft_prompts[i], config.max_tokens)
+        _time_one(ic_model, ic_tok, ic_prompts[i], config.max_tokens)
+    ft, ic = (
+        Side("fine-tuned, bare query"),
+        Side(f"base in context ({config.tools} tools + {len(shots)} shots)"),
+    )
+    for e, p_ft, p_ic in zip(examples, ft_prompts, ic_prompts):
+        for side, model, tok, prompt in ((ft, ft_model, ft_tok, p_ft), (ic, ic_model, ic_tok, p_ic)):
+            out, extra = _time_one(model, tok, prompt, config.max_tokens)
+            side.prompt_tokens.append(out.prompt_tokens)
+            side.gen_tokens.append(out.gen_tokens)
+            side.ttft.append(out.first_token_seconds)
+            side.plan_seconds.append(out.seconds)
+            side.extra_memory_gb.append(extra)
+            side.correct.append(bool(judge_plan(out.steps, e.functions, resolver).correct))
+            side.texts.append(out.text)
+    cfg = asdict(config)
+    cfg.update(
+        fine_tuned_path=str(ft_path),
+        base_path=str(ic_path),
+        domains=[d.name for d in domains],
+        shots_ids=[e.id for e in shots],
+    )
+    return BenchPlanResult(
+        config=cfg,
+        fingerprints={
+            "fine_tuned": fingerprint(ft_path),
+            "base": fingerprint(ic_path),
+            "adapter": fingerprint(config.adapter) if config.adapter else {},
+        },
+        machine=f"{platform.system()} {platform.machine()}, {_device()}",
+        resolver_accuracy=validation.accuracy,
+        fine_tuned=ft,
+        in_context=ic,
+        warnings=warnings,
+    )
+
+
+def _device() -> str:
+    import mlx.core as mx
+
+    from octo_mlx.runtime import blas_in_use
+
+    return f"MLX {mx.__version__} on {mx.default_device()}, {blas_in_use()}"
+
+
+# --- BENCHMARKS.md --------------------------------------------------------------------------------
+
+SECTION_START = "<!-- bench-plan:start -->"
+SECTION_END = "<!-- bench-plan:end -->"
+
+
+def render_markdown(result: BenchPlanResult, command: str) -> str:
+    """The BENCHMARKS.md plan section: the command, the table, the ratios against the goals."""
+    ft, ic = result.fine_tuned.summary(), result.in_context.summary()
+    r, g = result.ratios(), result.goals()
+
+    def acc(s):
+        a = s["accuracy"]
+        return f"{a['k']}/{a['n']} = {a['p']:.1%} [{a['low']:.1%}, {a['high']:.1%}]"
+
+    rows = [
+        ("prompt tokens (mean)", f"{ft['prompt_tokens_mean']:.0f}", f"{ic['prompt_tokens_mean']:.0f}"),
+        ("time to first token (median)", f"{ft['ttft_median_s']:.3f} s", f"{ic['ttft_median_s']:.3f} s"),
+        ("time to full plan (median)", f"{ft['plan_median_s']:.3f} s", f"{ic['plan_median_s']:.3f} s"),
+        ("time to full plan (p90)", f"{ft['plan_p90_s']:.3f} s", f"{ic['plan_p90_s']:.3f} s"),
+        ("generated tokens (mean)", f"{ft['gen_tokens_mean']:.1f}", f"{ic['gen_tokens_mean']:.1f}"),
+        (
+            "memory over weights (peak: KV cache + activations)",
+            f"{ft['extra_memory_gb_max'] * 1000:.1f} MB",
+            f"{ic['extra_memory_gb_max'] * 1000:.1f} MB",
+        ),
+        ("accuracy (deterministic judge, Wilson 95%)", acc(ft), acc(ic)),
+    ]
+    mark = {True: "met", False: "NOT met"}
+    lines = [
+        SECTION_START,
+        "## Planner latency: fine-tuned vs in-context prompting (`octo-mlx bench plan`)",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+        f"Machine: {result.machine}. Fine-tuned: `{result.config['fine_tuned_path']}`"
+        + (f" + adapter `{result.config['adapter']}`" if result.config.get("adapter") else "")
+        + f"; base: `{result.config['base_path']}`. {ft['queries']} test queries, one at a time, sides"
+        f" interleaved; {result.config['warmup']} warm-up query per side. Step resolver on gold test steps:"
+        f" {result.resolver_accuracy:.1%}.",
+        "",
+        f"| | {result.fine_tuned.name} | {result.in_context.name} |",
+        "|---|---|---|",
+        *[f"| {a} | {b} | {c} |" for a, b, c in rows],
+        "",
+        f"Time to plan: **{r['plan_speedup']:.1f}x** faster (goal >= 5x: {mark[g['5x_faster']]}); "
+        f"time to first token {r['ttft_speedup']:.1f}x; prompt tokens **{r['prompt_token_share']:.1%}** "
+        f"of the in-context prompt (goal <= 10%: {mark[g['10pct_prompt']]}); "
+        f"more accurate: {mark[g['more_accurate']]}.",
+        *([""] + [f"Warning: {w}" for w in result.warnings] if result.warnings else []),
+        SECTION_END,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown_section(path: str | Path, section: str) -> Path:
+    """Replace the plan section of ``path`` (between its markers) or append it; other text stays."""
+    path = Path(path)
+    text = path.read_text() if path.is_file() else "# Benchmarks\n"
+    if SECTION_START in text and SECTION_END in text:
+        head, rest = text.split(SECTION_START, 1)
+        _, tail = rest.split(SECTION_END, 1)
+        text = head + section.rstrip("\n") + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+    return path
