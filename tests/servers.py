@@ -1,0 +1,230 @@
+"""Real OpenAI-compatible servers for tests: `mlx_lm.server` subprocesses on 127.0.0.1.
+
+- ``MLXServer(model_dir)``: start `python -m mlx_lm.server --model DIR --host 127.0.0.1 --port P`
+  (OpenBLAS preloaded through runtime.openblas_env()), wait until a chat completion answers,
+  kill it at exit. Start-up is ~3-10 s, so fixtures start one per session.
+- ``build_scripted_model(out, pairs)``: a tiny random model is a useless teacher (it emits
+  garbage, so every pair would be rejected). This trains a tiny real MLX model for a few seconds
+  until it reproduces fixed replies to fixed chat prompts exactly: real weights, real
+  tokenizer, real server, real HTTP; the replies are the only scripted thing. Prompts it was
+  not trained on get garbage, as from any weak model.
+- Fixture ``mlx_server``: the random tiny llama behind a real server (for plumbing tests).
+
+Other test modules reuse these (register fixtures in conftest.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+START_TIMEOUT_S = 120.0  # ~10 s idle; the 2-core CI box runs other tests at the same time
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class MLXServer:
+    """A running `mlx_lm.server` on 127.0.0.1; ``.base_url`` is the OpenAI-style ``.../v1``."""
+
+    def __init__(self, model_dir: str | Path, log_path: str | Path | None = None, port: int | None = None):
+        from octo_mlx.runtime import openblas_env
+
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.base_url = f"{self.url}/v1"
+        self.log_path = Path(log_path) if log_path else Path(model_dir) / f"server-{self.port}.log"
+        self._log = self.log_path.open("wb")
+        cmd = [
+            sys.executable,
+            "-m",
+            "mlx_lm.server",
+            "--model",
+            str(model_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
+        self.proc = subprocess.Popen(
+            cmd, stdout=self._log, stderr=subprocess.STDOUT, env=openblas_env(), start_new_session=True
+        )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        body = json.dumps(
+            {"model": "default_model", "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]}
+        ).encode()
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mlx_lm.server exited with {self.proc.returncode}: {self.log_tail()}")
+            req = urllib.request.Request(
+                f"{self.url}/v1/chat/completions", data=body, headers={"Content-Type": "application/json"}
+            )
+            try:
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    if "choices" in json.loads(r.read()):
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"mlx_lm.server did not answer in {START_TIMEOUT_S:.0f} s: {self.log_tail()}")
+
+    def log_tail(self, n: int = 2000) -> str:
+        self._log.flush()
+        return self.log_path.read_bytes()[-n:].decode(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._log.close()
+
+    def __enter__(self) -> MLXServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# --- a tiny model that answers fixed prompts -----------------------------------------------------
+
+
+def _build_tokenizer(out: Path, corpus: Sequence[str], vocab_size: int) -> int:
+    """A byte-level BPE trained on the prompts themselves (short sequences = fast training)."""
+    from tiny import CHATML_TEMPLATE, SPECIAL_TOKENS
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(corpus, trainer=trainer)
+    tok.save(str(out / "tokenizer.json"))
+    config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": None,
+        "eos_token": "<|im_end|>",
+        "pad_token": "<|endoftext|>",
+        "unk_token": None,
+        "chat_template": CHATML_TEMPLATE,
+        "model_max_length": 4096,
+    }
+    (out / "tokenizer_config.json").write_text(json.dumps(config))
+    return tok.get_vocab_size()
+
+
+def build_scripted_model(
+    out: str | Path,
+    pairs: Sequence[tuple[list[dict], str]],
+    hidden: int = 128,
+    layers: int = 2,
+    max_steps: int = 600,
+    seed: int = 0,
+) -> dict:
+    """Train a tiny llama until greedy decoding reproduces every (messages -> reply) pair.
+
+    Full fine-tuning, AdamW, loss on the reply tokens only (+ the end token). Returns
+    {"steps", "loss", "exact"} where exact = replies reproduced token for token.
+    """
+    import mlx.core as mx
+    import mlx.nn as nn
+    import mlx.optimizers as optim
+    from mlx_lm.generate import generate
+    from mlx_lm.sample_utils import make_sampler
+    from mlx_lm.utils import _get_classes, load_tokenizer, save_config, save_model
+    from tiny import ARCH_CONFIGS
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    corpus = [m["content"] for msgs, _ in pairs for m in msgs] + [r for _, r in pairs]
+    vocab_size = _build_tokenizer(out, corpus, vocab_size=1024)
+    tok = load_tokenizer(out)
+    eos = tok.convert_tokens_to_ids("<|im_end|>")
+    config = dict(
+        ARCH_CONFIGS["llama"],
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        intermediate_size=2 * hidden,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=vocab_size,
+        eos_token_id=eos,
+        max_position_embeddings=4096,
+        pad_token_id=tok.convert_tokens_to_ids("<|endoftext|>"),
+    )
+    model_class, args_class = _get_classes(config)
+    mx.random.seed(seed)
+    model = model_class(args_class.from_dict(config))
+
+    prompts = [tok.apply_chat_template(msgs, add_generation_prompt=True) for msgs, _ in pairs]
+    replies = [tok.encode(r, add_special_tokens=False) + [eos] for _, r in pairs]
+    seqs = [p + r for p, r in zip(prompts, replies)]
+    width = max(map(len, seqs))
+    tokens = mx.array([s + [0] * (width - len(s)) for s in seqs])
+    mask = mx.array(
+        [[0] * len(p) + [1] * len(r) + [0] * (width - len(p) - len(r)) for p, r in zip(prompts, replies)],
+        dtype=mx.float32,
+    )
+
+    def loss_fn(m):
+        logits = m(tokens[:, :-1])
+        ce = nn.losses.cross_entropy(logits, tokens[:, 1:], reduction="none")
+        return (ce * mask[:, 1:]).sum() / mask[:, 1:].sum()
+
+    opt = optim.AdamW(learning_rate=3e-3, weight_decay=0.0)
+    step_fn = nn.value_and_grad(model, loss_fn)
+    greedy = make_sampler(temp=0.0)
+    loss, step, exact = float("inf"), 0, 0
+    while step < max_steps:
+        for _ in range(25):
+            loss, grads = step_fn(model)
+            opt.update(model, grads)
+            mx.eval(model.parameters(), opt.state, loss)
+            step += 1
+        loss = loss.item()
+        if loss < 0.02:  # p(reply token) > 0.98 on average: check exact reproduction
+            exact = sum(
+                generate(model, tok, p, max_tokens=len(r) + 2, sampler=greedy) == tok.decode(r[:-1])
+                for p, r in zip(prompts, replies)
+            )
+            if exact == len(pairs) and loss < 0.005:  # also near-certain at temperature 1
+                break
+    save_model(out, model)
+    save_config(dict(config), out / "config.json")
+    return {"steps": step, "loss": loss, "exact": exact, "pairs": len(pairs)}
+
+
+@pytest.fixture(scope="session")
+def mlx_server(tiny_llama, tmp_path_factory):
+    """`mlx_lm.server` on the random tiny llama (garbage replies: for plumbing tests)."""
+    with MLXServer(tiny_llama, log_path=tmp_path_factory.mktemp("mlx-server") / "server.log") as server:
+        yield server
