@@ -205,6 +205,19 @@ class LLMJudgeStats:
     failures: int = 0
 
 
+def _refused(error: BaseException) -> bool:
+    """Whether a connection error means nothing listens there (the transport's ConnectError or a
+    refused socket somewhere in the cause chain), rather than a dropped or cut-off connection."""
+    seen = error
+    for _ in range(8):
+        if isinstance(seen, ConnectionRefusedError) or type(seen).__name__ == "ConnectError":
+            return True
+        seen = seen.__cause__ or seen.__context__
+        if seen is None:
+            return False
+    return False
+
+
 class LLMJudge:
     """Judge plans by asking an OpenAI-compatible model; see :class:`LLMJudgeConfig`."""
 
@@ -251,23 +264,33 @@ class LLMJudge:
             )
             answer = resp.choices[0].message.content or ""
         except openai.APITimeoutError as e:  # a subclass of APIConnectionError: the server is there
-            with self._lock:
-                self.stats.failures += 1
-            return Verdict(False, None, f"judge call timed out after {self.config.max_retries} retries: {e}")
+            return self._failed(f"judge call timed out after {self.config.max_retries} retries: {e}")
         except openai.APIConnectionError as e:
-            # The endpoint is not there at all (after the client's retries): no point going on.
-            raise OctoError(f"judge endpoint unreachable: {e}", self.config.base_url) from None
+            if _refused(e):
+                # Nothing listens there (after the client's retries): no point going on.
+                raise OctoError(f"judge endpoint unreachable: {e.__cause__}", self.config.base_url) from None
+            return self._failed(
+                f"judge connection failed after {self.config.max_retries} retries: {e.__cause__ or e}"
+            )
         except openai.APIError as e:
-            with self._lock:
-                self.stats.failures += 1
             status = getattr(e, "status_code", None)
-            return Verdict(False, None, f"judge call failed ({status or type(e).__name__}): {str(e)[:120]}")
+            return self._failed(f"judge call failed ({status or type(e).__name__}): {str(e)[:120]}")
+        except (ValueError, IndexError, AttributeError, TypeError) as e:
+            # A 200 whose body is not a chat completion (HTML from a proxy, cut JSON, no choices).
+            return self._failed(
+                f"judge endpoint sent a malformed response: {type(e).__name__}: {str(e)[:80]}"
+            )
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
             tmp.write_text(json.dumps({"model": self.config.model, "answer": answer}))
             os.replace(tmp, path)
         return parse_answer(answer)
+
+    def _failed(self, reason: str) -> Verdict:
+        with self._lock:
+            self.stats.failures += 1
+        return Verdict(False, None, reason)
 
     def judge_many(self, prompts: Sequence[str]) -> list[Verdict]:
         """Judge many prompts, ``concurrency`` requests at a time, in input order."""

@@ -270,6 +270,21 @@ def test_failing_server_gives_not_judged_with_the_status(proxy, tmp_path):
     assert not list(Path(tmp_path).rglob("*.json")), "a failure must not be cached"
 
 
+@pytest.mark.parametrize("fault", ["malformed", "truncated_json"])
+def test_malformed_replies_are_not_judged_never_a_crash(proxy, fault, tmp_path):
+    p = proxy({1: fault})
+    judge = LLMJudge(_config(p.base_url, tmp_path))
+    v = judge.ask(judge_prompts(1)[0])
+    assert not v.judged and v.correct is None and "malformed response" in v.reason and p.count == 1
+    assert not list(Path(tmp_path).rglob("*.json")), "a failure must not be cached"
+
+
+def test_dropped_connection_is_retried(proxy, tmp_path):
+    p = proxy({1: "truncated"})
+    v = LLMJudge(_config(p.base_url, tmp_path)).ask(judge_prompts(1)[0])
+    assert p.count == 2 and p.forwarded == 2 and "failed" not in v.reason
+
+
 def test_timeouts_are_not_judged(proxy, tmp_path):
     p = proxy(lambda n: "timeout", hold_s=3.0)
     v = LLMJudge(_config(p.base_url, tmp_path, max_retries=1, timeout=0.5)).ask(judge_prompts(1)[0])
