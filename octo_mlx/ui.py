@@ -403,3 +403,105 @@ def show_bench_plan(result) -> None:
                   f"more accurate: {ok[g['more_accurate']]}")
     for w in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}")
+
+
+# --- memory plan / bench train ------------------------------------------------------------------
+
+
+def _gib(n: int) -> str:
+    return f"{n / 1024**3:.2f} GiB"
+
+
+def show_memory_plan(rp, title: str = "memory plan (predicted, before anything loads)") -> None:
+    """`octo-mlx train --plan-memory` / `octo-mlx memory plan`: the parts, the peak, the verdict."""
+    p, g = rp.plan, rp.geometry
+    table = Table(title=title, show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_column()
+    notes = {
+        "weights": f"{p.params / 1e6:,.0f}M parameters, {p.dtype}",
+        "lora": f"{p.trainable / 1e6:,.2f}M trainable, float32" if p.lora else "",
+        "gradients": "one copy of the trainable parameters",
+        "optimizer": "AdamW's two moments",
+        "activations": f"{p.tokens} positions per micro-batch"
+        + (", checkpointed" if p.grad_checkpoint else "")
+        + (", one packed row" if g.packed else ""),
+        "logits": f"{p.head_tokens} LM-head positions (completion only)",
+        "transient": "the update's temporaries",
+        "overhead": "process and framework",
+    }
+    for part, value in p.parts().items():
+        if value or part in ("weights", "activations"):
+            table.add_row(part, _gib(value), notes.get(part, ""))
+    table.add_row("peak", f"[bold]{_gib(p.total)}[/bold]", f"{p.peak_phase} phase is the larger")
+    table.add_row("budget", _gib(rp.budget.bytes), rp.budget.source)
+    console.print(table)
+    console.print(f"model: {rp.model}")
+    console.print(f"batch: {g.batch_size} x {g.seq_len} tokens ({g.source})")
+    if rp.fits:
+        console.print(f"[green]fits[/green]: {rp.plan.total / rp.budget.bytes:.0%} of the budget")
+    else:
+        console.print(
+            f"[red]does not fit[/red]: {rp.plan.total / rp.budget.bytes:.0%} of the budget "
+            "(try LoRA, a lower rank, train.grad_checkpoint=true, or a smaller batch_size with"
+            " grad_accumulation)"
+        )
+
+
+def show_memory_table(rows, macs_gb=(16, 32, 64), caption: str = "") -> None:
+    """`octo-mlx memory table`: predicted peaks of the paper's models on Macs."""
+    title = "predicted peak training memory, bfloat16 (predicted, not measured)"
+    table = Table(title=title, caption=caption)
+    for col in ("model", "method", "weights", "grads+optimizer", "activations+logits", "predicted peak"):
+        table.add_column(col, no_wrap=col in ("model", "method"))
+    for gb in macs_gb:
+        table.add_column(f"{gb} GB Mac")
+    for r in rows:
+        p = r.plan
+        table.add_row(
+            r.model,
+            r.method,
+            _gib(p.weights + p.lora),
+            _gib(p.gradients + p.optimizer),
+            _gib(p.activations + p.logits),
+            _gib(p.total),
+            *["[green]fits[/green]" if r.fits[gb] else "[red]no[/red]" for gb in macs_gb],
+        )
+    console.print(table)
+
+
+def bench_train_callback(message: str, run) -> None:
+    """Progress lines of `octo-mlx bench train`."""
+    if run is None:
+        console.print(f"[dim]{message}...[/dim]")
+    elif run.ok:
+        peak = f", MLX peak {run.peak_mlx_bytes / 1e9:.2f} GB" if run.peak_mlx_bytes else ""
+        console.print(
+            f"{message}: {run.tokens_per_s:.1f} useful tok/s ({run.epoch_seconds:.1f} s / epoch{peak}, "
+            f"max RSS {run.max_rss_bytes / 1e9:.2f} GB)"
+        )
+    else:
+        console.print(f"[red]{message} failed[/red]: {run.error}", markup=False)
+
+
+def show_bench_train(report) -> None:
+    """`octo-mlx bench train`: medians per peer and octo-mlx's speed-up over each."""
+    c = report.config
+    table = Table(title=f"bench train: {c.method}, batch {c.batch_size}, medians of {c.repeats}")
+    for col in ("peer", "useful tok/s", "s / epoch", "octo-mlx speed-up", "MLX peak GB", "max RSS GB"):
+        table.add_column(col)
+    for peer, s in report.summaries.items():
+        ratio = report.ratio(peer)
+        table.add_row(
+            peer,
+            f"{s.tokens_per_s:.1f}",
+            f"{s.epoch_seconds:.1f}",
+            "-" if peer == "octo" or ratio is None else f"{ratio:.2f}x",
+            f"{s.peak_mlx_bytes / 1e9:.2f}" if s.peak_mlx_bytes else "-",
+            f"{s.max_rss_bytes / 1e9:.2f}" if s.max_rss_bytes else "-",
+        )
+    console.print(table)
+    m = report.machine
+    before, after = m.get("load_before") or 0, m.get("load_after") or 0
+    console.print(f"load average {before:.1f} before, {after:.1f} after on {m.get('cpus')} CPUs")
