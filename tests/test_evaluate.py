@@ -27,6 +27,7 @@ from octo_mlx.evaluate import (
     wilson_interval,
     write_report,
 )
+from octo_mlx.functions import load_domain
 from octo_mlx.judges import LLMJudgeConfig, Verdict, cohen_kappa
 from octo_mlx.plots import plot_report
 from octo_mlx.runtime import openblas_env
@@ -422,3 +423,55 @@ def test_cli_eval_bad_data_is_one_line_exit_2(tmp_path, taught_planner):
 
 def test_rate_of_zero_examples():
     assert Rate.of(0, 0) == Rate(0, 0, 0.0, 0.0, 1.0)
+
+
+def test_both_judges_use_parseable_answers_and_report_kappa(tmp_path, taught_planner, tiny_llama):
+    """A judge taught to answer this evaluation's own rubric prompts, served over real HTTP."""
+    from teach import teach
+
+    from octo_mlx.judges import rubric_prompt
+
+    # A small domain (the PLANS' functions, one-line descriptions) keeps each rubric prompt short.
+    names = sorted({f for _, steps in PLANS + UNTAUGHT for _, f in steps} - {"none"})
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": n,
+                "description": n.replace("_", " ") + ".",
+                "parameters": {"type": "object", "properties": {}},
+            },
+        }
+        for n in names
+    ]
+    (tmp_path / "mini.json").write_text(json.dumps(tools))
+    data = make_dataset(tmp_path / "d")
+    for split in ("train", "test"):
+        path = data / f"{split}.jsonl"
+        path.write_text(path.read_text().replace('"domains": ["android"]', '"domains": ["mini"]'))
+    manifest = json.loads((data / "dataset.json").read_text())
+    (data / "dataset.json").write_text(json.dumps(dict(manifest, domains=[str(tmp_path / "mini.json")])))
+    base = EvalConfig(data=str(data / "test.jsonl"), model=str(taught_planner), max_tokens=48, limit=4)
+    first = run_eval(base)
+    functions = load_domain(tmp_path / "mini.json").functions  # what the evaluation lists
+    prompts = [rubric_prompt(r.query, r.steps, functions, r.gold_steps) for r in first.examples]
+    # The judge agrees with the deterministic verdict except on the first plan.
+    answers = [
+        json.dumps({"correct": bool(r.deterministic.correct) != (i == 0), "reason": f"r{i}"})
+        for i, r in enumerate(first.examples)
+    ]
+    judge = teach(tiny_llama, tmp_path / "judge", list(zip(prompts, answers)), steps=40)
+    with MLXServer(judge, log_path=tmp_path / "server.log") as server:
+        llm = LLMJudgeConfig(base_url=server.base_url, model="default_model", cache_dir=tmp_path / "cache")
+        rep = run_eval(EvalConfig(**{**base.__dict__, "judge": "both", "llm": llm}))
+    assert [r.text for r in rep.examples] == [r.text for r in first.examples]
+    judged = [r for r in rep.examples if r.llm.judged]
+    assert len(judged) >= 3, [r.llm.reason for r in rep.examples]
+    served = {json.loads(f.read_text())["answer"] for f in (tmp_path / "cache").rglob("*.json")}
+    for r in judged:
+        assert json.dumps({"correct": r.llm.correct, "reason": r.llm.reason}) in served
+    m = rep.metrics
+    assert (
+        m.llm_accuracy.n == len(judged) and m.llm_not_judged == 4 - len(judged) and m.kappa_n == len(judged)
+    )
+    assert m.kappa == cohen_kappa([r.deterministic.correct for r in judged], [r.llm.correct for r in judged])
