@@ -1,0 +1,162 @@
+"""Where the time of one octo-mlx training step goes: forward, backward, LM head, optimizer.
+
+Times the pieces of octo_mlx.train's step on one real micro-batch of planning data, each
+repeated after a warm-up (so compilation is excluded) and reported as medians:
+
+- ``forward``: the loss alone (blocks + LM head on completion positions + cross-entropy);
+- ``grads``: value-and-grad as the trainer runs it (compiled when the recipe compiles);
+- ``grads (not compiled)``: the same without mx.compile;
+- ``head``: LM head + loss forward and backward on the gathered hidden states only;
+- ``blocks fwd``: the blocks' forward alone (``model.model``);
+- ``update``: the AdamW update of the trainable parameters;
+- ``collate``: building the batch (numpy) and, when packing, the block-diagonal mask;
+- the same micro-batch padded one row per example (``bucket``) instead of packed.
+
+    LD_PRELOAD=/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 \
+        .venv/bin/python benchmarks/profile_step.py --data DIR [--model DIR] [--method lora|full]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def timed(fn, repeats: int) -> float:
+    fn()  # warm-up: compiles, allocates
+    times = []
+    for _ in range(repeats):
+        tic = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - tic)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--method", default="lora")
+    ap.add_argument("--rank", type=int, default=16)
+    ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=0, help="which micro-batch of epoch 0")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--json", default=None)
+    a = ap.parse_args()
+
+    import mlx.core as mx
+    import mlx.nn as nn
+    from mlx.utils import tree_flatten
+
+    from octo_mlx import batching, tokens
+    from octo_mlx import train as T
+    from octo_mlx.config import load_recipe
+
+    overrides = [
+        f"data.path={a.data}",
+        f"train.method={a.method}",
+        f"lora.rank={a.rank}",
+        f"lora.alpha={2 * a.rank}",
+        f"train.batch_size={a.batch_size}",
+        "model.new_tokens=[]",
+    ]
+    if a.model:
+        overrides.append(f"model.path={a.model}")
+    recipe = load_recipe(None, overrides)
+    train_ex, _ = T.read_examples(recipe)
+    model, tok, _, _ = T.load_base(recipe)
+    new = tokens.add_tokens(model, tok, ())
+    enc = T.encode_examples(train_ex, tok, recipe.data.max_seq_length, a.data)
+    T.setup_trainable(model, recipe, new)
+    opt = T.make_optimizer(recipe)
+    stepper = T.Stepper(model, opt, recipe, mx.distributed.init())
+    pad = tok.pad_token_id or 0
+    plan = batching.plan_epoch([len(e.tokens) for e in enc], a.batch_size, 1, 0, 0, "pack")
+    picked = [enc[j] for j in plan[a.batch][0]]
+    packed = batching.collate(picked, True, 32, pad)
+    padded = batching.collate(sorted(picked, key=lambda e: len(e.tokens)), False, 32, pad)
+
+    def arrays(b):
+        mask = None if b.segments is None else mx.array(batching.attention_mask(b.segments))
+        return mx.array(b.tokens), mask, mx.array(b.positions), mx.array(b.targets), mx.array(b.weights)
+
+    rows = {}
+
+    def grads_of(b):
+        def run():
+            loss, n, g = stepper.grads(b)
+            mx.eval(g, loss, n)
+            return g
+
+        return run
+
+    args = arrays(packed)
+    rows["collate (numpy + mask)"] = timed(
+        lambda: batching.attention_mask(batching.collate(picked, True, 32, pad).segments), a.repeats
+    )
+    rows["forward (loss only)"] = timed(lambda: mx.eval(T.batch_loss(model, *args)), a.repeats)
+
+    def blocks():
+        caches = None if args[1] is None else [T._SegmentMask(args[1]) for _ in model.layers]
+        mx.eval(model.model(args[0], caches))
+
+    rows["blocks forward"] = timed(blocks, a.repeats)
+    caches = None if args[1] is None else [T._SegmentMask(args[1]) for _ in model.layers]
+    hidden = model.model(args[0], caches)
+    h = hidden.reshape(-1, hidden.shape[-1])[args[2]]
+    mx.eval(h)
+
+    def head_loss(h):
+        logits = T._head(model, h).astype(mx.float32)
+        return (nn.losses.cross_entropy(logits, args[3]) * args[4]).sum()
+
+    head_grad = mx.value_and_grad(head_loss)
+    rows["head + loss fwd+bwd (grad wrt hidden)"] = timed(lambda: mx.eval(head_grad(h)), a.repeats)
+    rows["grads (as trained)"] = timed(grads_of(packed), a.repeats)
+    grad_fn = nn.value_and_grad(model, T.batch_loss)
+    rows["grads (not compiled)"] = timed(lambda: mx.eval(grad_fn(model, *args)), a.repeats)
+    g = grads_of(packed)()
+
+    def update():
+        stepper.update(g, float(packed.n_targets), 1e-6)
+        mx.eval(model.parameters(), opt.state)
+
+    rows["optimizer update"] = timed(update, a.repeats)
+    rows["grads, same examples padded per row"] = timed(grads_of(padded), a.repeats)
+    n_train = sum(v.size for _, v in tree_flatten(model.trainable_parameters()))
+    info = {
+        "examples": len(picked),
+        "useful tokens": packed.n_tokens,
+        "completion tokens": packed.n_targets,
+        "packed shape": list(packed.tokens.shape),
+        "padded shape": list(padded.tokens.shape),
+        "trainable params": n_train,
+        "distinct packed lengths in epoch 0": len(
+            {batching.collate([enc[j] for j in s[0]], True, 32, pad).tokens.shape[1] for s in plan}
+        ),
+        "distinct (length, targets) shapes in epoch 0": len(
+            {
+                (b.tokens.shape[1], len(b.positions))
+                for b in (batching.collate([enc[j] for j in s[0]], True, 32, pad) for s in plan)
+            }
+        ),
+        "micro-batches in epoch 0": len(plan),
+    }
+    step = rows["grads (as trained)"] + rows["optimizer update"]
+    print(json.dumps(info))
+    print(f"{'piece':42s} {'ms':>9s} {'share of step':>14s}")
+    for k, v in rows.items():
+        print(f"{k:42s} {v * 1000:9.1f} {v / step:14.0%}")
+    print(f"{'step = grads + update':42s} {step * 1000:9.1f}   useful tok/s {packed.n_tokens / step:.0f}")
+    if a.json:
+        Path(a.json).write_text(json.dumps({"info": info, "seconds": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
