@@ -164,3 +164,25 @@ def test_too_many_new_tokens_for_the_rank_is_a_clear_error(tiny_llama):
     setup_trainable(model, recipe, new)
     with pytest.raises(Exception, match="lora.rank >= 2"):
         adapter_weights(model, recipe, new)
+
+
+def test_qlora_on_a_quantized_base_grows_rows_and_reloads(tiny_llama, tmp_path):
+    from mlx_lm.utils import quantize_model
+
+    q = tmp_path / "q4"
+    shutil.copytree(tiny_llama, q)
+    model, _ = load(str(q))
+    config = json.loads((q / "config.json").read_text())
+    model, config = quantize_model(model, config, group_size=32, bits=4)
+    for f in q.glob("model*"):
+        f.unlink()
+    save_model(q, model)
+    save_config(config, q / "config.json")
+    data = write_planner_data(tmp_path / "data")
+    result = train(load_recipe(None, tiny_overrides(q, data, tmp_path / "run", "train.max_steps=2")))
+    loaded, tok = load(str(result.base_dir), adapter_path=str(result.last_dir))
+    assert isinstance(loaded.layers[0].self_attn.q_proj.linear, nn.QuantizedLinear)  # QLoRA: base stays 4-bit
+    new_id = tok.encode(SPLIT, add_special_tokens=False)
+    assert len(new_id) == 1 and loaded(mx.array([[1, new_id[0]]])).shape[-1] == new_id[0] + 1
+    with pytest.raises(Exception, match="quantized"):
+        train(load_recipe(None, tiny_overrides(q, data, tmp_path / "full", "train.method=full")))
