@@ -5,6 +5,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from servers import mlx_server  # noqa: E402,F401  (a real mlx_lm.server on tiny_llama, session scope)
 from tiny import build_tiny_model  # noqa: E402
 
 

@@ -5,8 +5,10 @@ forwarded untouched. Faults: ``timeout`` (hold the request past the client's tim
 forward), ``429`` (with Retry-After), ``500``, ``503``, ``malformed`` (200 with a body that is
 not JSON), ``truncated`` (the real reply cut in half, the connection closed before the
 announced Content-Length), ``truncated_json`` (the real reply cut in half with a matching
-Content-Length: a 200 whose JSON ends early). ``forwarded`` counts requests that reached the
-server (the "paid" ones).
+Content-Length: a 200 whose JSON ends early), ``reject_format`` (a 400 saying response_format is
+not supported, as some servers answer). ``forwarded`` counts requests that reached the server
+(the "paid" ones); ``delay_s`` slows every forwarded request (to kill a run mid-way);
+``authorizations`` keeps the Authorization headers seen (to prove a key was really sent).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-FAULTS = ("timeout", "429", "500", "503", "malformed", "truncated", "truncated_json")
+FAULTS = ("timeout", "429", "500", "503", "malformed", "truncated", "truncated_json", "reject_format")
 
 
 class FaultProxy:
@@ -30,6 +32,8 @@ class FaultProxy:
         faults: request number -> fault, or a callable n -> fault or None.
         hold_s: how long a ``timeout`` fault holds the request (beyond the client's timeout).
         retry_after: the Retry-After seconds sent with a 429.
+        delay_s: extra latency of every forwarded request.
+        port: the port to listen on (0: any free one).
     """
 
     def __init__(
@@ -38,18 +42,22 @@ class FaultProxy:
         faults: Mapping[int, str] | Callable[[int], str | None] | None = None,
         hold_s: float = 3.0,
         retry_after: float = 0.1,
+        delay_s: float = 0.0,
+        port: int = 0,
     ):
         self.upstream = upstream.rstrip("/")
         self.faults = faults or {}
         for f in self.faults.values() if isinstance(self.faults, Mapping) else ():
             assert f in FAULTS, f
-        self.hold_s, self.retry_after = hold_s, retry_after
+        self.hold_s, self.retry_after, self.delay_s = hold_s, retry_after, delay_s
+        self.authorizations: set[str] = set()
         self.count = 0
         self.forwarded = 0
         self.log: list[tuple[int, str]] = []
         self.lock = threading.Lock()
         self._stop = threading.Event()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        # a fixed port lets a resumed run use the same base_url (it is part of the cache key)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
@@ -122,6 +130,7 @@ class FaultProxy:
                 fault = proxy.fault_for(n)
                 with proxy.lock:
                     proxy.log.append((n, fault or "ok"))
+                    proxy.authorizations.add(self.headers.get("Authorization", ""))
                 if fault == "timeout":
                     proxy._stop.wait(proxy.hold_s)
                     self.close_connection = True
@@ -134,8 +143,12 @@ class FaultProxy:
                     )
                 if fault in ("500", "503"):
                     return self._send(int(fault), b'{"error": {"message": "server error"}}')
+                if fault == "reject_format" and b"response_format" in body:
+                    return self._send(400, b'{"error": {"message": "response_format is not supported"}}')
                 if fault == "malformed":
                     return self._send(200, b"<html>upstream hiccup</html>", ctype="application/json")
+                if proxy.delay_s:
+                    proxy._stop.wait(proxy.delay_s)
                 code, data, ctype = proxy._forward(self.path, body, self.headers)
                 if fault == "truncated":
                     return self._send(code, data[: len(data) // 2], ctype, length=len(data))

@@ -145,15 +145,17 @@ def _build_tokenizer(out: Path, corpus: Sequence[str], vocab_size: int) -> int:
 def build_scripted_model(
     out: str | Path,
     pairs: Sequence[tuple[list[dict], str]],
-    hidden: int = 128,
+    hidden: int = 64,
     layers: int = 2,
-    max_steps: int = 600,
+    max_steps: int = 400,
     seed: int = 0,
 ) -> dict:
     """Train a tiny llama until greedy decoding reproduces every (messages -> reply) pair.
 
-    Full fine-tuning, AdamW, loss on the reply tokens only (+ the end token). Returns
-    {"steps", "loss", "exact"} where exact = replies reproduced token for token.
+    Full fine-tuning, AdamW 3e-3, the whole set as one batch, loss on the reply tokens only
+    (logits computed only there: the 1024-token head on every prompt position was ~30% of the
+    FLOPs). 15 pairs of ~330 tokens converge in ~60 steps. Returns {"steps", "loss", "exact",
+    "pairs"}; exact = replies reproduced token for token by greedy decoding.
     """
     import mlx.core as mx
     import mlx.nn as nn
@@ -190,33 +192,42 @@ def build_scripted_model(
     seqs = [p + r for p, r in zip(prompts, replies)]
     width = max(map(len, seqs))
     tokens = mx.array([s + [0] * (width - len(s)) for s in seqs])
-    mask = mx.array(
-        [[0] * len(p) + [1] * len(r) + [0] * (width - len(p) - len(r)) for p, r in zip(prompts, replies)],
-        dtype=mx.float32,
-    )
+    # (row, position) whose next token is a reply token, and that token
+    where = [
+        (b, len(p) - 1 + j, t) for b, (p, r) in enumerate(zip(prompts, replies)) for j, t in enumerate(r)
+    ]
+    rows, cols, targets = (mx.array(list(x)) for x in zip(*where))
 
     def loss_fn(m):
-        logits = m(tokens[:, :-1])
-        ce = nn.losses.cross_entropy(logits, tokens[:, 1:], reduction="none")
-        return (ce * mask[:, 1:]).sum() / mask[:, 1:].sum()
+        hidden_states = m.model(tokens)[rows, cols]
+        logits = m.model.embed_tokens.as_linear(hidden_states)
+        return nn.losses.cross_entropy(logits, targets, reduction="mean")
 
     opt = optim.AdamW(learning_rate=3e-3, weight_decay=0.0)
-    step_fn = nn.value_and_grad(model, loss_fn)
+    value_and_grad = nn.value_and_grad(model, loss_fn)
+    state = [model.state, opt.state]
+
+    def train_step():
+        loss, grads = value_and_grad(model)
+        opt.update(model, grads)
+        return loss
+
+    train_step = mx.compile(train_step, inputs=state, outputs=state)
     greedy = make_sampler(temp=0.0)
-    loss, step, exact = float("inf"), 0, 0
+    loss, step, exact, next_check = float("inf"), 0, 0, 0
     while step < max_steps:
-        for _ in range(25):
-            loss, grads = step_fn(model)
-            opt.update(model, grads)
-            mx.eval(model.parameters(), opt.state, loss)
-            step += 1
+        loss = train_step()
+        mx.eval(state, loss)
+        step += 1
         loss = loss.item()
-        if loss < 0.02:  # p(reply token) > 0.98 on average: check exact reproduction
+        # mean p(reply token) > 0.997: check exact reproduction (again every 20 steps if not yet)
+        if (loss < 0.003 and step >= next_check) or step == max_steps:
+            next_check = step + 20
             exact = sum(
                 generate(model, tok, p, max_tokens=len(r) + 2, sampler=greedy) == tok.decode(r[:-1])
                 for p, r in zip(prompts, replies)
             )
-            if exact == len(pairs) and loss < 0.005:  # also near-certain at temperature 1
+            if exact == len(pairs):
                 break
     save_model(out, model)
     save_config(dict(config), out / "config.json")

@@ -3,16 +3,27 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import random
+import shutil
+import signal
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
+from faultproxy import FaultProxy, wait_for
+from scripted_teacher import MINI_DOMAIN, SETTINGS, script
+from servers import MLXServer, build_scripted_model
 
+from octo_mlx import data
 from octo_mlx.data import IRRELEVANT_STEP, NO_FUNCTION
 from octo_mlx.errors import OctoError
 from octo_mlx.functions import load_domain, load_domains
-from octo_mlx.synth import SynthConfig, parse_steps
+from octo_mlx.synth import SynthConfig, parse_steps, synthesize
 from octo_mlx.synth import prompts as P
 from octo_mlx.synth.cache import RecordLog, RequestCache, request_key, safe_base_url, scrub
 from octo_mlx.synth.checks import Deduper, check_candidate, jaccard
@@ -194,3 +205,269 @@ def test_config_refuses_bad_settings():
             SynthConfig(**kw)
     cfg = SynthConfig(base_url="http://u:pw@h/v1?k=pw", model="m")
     assert "pw" not in json.dumps(cfg.public())
+
+
+# --- real runs: mlx_lm.server on the scripted tiny model, directly and through the fault proxy ---
+
+KEY_ENV = "OCTO_TEST_TEACHER_KEY"
+KEY = "sk-octo-test-" + hashlib.sha256(b"not a real key").hexdigest()[:24]
+TRAINER_VERSION = 1  # bump when build_scripted_model changes, to retrain the cached model
+
+
+class Scripted:
+    """The scripted teacher: its domain spec, expected outcomes and the running server."""
+
+    def __init__(self, root: Path, spec: Path, expect: dict, server: MLXServer, train_info: dict):
+        self.root, self.spec, self.expect, self.server, self.train_info = (
+            root,
+            spec,
+            expect,
+            server,
+            train_info,
+        )
+
+    def config(self, out: Path, base_url: str | None = None, **kw) -> SynthConfig:
+        settings = dict(
+            SETTINGS,
+            domains=[str(self.spec)],
+            out=str(out),
+            base_url=base_url or self.server.base_url,
+            model="default_model",
+            api_key_env=KEY_ENV,
+            concurrency=2,
+            attempts=2,
+            # 0.5, not the default 1.0: the tiny model is ~99.7% sure of each token;
+            # halving the temperature makes a stray sample ~1e-5 per token.
+            temperature=0.5,
+            timeout=5.0,
+            max_retries=8,
+            backoff=0.05,
+        )
+        settings.update(kw)
+        return SynthConfig(**settings)
+
+
+@pytest.fixture(scope="module")
+def scripted(request, tmp_path_factory):
+    root = tmp_path_factory.mktemp("scripted")
+    spec = root / "phone.json"
+    spec.write_text(json.dumps(MINI_DOMAIN))
+    domain = load_domain(spec)
+    tasks = P.plan_tasks([domain], SETTINGS["n"], SETTINGS["seed"], SETTINGS["steps"], SETTINGS["irrelevant"])
+    pairs, expect = script(tasks, domain.to_tools(), SETTINGS["seed"])
+    # Training takes ~10-60 s on 2 busy cores: keep the model in pytest's cache, keyed by the pairs.
+    digest = hashlib.sha256(json.dumps([pairs, TRAINER_VERSION]).encode()).hexdigest()[:16]
+    cache = getattr(request.config, "cache", None)
+    model_dir = Path(cache.mkdir(f"octo-scripted-teacher-{digest}")) if cache else root / "model"
+    info = {"cached": True}
+    if not (model_dir / "config.json").exists():
+        staging = root / "staging"
+        info = build_scripted_model(staging, pairs)
+        assert info["exact"] == info["pairs"], f"the tiny model did not learn its script: {info}"
+        for f in staging.iterdir():
+            shutil.copy2(f, model_dir / f.name)
+    with MLXServer(model_dir, log_path=root / "server.log") as server:
+        yield Scripted(root, spec, expect, server, info)
+
+
+@pytest.fixture(scope="module")
+def baseline(scripted, tmp_path_factory):
+    """One fault-free run: the reference every other run must reproduce."""
+    out = tmp_path_factory.mktemp("baseline")
+    os.environ[KEY_ENV] = KEY
+    report = synthesize(scripted.config(out))
+    return out, report
+
+
+def outcomes(out: Path) -> dict[tuple[int, int], str]:
+    """(task, attempt) -> "accepted" or the rejection category, from the record logs."""
+    work = out / ".synth"
+    result = {}
+    for name in ("accepted.jsonl", "rejected.jsonl"):
+        for line in (work / name).read_text().splitlines():
+            r = json.loads(line)
+            assert (r["task"], r["attempt"]) not in result, f"duplicate record {r}"
+            result[(r["task"], r["attempt"])] = "accepted" if "example" in r else r["category"]
+    return result
+
+
+def dataset_files(out: Path) -> dict[str, str]:
+    return {s: (out / f"{s}.jsonl").read_text() for s in data.SPLITS}
+
+
+def record_sets(out: Path) -> dict[str, set[str]]:
+    return {
+        n: set((out / ".synth" / n).read_text().splitlines()) for n in ("accepted.jsonl", "rejected.jsonl")
+    }
+
+
+def assert_no_secret(*folders: Path) -> None:
+    for folder in folders:
+        for path in Path(folder).rglob("*"):
+            if path.is_file():
+                assert KEY.encode() not in path.read_bytes(), f"API key written to {path}"
+
+
+def test_teacher_run_follows_the_script(scripted, baseline):
+    out, report = baseline
+    got = outcomes(out)
+    first = {task: cat for (task, attempt), cat in got.items() if attempt == 0}
+    assert first == scripted.expect, (first, scripted.expect)
+    retried = {task for task, cat in scripted.expect.items() if cat != "accepted"}
+    assert {task for (task, attempt) in got if attempt == 1} == retried  # rejected tasks got a 2nd try
+    n_accepted = sum(cat == "accepted" for cat in got.values())
+    assert report.accepted == n_accepted == sum(report.splits.values()) >= 3
+    assert sum(report.rejected.values()) == len(got) - n_accepted
+    assert {"unknown function", "judge: invalid", "duplicate"} <= set(report.rejected)
+    assert report.prompt_tokens > 0 and report.completion_tokens > 0
+    assert report.paid_requests == len(list((out / ".synth" / "cache").rglob("*.json")))
+    assert data.validate_dir(out, [load_domain(scripted.spec)]) == []
+    manifest = data.read_manifest(out)
+    assert manifest["generator"] == "teacher:default_model" and manifest["counts"] == report.splits
+    exs = [e for split in data.load_dataset_dir(out).values() for e in split]
+    assert len({data.normalize_text(e.query) for e in exs}) == len(exs)
+    assert any(e.irrelevant and e.steps == (IRRELEVANT_STEP,) for e in exs)
+
+
+def test_faults_on_the_wire_change_nothing(scripted, baseline, tmp_path):
+    out_a, report_a = baseline
+    faults = {
+        1: "timeout",
+        2: "429",
+        3: "500",
+        4: "reject_format",
+        5: "503",
+        7: "malformed",
+        9: "truncated",
+        11: "truncated_json",
+        12: "500",
+        13: "429",
+    }
+    upstream = scripted.server.url
+    with FaultProxy(upstream, faults, hold_s=6.0) as proxy:
+        os.environ[KEY_ENV] = KEY
+        report = synthesize(scripted.config(tmp_path, proxy.base_url))
+    assert {f for _, f in proxy.log} >= set(faults.values())  # every fault was injected
+    assert f"Bearer {KEY}" in proxy.authorizations  # the key was really sent...
+    assert_no_secret(tmp_path)  # ...and never written
+    assert dataset_files(tmp_path) == dataset_files(out_a)
+    assert record_sets(tmp_path) == record_sets(out_a)
+    assert report.paid_requests == report_a.paid_requests
+    assert sum(report.retries.values()) >= len(faults) - 1  # reject_format is a downgrade, not a retry
+    for kind in ("timeout", "429", "500", "503", "malformed", "connection"):
+        assert report.retries.get(kind, 0) >= 1, (kind, report.retries)
+
+
+def test_killed_run_resumes_without_paying_again(scripted, baseline, tmp_path):
+    out_a, report_a = baseline
+    cache = tmp_path / ".synth" / "cache"
+    env = dict(os.environ, **{KEY_ENV: KEY})
+    with FaultProxy(scripted.server.url, delay_s=0.4) as proxy:
+        cfg = scripted.config(tmp_path, proxy.base_url)
+        cmd = [
+            sys.executable,
+            "-m",
+            "octo_mlx",
+            "data",
+            "synth",
+            "--domain",
+            str(scripted.spec),
+            "--n",
+            str(cfg.n),
+            "--seed",
+            str(cfg.seed),
+            "--steps",
+            "1,2,3",
+            "--irrelevant",
+            str(cfg.irrelevant),
+            "--out",
+            str(tmp_path),
+            "--base-url",
+            proxy.base_url,
+            "--model",
+            "default_model",
+            "--api-key-env",
+            KEY_ENV,
+            "--concurrency",
+            "2",
+            "--attempts",
+            "2",
+            "--temperature",
+            "0.5",
+            "--timeout",
+            "5",
+        ]
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        killed = wait_for(lambda: len(list(cache.rglob("*.json"))) >= 5 or proc.poll() is not None, 120)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert killed and proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    assert not (tmp_path / "dataset.json").exists()  # killed before the end
+    paid_before = len(list(cache.rglob("*.json")))
+    with FaultProxy(scripted.server.url, port=proxy.port) as proxy:  # same URL: same cache keys
+        os.environ[KEY_ENV] = KEY
+        report = synthesize(scripted.config(tmp_path, proxy.base_url))
+    assert report.paid_requests == report_a.paid_requests - paid_before == proxy.forwarded
+    assert report.cached_requests >= 0 and report.resumed_records >= 0
+    assert dataset_files(tmp_path) == dataset_files(out_a)
+    assert record_sets(tmp_path) == record_sets(out_a)
+    assert_no_secret(tmp_path)
+
+
+def test_gives_up_with_a_clear_error_then_resumes(scripted, baseline, tmp_path):
+    out_a, _ = baseline
+    with FaultProxy(scripted.server.url, faults=lambda n: "503" if n > 4 else None) as proxy:
+        with pytest.raises(OctoError, match="gave up after 2 retries.*rerun the same command"):
+            synthesize(scripted.config(tmp_path, proxy.base_url, max_retries=2))
+    assert not (tmp_path / "dataset.json").exists()
+    with FaultProxy(scripted.server.url, port=proxy.port) as proxy:
+        synthesize(scripted.config(tmp_path, proxy.base_url))
+    assert dataset_files(tmp_path) == dataset_files(out_a)
+
+
+def test_other_settings_on_the_same_output_are_refused(scripted, baseline):
+    out_a, _ = baseline
+    with pytest.raises(OctoError, match="other settings.*seed"):
+        synthesize(scripted.config(out_a, seed=1))
+
+
+def test_cli_stats_and_validate_on_a_teacher_dataset(scripted, baseline):
+    out_a, report = baseline
+    stats = subprocess.run(
+        [sys.executable, "-m", "octo_mlx", "data", "stats", str(out_a)], capture_output=True, text=True
+    )
+    assert stats.returncode == 0, stats.stderr
+    assert "teacher:default_model" in stats.stdout and "by step count" in stats.stdout
+    check = subprocess.run(
+        [sys.executable, "-m", "octo_mlx", "data", "validate", str(out_a), "--domain", str(scripted.spec)],
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0 and "valid" in check.stdout, check.stdout + check.stderr
+
+
+def test_random_tiny_model_gets_everything_rejected_and_nothing_breaks(mlx_server, tmp_path):
+    spec = tmp_path / "phone.json"
+    spec.write_text(json.dumps(MINI_DOMAIN))
+    cfg = SynthConfig(
+        domains=[str(spec)],
+        n=2,
+        out=str(tmp_path / "out"),
+        base_url=mlx_server.base_url,
+        model="default_model",
+        attempts=1,
+        steps={1: 1.0},
+        api_key_env="",
+    )
+    report = synthesize(cfg)
+    assert report.accepted == 0 and sum(report.rejected.values()) == 2
+    assert data.validate_dir(tmp_path / "out") == []  # empty splits are a valid (empty) dataset
+    assert data.read_manifest(tmp_path / "out")["counts"] == {"train": 0, "valid": 0, "test": 0}
+
+
+def test_offline_is_the_default_without_a_teacher(tmp_path):
+    pytest.importorskip("octo_mlx.synth.offline")
+    report = synthesize(SynthConfig(domains=["android"], n=60, out=str(tmp_path), seed=1))
+    assert report.generator == "offline" and report.accepted == sum(report.splits.values()) > 0
+    assert data.read_manifest(tmp_path)["generator"] == "offline"
+    assert data.validate_dir(tmp_path, load_domains(["android"])) == []

@@ -189,7 +189,10 @@ def _run_offline(config: SynthConfig, domains: list, progress) -> SynthReport:
 
     t0 = time.perf_counter()
     kwargs: dict[str, Any] = dict(
-        steps=config.steps, irrelevant=config.irrelevant, multi_domain=config.multi_domain
+        steps=config.steps,
+        irrelevant=config.irrelevant,
+        multi_domain=config.multi_domain,
+        fractions=config.fractions,
     )
     if config.holdout is not None:
         kwargs["holdout"] = config.holdout
