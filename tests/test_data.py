@@ -241,3 +241,28 @@ def test_validate_cli_prints_each_bad_line(tmp_path):
     assert out.returncode == 1, out
     lines = [ln for ln in out.stdout.splitlines() if "train.jsonl:" in ln]
     assert [ln.split(":")[1] for ln in lines][:2] == ["2", "4"], out.stdout
+
+
+def test_export_hf_cli_saves_a_loadable_dataset_dict(tmp_path):
+    import datasets
+
+    exs = make_examples(30, seed=6)
+    data.write_dataset(tmp_path / "a", data.split_examples(exs, seed=0), "offline", 0, sorted(KNOWN))
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "octo_mlx",
+            "data",
+            "export-hf",
+            str(tmp_path / "a"),
+            "--to",
+            str(tmp_path / "hf"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    dd = datasets.load_from_disk(str(tmp_path / "hf"))
+    data.from_hf(dd, tmp_path / "b")
+    assert data.load_dataset_dir(tmp_path / "b", KNOWN) == data.load_dataset_dir(tmp_path / "a", KNOWN)

@@ -425,6 +425,15 @@ def test_gives_up_with_a_clear_error_then_resumes(scripted, baseline, tmp_path):
     assert dataset_files(tmp_path) == dataset_files(out_a)
 
 
+def test_a_separate_judge_endpoint_gets_only_the_judge_requests(scripted, baseline, tmp_path):
+    out_a, _ = baseline
+    with FaultProxy(scripted.server.url) as proxy:  # the judge: same model, behind another URL
+        synthesize(scripted.config(tmp_path, judge_base_url=proxy.base_url, judge_model="default_model"))
+    judged = [r for r in outcomes(tmp_path).values() if r in ("accepted", "judge: invalid", "judge not JSON")]
+    assert proxy.forwarded == len(judged) > 0
+    assert dataset_files(tmp_path) == dataset_files(out_a)
+
+
 def test_other_settings_on_the_same_output_are_refused(scripted, baseline):
     out_a, _ = baseline
     with pytest.raises(OctoError, match="other settings.*seed"):

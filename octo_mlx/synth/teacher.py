@@ -250,6 +250,9 @@ def run_teacher(config: SynthConfig, domains: list, progress: Callable | None = 
     pending = [t.index for t in tasks]
     for rec in run.memo.values():  # resumed outcomes count in the progress totals
         run.tally(rec)
+    if progress and run.memo:
+        c = run.counts
+        progress(ProgressEvent(config.n, c["finished"], c["accepted"], c["rejected"], 0, 0))
     with ThreadPoolExecutor(max_workers=config.concurrency) as pool:
         try:
             for attempt in range(config.attempts):
