@@ -346,15 +346,19 @@ def resolve_domains(folder: str | Path, domains: Iterable[Any] | None = None) ->
     bundled domains the manifest names (None when they cannot be loaded: structure-only check)."""
     if domains is not None:
         return known_functions(domains)
-    names = read_manifest(folder).get("domains") or []
-    try:
-        from octo_mlx.functions import load_domains
-    except ImportError:
-        return None
-    try:
-        return known_functions(load_domains(list(names))) if names else None
-    except OctoError:
-        return None
+    manifest = read_manifest(folder)
+    # the specs the data was made from (bundled names or spec files), else the domain names
+    candidates = [(manifest.get("config") or {}).get("domains"), manifest.get("domains")]
+    from octo_mlx.functions import load_domains
+
+    for specs in candidates:
+        if not specs or not isinstance(specs, list):
+            continue
+        try:
+            return known_functions(load_domains([str(x) for x in specs]))
+        except OctoError:
+            continue
+    return None
 
 
 def validate_dir(folder: str | Path, domains: Iterable[Any] | None = None) -> list[Problem]:
