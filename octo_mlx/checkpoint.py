@@ -29,6 +29,7 @@ from octo_mlx.errors import OctoError
 
 CHECKPOINTS = "checkpoints"
 LATEST = "LATEST"
+SKIP_FILES = ("octo-mlx-source.json",)  # the model cache's import marker: OUT/base is not an import
 TOKENIZER_FILES = (
     "tokenizer.json",
     "tokenizer_config.json",
@@ -175,6 +176,33 @@ def _copy_extras(source: Path, dest: Path) -> None:
             shutil.copy2(f, dest / f.name)
 
 
+def stored_dtype(source: Path):
+    """The float dtype of the embedding as stored in a model folder (None if not found)."""
+    for f in sorted(source.glob("model*.safetensors")):
+        with open(f, "rb") as fh:
+            n = int.from_bytes(fh.read(8), "little")
+            header = json.loads(fh.read(n))
+        for name, info in header.items():
+            if name.endswith("embed_tokens.weight"):
+                return {"F16": mx.float16, "BF16": mx.bfloat16, "F32": mx.float32}.get(info["dtype"])
+    return None
+
+
+def _save_in_dtype(folder: Path, model: nn.Module, dtype) -> None:
+    """save_model with float tensors cast back to the dtype the base was stored in (CPU trains in float32)."""
+    from mlx_lm.utils import save_model
+
+    if dtype is not None:
+        params = tree_flatten(model.parameters())
+        model.update(
+            tree_unflatten([(k, v.astype(dtype)) for k, v in params if mx.issubdtype(v.dtype, mx.floating)])
+        )
+        save_model(folder, model)
+        model.update(tree_unflatten(params))
+    else:
+        save_model(folder, model)
+
+
 def write_base(folder: Path, source: Path, model: nn.Module | None, tokenizer, config: dict) -> Path:
     """Write OUT/base: the base model with the added tokens, loadable by mlx_lm.load.
 
@@ -186,7 +214,7 @@ def write_base(folder: Path, source: Path, model: nn.Module | None, tokenizer, c
         tokenizer: the tokenizer with the new tokens.
         config: the model config (vocab_size is set from the model when saving it).
     """
-    from mlx_lm.utils import save_config, save_model
+    from mlx_lm.utils import save_config
 
     tmp = fresh_tmp(folder)
     _copy_extras(source, tmp)
@@ -194,7 +222,7 @@ def write_base(folder: Path, source: Path, model: nn.Module | None, tokenizer, c
         for f in source.glob("model*"):
             os.symlink(f.resolve(), tmp / f.name)
     else:
-        save_model(tmp, model)
+        _save_in_dtype(tmp, model, stored_dtype(source))
         config = dict(config, vocab_size=int(model.model.embed_tokens.weight.shape[0]))
     save_config(dict(config), tmp / "config.json")
     save_tokenizer(tokenizer, tmp)

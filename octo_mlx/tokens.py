@@ -64,15 +64,18 @@ def _dense_weight(layer) -> mx.array:
     return layer.weight
 
 
-def _grow(weight: mx.array, rows: int, ids: tuple[int, ...], n_known: int) -> mx.array:
+def _grow(weight: mx.array, rows: int, ids: tuple[int, ...], n_known: int, storage=None) -> mx.array:
     """``weight`` with ``rows`` rows; the rows ``ids`` set to the mean of the first ``n_known`` rows."""
     if rows > weight.shape[0]:
         weight = mx.concatenate([weight, mx.zeros((rows - weight.shape[0], weight.shape[1]), weight.dtype)])
-    mean = weight[:n_known].astype(mx.float32).mean(axis=0).astype(weight.dtype)
+    mean = weight[:n_known].astype(mx.float32).mean(axis=0)
+    if storage is not None:  # the value OUT/base will hold on disk, so reloading is exact
+        mean = mean.astype(storage)
+    mean = mean.astype(weight.dtype)
     return weight.at[mx.array(ids)].add(mean - weight[mx.array(ids)])
 
 
-def add_tokens(model, tokenizer, tokens: tuple[str, ...] | list[str]) -> NewTokens:
+def add_tokens(model, tokenizer, tokens: tuple[str, ...] | list[str], storage_dtype=None) -> NewTokens:
     """Add ``tokens`` to the tokenizer and make room for them in the model (mean-initialised rows).
 
     Tokens already in the vocabulary are left alone. The tokens are plain added tokens (not
@@ -82,6 +85,8 @@ def add_tokens(model, tokenizer, tokens: tuple[str, ...] | list[str]) -> NewToke
         model: an mlx-lm model with ``model.embed_tokens`` (and ``lm_head`` when untied).
         tokenizer: its tokenizer (mlx-lm wrapper or Hugging Face); changed in place.
         tokens: the token strings to add.
+        storage_dtype: the dtype the weights are stored in (e.g. float16); new rows are rounded
+            to it so that a base written in that dtype holds exactly the rows trained against.
     """
     from tokenizers import AddedToken
 
@@ -103,13 +108,13 @@ def add_tokens(model, tokenizer, tokens: tuple[str, ...] | list[str]) -> NewToke
     old_head = _dense_weight(model.lm_head)[idx] if "lm_head" in model and rows == old_rows else None
     old_embed = _dense_weight(emb)[idx] if rows == old_rows else None
     new = nn.Embedding(rows, _dense_weight(emb).shape[1])
-    new.weight = _grow(_dense_weight(emb), rows, ids, n_known)
+    new.weight = _grow(_dense_weight(emb), rows, ids, n_known, storage_dtype)
     if isinstance(emb, nn.QuantizedEmbedding) and rows == old_rows:
         new = nn.QuantizedEmbedding.from_embedding(new, emb.group_size, emb.bits)
     model.model.embed_tokens = new
     if "lm_head" in model:
         head = model.lm_head
-        w = _grow(_dense_weight(head), rows, ids, n_known)
+        w = _grow(_dense_weight(head), rows, ids, n_known, storage_dtype)
         lin = nn.Linear(w.shape[1], rows, bias=False)
         lin.weight = w
         if isinstance(head, nn.QuantizedLinear) and rows == old_rows:

@@ -429,7 +429,7 @@ def train(
 
     train_ex, valid_ex = read_examples(recipe)  # bad data fails here, before the model loads
     model, tokenizer, model_path, config = load_base(recipe)
-    new = tokens.add_tokens(model, tokenizer, recipe.model.new_tokens)
+    new = tokens.add_tokens(model, tokenizer, recipe.model.new_tokens, checkpoint.stored_dtype(model_path))
     train_enc = encode_examples(train_ex, tokenizer, recipe.data.max_seq_length, recipe.data.path)
     valid_enc = encode_examples(valid_ex, tokenizer, recipe.data.max_seq_length, recipe.data.path)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0

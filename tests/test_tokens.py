@@ -186,3 +186,20 @@ def test_qlora_on_a_quantized_base_grows_rows_and_reloads(tiny_llama, tmp_path):
     assert len(new_id) == 1 and loaded(mx.array([[1, new_id[0]]])).shape[-1] == new_id[0] + 1
     with pytest.raises(Exception, match="quantized"):
         train(load_recipe(None, tiny_overrides(q, data, tmp_path / "full", "train.method=full")))
+
+
+def test_grown_base_keeps_the_stored_dtype(tiny_llama, tmp_path):
+    half = tmp_path / "f16"
+    shutil.copytree(tiny_llama, half)
+    model, _ = load(str(half))
+    model.update(tree_map(lambda p: p.astype(mx.float16), model.parameters()))
+    for f in half.glob("model*"):
+        f.unlink()
+    save_model(half, model)
+    data = write_planner_data(tmp_path / "data")
+    result = train(load_recipe(None, tiny_overrides(half, data, tmp_path / "run", "train.max_steps=1")))
+    assert checkpoint.stored_dtype(result.base_dir) == mx.float16  # not doubled to float32 on disk
+    base, _ = load(str(result.base_dir))
+    w = np.array(base.model.embed_tokens.weight.astype(mx.float32))
+    expected = w[:-1].mean(axis=0).astype(np.float16).astype(np.float32)
+    np.testing.assert_array_equal(w[-1], expected)
