@@ -260,6 +260,7 @@ def scripted(request, tmp_path_factory):
     cache = getattr(request.config, "cache", None)
     model_dir = Path(cache.mkdir(f"octo-scripted-teacher-{digest}")) if cache else root / "model"
     info = {"cached": True}
+    model_dir.mkdir(parents=True, exist_ok=True)
     if not (model_dir / "config.json").exists():
         staging = root / "staging"
         info = build_scripted_model(staging, pairs)
