@@ -308,3 +308,45 @@ def test_cli_trains_with_plain_log_lines_when_not_a_tty(tiny_llama, data, tmp_pa
     assert "mlx_lm.generate --model" in proc.stdout
     assert (out / "last" / "adapter_config.json").is_file()
     assert "octo-mlx train --recipe" in (out / "recipe.yaml").read_text()
+
+
+@pytest.mark.slow
+def test_done_when_lora_smollm2_on_offline_android_data(tmp_path):
+    """The issue's "done when" command on the real default model, cut to 2 steps."""
+    env = openblas_env()
+    data = tmp_path / "planner"
+    synth = [
+        sys.executable,
+        "-m",
+        "octo_mlx",
+        "data",
+        "synth",
+        "--offline",
+        "--domain",
+        "android",
+        "--n",
+        "40",
+        "--out",
+        str(data),
+    ]
+    subprocess.run(synth, env=env, cwd=ROOT, check=True, capture_output=True, timeout=300)
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "octo_mlx",
+        "train",
+        "--recipe",
+        "recipes/planner-lora-smollm2.yaml",
+        f"data.path={data}",
+        f"output.dir={out}",
+        "train.max_steps=2",
+        "data.valid_limit=4",
+    ]
+    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "useful tokens/s" in proc.stdout
+    cfg = json.loads((out / "last" / "adapter_config.json").read_text())
+    assert cfg["lora_parameters"]["rank"] == 64 and cfg["lora_parameters"]["scale"] == 4.0
+    model, tok = load(str(out / "base"), adapter_path=str(out / "last"))
+    assert len(tok.encode("<nexa_split>", add_special_tokens=False)) == 1
