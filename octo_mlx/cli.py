@@ -398,6 +398,7 @@ def _bench_plan_args(p):
     p.add_argument("--out", default=None, help="write the JSON result here")
     p.add_argument("--markdown", default=None, metavar="FILE",
                    help="write/replace the plan section of this file (e.g. BENCHMARKS.md)")
+    p.add_argument("--note", default="", help="a sentence for the markdown: what planner, how trained")
 
 
 @command("bench plan", "octo_mlx.bench_plan:run_bench_plan",
@@ -422,7 +423,7 @@ def _bench_plan(a):
         Path(a.out).write_text(json.dumps(result.to_json(), indent=2) + "\n")
     if a.markdown:
         command = "octo-mlx " + shlex.join(sys.argv[1:])
-        write_markdown_section(a.markdown, render_markdown(result, command))
+        write_markdown_section(a.markdown, render_markdown(result, command, a.note))
     ui.show_bench_plan(result)
 
 

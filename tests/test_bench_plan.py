@@ -13,6 +13,7 @@ from octo_mlx.bench_plan import (
     SECTION_END,
     SECTION_START,
     BenchPlanConfig,
+    BenchPlanResult,
     in_context_messages,
     pick_shots,
     render_markdown,
@@ -69,14 +70,17 @@ def test_measurements_are_consistent(result):
     )
     # the taught planner reproduces its plans; the random base cannot
     assert sum(ft.correct) >= 4 - 1 and sum(ic.correct) <= 1
-    assert json.loads(json.dumps(res.to_json()))["goals"]["10pct_prompt"] == (r["prompt_token_share"] <= 0.10)
+    data = json.loads(json.dumps(res.to_json()))
+    assert data["goals"]["10pct_prompt"] == (r["prompt_token_share"] <= 0.10)
+    assert BenchPlanResult.from_json(data).ratios() == r  # the JSON keeps everything the markdown needs
 
 
 def test_markdown_section_is_replaced_in_place(result, tmp_path):
     res, _ = result
     md = tmp_path / "BENCHMARKS.md"
     md.write_text("# Benchmarks\n\n## Training\nkeep me\n")
-    section = render_markdown(res, "octo-mlx bench plan --data X")
+    section = render_markdown(res, "octo-mlx bench plan --data X", note="A tiny taught planner.")
+    assert "A tiny taught planner." in section
     write_markdown_section(md, section)
     write_markdown_section(md, section)  # twice: still one section
     text = md.read_text()
