@@ -10,7 +10,8 @@ repeated after a warm-up (so compilation is excluded) and reported as medians:
 - ``blocks fwd``: the blocks' forward alone (``model.model``);
 - ``update``: the AdamW update of the trainable parameters;
 - ``collate``: building the batch (numpy) and, when packing, the block-diagonal mask;
-- the same micro-batch padded one row per example (``bucket``) instead of packed.
+- the same micro-batch padded one row per example instead of packed, and a batch of examples
+  of similar length (what ``bucket`` batching draws) packed and padded.
 
     LD_PRELOAD=/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 \
         .venv/bin/python benchmarks/profile_step.py --data DIR [--model DIR] [--method lora|full]
@@ -129,6 +130,16 @@ def main() -> None:
 
     rows["optimizer update"] = timed(update, a.repeats)
     rows["grads, same examples padded per row"] = timed(grads_of(padded), a.repeats)
+    # what length bucketing would batch: 4 neighbours in length order, from the middle
+    order = sorted(range(len(enc)), key=lambda j: len(enc[j].tokens))
+    mid = len(order) // 2
+    similar = [enc[j] for j in order[mid : mid + a.batch_size]]
+    rows["grads, similar lengths packed"] = timed(
+        grads_of(batching.collate(similar, True, 32, pad)), a.repeats
+    )
+    rows["grads, similar lengths padded per row"] = timed(
+        grads_of(batching.collate(similar, False, 32, pad)), a.repeats
+    )
     n_train = sum(v.size for _, v in tree_flatten(model.trainable_parameters()))
     info = {
         "examples": len(picked),
@@ -147,6 +158,7 @@ def main() -> None:
             }
         ),
         "micro-batches in epoch 0": len(plan),
+        "similar-length batch tokens": sum(len(e.tokens) for e in similar),
     }
     step = rows["grads (as trained)"] + rows["optimizer update"]
     print(json.dumps(info))

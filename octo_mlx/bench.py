@@ -10,6 +10,7 @@ fresh process so its peak memory is its own:
 - ``mlx_lm_bundled``: the same, with the reference BLAS the mlx-cpu wheel bundles (what
   ``pip install mlx-lm`` gives on Linux): the gap OpenBLAS makes.
 - ``peft``: PyTorch + PEFT in a separate optional environment (benchmarks/peft_train.py).
+- ``octo_bucket`` (opt-in): our loop with length-bucketed, padded rows instead of packing.
 
 What is compared: **useful tokens per second** = non-padding tokens of the examples / seconds
 of training steps. Every peer sees the same token ids (mlx-lm's chat-template tokenization;
@@ -37,7 +38,10 @@ from pathlib import Path
 
 from octo_mlx.errors import OctoError
 
-PEERS = ("octo", "mlx_lm", "mlx_lm_bundled", "peft")
+PEERS = ("octo", "mlx_lm", "mlx_lm_bundled", "peft", "octo_bucket")
+DEFAULT_PEERS = PEERS[:4]
+# Our loop with other recipe settings, run as extra peers (compared with octo's default).
+OCTO_VARIANTS = {"octo": (), "octo_bucket": ("train.batching=bucket",)}
 ROOT = Path(__file__).resolve().parent.parent
 PEFT_SCRIPT = ROOT / "benchmarks" / "peft_train.py"
 TORCH_PYTHON = ROOT / ".venv-torch" / "bin" / "python"
@@ -59,7 +63,7 @@ class BenchConfig:
     epochs: int = 2  # the last one is timed
     repeats: int = 3
     learning_rate: float = 1e-5
-    peers: tuple[str, ...] = PEERS
+    peers: tuple[str, ...] = DEFAULT_PEERS
     torch_python: str | None = None  # default: .venv-torch/bin/python when it exists
     octo_overrides: tuple[str, ...] = ()  # extra recipe overrides for our side
     work_dir: str | None = None
@@ -239,7 +243,10 @@ def run_peer(peer: str, repeat: int, spec: dict, work: Path, timeout: float | No
         if not PEFT_SCRIPT.is_file():
             return PeerRun(peer, repeat, False, error=f"{PEFT_SCRIPT} missing (run from a source checkout)")
         cmd, env = [python, str(PEFT_SCRIPT), str(path)], _env(False)
-    elif peer == "octo":
+        # PyTorch's OpenMP threads spin at barriers: on a shared machine a busy core turned a
+        # 10 s epoch into 46 s (20 s passive). MLX's pool does not spin. An explicit setting wins.
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    elif peer in OCTO_VARIANTS:
         cmd, env = _worker_cmd("worker-octo", path), _env(True)
     else:
         cmd, env = _worker_cmd("worker-mlx-lm", path), _env(peer == "mlx_lm")
@@ -319,6 +326,7 @@ def run_bench(
             n_examples=n,
             useful_tokens=sum(len(t) for t, _ in encoded),
             torch_python=torch_python,
+            octo_overrides=[*config.octo_overrides, *OCTO_VARIANTS.get(peer, ())],
         )
     machine = dict(machine_info(), load_before=_load_avg())
     runs: list[PeerRun] = []
@@ -467,6 +475,7 @@ PEER_LABELS = {
     "mlx_lm": "mlx_lm.lora (OpenBLAS)",
     "mlx_lm_bundled": "mlx_lm.lora (bundled BLAS, as pip installs it)",
     "peft": "PyTorch + PEFT (2 threads)",
+    "octo_bucket": "octo-mlx, train.batching=bucket (OpenBLAS)",
 }
 
 
