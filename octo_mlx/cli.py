@@ -503,8 +503,9 @@ def _bench_train_args(p):
                    help="examples for the slow bundled-BLAS peer (per-token speed is what is compared)")
     p.add_argument("--epochs", type=int, default=2, help="the last one is timed (the first compiles)")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--peers", default=",".join(("octo", "mlx_lm", "mlx_lm_bundled", "peft")),
-                   help="comma-separated: octo, mlx_lm, mlx_lm_bundled, peft")
+    p.add_argument("--peers", default="octo,mlx_lm,mlx_lm_bundled,peft",
+                   help="comma-separated: octo, mlx_lm, mlx_lm_bundled, peft, octo_bucket (ours, length-"
+                        "bucketed padded rows instead of packing)")
     p.add_argument("--torch-python", default=None, help="python of the PyTorch + PEFT environment "
                    "(default .venv-torch/bin/python)")
     p.add_argument("--octo", action="append", default=[], metavar="SECTION.KEY=VALUE",
