@@ -427,6 +427,29 @@ def _bench_plan(a):
     ui.show_bench_plan(result)
 
 
+# --- plan -----------------------------------------------------------------------------------
+
+
+def _plan_args(p):
+    p.add_argument("queries", nargs="*", metavar="QUERY", help="requests to plan (one plan each)")
+    p.add_argument("--model", help="model folder (default: the adapter's base, else the default model)")
+    p.add_argument("--adapter", help="adapter folder from `octo-mlx train`")
+    p.add_argument("--max-tokens", type=int, default=128, help="most tokens per plan")
+
+
+@command("plan", "octo_mlx.planner:generate_plans", "break requests into steps with a planner", _plan_args)
+def _plan(a):
+    from octo_mlx import ui
+    from octo_mlx.errors import OctoError
+    from octo_mlx.evaluate import load_planner
+    from octo_mlx.planner import Planner
+
+    if not a.queries:
+        raise OctoError("give at least one QUERY to plan")
+    model, tokenizer, _ = load_planner(a.model, a.adapter)
+    ui.show_plans(a.queries, Planner(model, tokenizer, max_tokens=a.max_tokens).plan_many(a.queries))
+
+
 # --- memory / bench train --------------------------------------------------------------------
 
 

@@ -505,3 +505,20 @@ def show_bench_train(report) -> None:
     m = report.machine
     before, after = m.get("load_before") or 0, m.get("load_after") or 0
     console.print(f"load average {before:.1f} before, {after:.1f} after on {m.get('cpus')} CPUs")
+
+
+# --- plan ---------------------------------------------------------------------------------------
+
+
+def show_plans(queries, plans) -> None:
+    """Each query with its numbered steps and timing."""
+    for query, plan in zip(queries, plans):
+        console.print(f"[bold]{query}[/bold]")
+        for i, step in enumerate(plan.steps, 1):
+            console.print(f"  {i}. {step}")
+        if not plan.steps:
+            console.print(f"  [red](no steps)[/red] raw output: {plan.text!r}")
+        note = "" if plan.finish_reason == "stop" else ", cut at --max-tokens"
+        console.print(
+            f"  [dim]{plan.prompt_tokens} prompt tokens, {plan.gen_tokens} generated, {plan.seconds:.2f} s{note}[/dim]"
+        )
