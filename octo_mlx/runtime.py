@@ -106,7 +106,9 @@ def apply_dtype_policy(model) -> None:
 
     dtype = compute_dtype()
     params = tree_flatten(model.parameters())
-    cast = [(k, v.astype(dtype)) for k, v in params if mx.issubdtype(v.dtype, mx.floating) and v.dtype != dtype]
+    cast = [
+        (k, v.astype(dtype)) for k, v in params if mx.issubdtype(v.dtype, mx.floating) and v.dtype != dtype
+    ]
     if cast:
         model.update(tree_unflatten(cast))
 

@@ -21,11 +21,15 @@ print(blas_in_use())
 
 def _run(tmp_path, name, env):
     out = tmp_path / f"{name}.npy"
-    res = subprocess.run([sys.executable, "-c", SCRIPT, str(out)], env=env, capture_output=True, text=True, check=True)
+    res = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(out)], env=env, capture_output=True, text=True, check=True
+    )
     return np.load(out), res.stdout.strip()
 
 
-@pytest.mark.skipif(runtime.find_openblas() is None, reason="Debian OpenBLAS not installed (make setup installs it)")
+@pytest.mark.skipif(
+    runtime.find_openblas() is None, reason="Debian OpenBLAS not installed (make setup installs it)"
+)
 def test_openblas_and_bundled_blas_agree(tmp_path):
     base = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
     bundled, name_b = _run(tmp_path, "bundled", base)
@@ -39,11 +43,15 @@ def test_cli_reexecs_with_openblas(tmp_path):
         pytest.skip("Debian OpenBLAS not installed")
     env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "OCTO_MLX_REEXECED")}
     code = "from octo_mlx.cli import main; main()"
-    res = subprocess.run([sys.executable, "-c", code, "doctor", "--size", "256"], env=env, capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-c", code, "doctor", "--size", "256"], env=env, capture_output=True, text=True
+    )
     assert res.returncode == 0, res.stderr
     assert "OpenBLAS" in res.stdout
     env[runtime.NO_OPENBLAS_ENV] = "1"
-    res = subprocess.run([sys.executable, "-c", code, "doctor", "--size", "256"], env=env, capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-c", code, "doctor", "--size", "256"], env=env, capture_output=True, text=True
+    )
     assert "bundled" in res.stdout
 
 

@@ -13,7 +13,8 @@ from mlx_lm.utils import save_config, save_model
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content']"
-    " + '<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+    " + '<|im_end|>' + '\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
@@ -62,13 +63,21 @@ def build_tokenizer(out: Path, vocab_size: int = 512) -> Path:
 
 ARCH_CONFIGS = {
     "llama": dict(model_type="llama", rms_norm_eps=1e-5, tie_word_embeddings=True, rope_theta=10000.0),
-    "phi3": dict(model_type="phi3", rms_norm_eps=1e-5, rope_theta=10000.0, max_position_embeddings=2048,
-                 original_max_position_embeddings=2048, tie_word_embeddings=False),
+    "phi3": dict(
+        model_type="phi3",
+        rms_norm_eps=1e-5,
+        rope_theta=10000.0,
+        max_position_embeddings=2048,
+        original_max_position_embeddings=2048,
+        tie_word_embeddings=False,
+    ),
     "gemma": dict(model_type="gemma", rms_norm_eps=1e-6, head_dim=16, rope_theta=10000.0),
 }
 
 
-def build_tiny_model(out: Path, arch: str = "llama", seed: int = 0, hidden: int = 64, layers: int = 2) -> Path:
+def build_tiny_model(
+    out: Path, arch: str = "llama", seed: int = 0, hidden: int = 64, layers: int = 2
+) -> Path:
     """A random `arch` model (2 layers, hidden 64) plus the local tokenizer, loadable by mlx_lm.load."""
     from mlx_lm.utils import _get_classes
 
