@@ -296,12 +296,30 @@ def load_planner(model: str | None, adapter: str | None):
 
 
 def load_domains_for(data: Path, names: Sequence[str] | None, examples_domains: set[str]) -> list:
-    """The domains to check the data against: ``names``, else the manifest's, else the examples'."""
+    """The domains to check the data against: ``names`` if given; else the specs the manifest
+    recorded (``config.domains``: bundled names or spec files), its domain names, or the
+    examples' domain names, the first of these that loads."""
     from octo_mlx.data import read_manifest
     from octo_mlx.functions import load_domains
 
-    chosen = list(names) if names else (read_manifest(data.parent).get("domains") or sorted(examples_domains))
-    return load_domains(chosen)
+    if names:
+        return load_domains(list(names))
+    manifest = read_manifest(data.parent)
+    candidates = [
+        (manifest.get("config") or {}).get("domains"),
+        manifest.get("domains"),
+        sorted(examples_domains),
+    ]
+    error = None
+    for specs in candidates:
+        if specs and isinstance(specs, list):
+            try:
+                return load_domains([str(x) for x in specs])
+            except OctoError as e:
+                error = e
+    if error is not None:
+        raise error
+    raise OctoError("cannot tell which function domains this data uses: give --domain", data)
 
 
 def load_test_split(data: str | Path, domain_names: Sequence[str] | None, limit: int | None = None):

@@ -450,7 +450,9 @@ def test_both_judges_use_parseable_answers_and_report_kappa(tmp_path, taught_pla
         path = data / f"{split}.jsonl"
         path.write_text(path.read_text().replace('"domains": ["android"]', '"domains": ["mini"]'))
     manifest = json.loads((data / "dataset.json").read_text())
-    (data / "dataset.json").write_text(json.dumps(dict(manifest, domains=[str(tmp_path / "mini.json")])))
+    # as `data synth` records a spec file: the domain's name, and the spec under config.domains
+    spec = {"domains": [str(tmp_path / "mini.json")]}
+    (data / "dataset.json").write_text(json.dumps(dict(manifest, domains=["mini"], config=spec)))
     base = EvalConfig(data=str(data / "test.jsonl"), model=str(taught_planner), max_tokens=48, limit=4)
     first = run_eval(base)
     functions = load_domain(tmp_path / "mini.json").functions  # what the evaluation lists
