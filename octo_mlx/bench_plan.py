@@ -213,7 +213,7 @@ def _time_one(model, tok, prompt: list[int], max_tokens: int):
 def run_bench_plan(config: BenchPlanConfig) -> BenchPlanResult:
     """Time both sides on the same queries and judge their plans (see the module docstring)."""
     from octo_mlx.data import read_split
-    from octo_mlx.evaluate import read_adapter_config
+    from octo_mlx.models import read_adapter_config
     from octo_mlx.planner import chat_messages, encode_prompt
 
     load_before = os.getloadavg()[0]  # other work on the machine slows both sides: record it

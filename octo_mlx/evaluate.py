@@ -228,70 +228,16 @@ def fingerprint(folder: str | Path | None, patterns: Sequence[str] = ("*.safeten
     return {"path": str(folder), "sha256": combined, "files": per_file}
 
 
-def read_adapter_config(adapter: str | Path) -> dict:
-    """An adapter folder's ``adapter_config.json``; OctoError when the folder is not an adapter."""
-    adapter = Path(adapter)
-    cfg_path = adapter / "adapter_config.json"
-    if not cfg_path.is_file() or not (adapter / "adapters.safetensors").is_file():
-        raise OctoError("not an adapter folder (needs adapter_config.json and adapters.safetensors)", adapter)
-    try:
-        cfg = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as e:
-        raise OctoError(f"bad JSON: {e.msg}", cfg_path) from None
-    if not isinstance(cfg, dict):
-        raise OctoError("expected a JSON object", cfg_path)
-    return cfg
-
-
-def check_adapter(adapter: str | Path, cfg: dict, model_config: dict) -> None:
-    """Refuse an adapter whose config cannot fit the model (before mlx-lm's shape check).
-
-    Args:
-        adapter: the adapter folder.
-        cfg: its adapter_config.json.
-        model_config: the base model's config.json.
-    """
-    layers = model_config.get("num_hidden_layers")
-    n = cfg.get("num_layers")
-    if isinstance(n, int) and isinstance(layers, int) and n > layers:
-        base = cfg.get("base_model") or cfg.get("model") or "?"
-        raise OctoError(
-            f"adapter covers {n} layers but the model has {layers}: it was trained on {base}",
-            Path(adapter) / "adapter_config.json",
-        )
-
-
 def load_planner(model: str | None, adapter: str | None):
-    """Load (model, tokenizer, model_path), applying and shape-checking ``adapter`` if given.
+    """Load (model, tokenizer, model_path) for planning: ``models.load_model`` plus the base path.
 
     Without ``model``, an adapter made by `octo-mlx train` names its base (``base_model``: the
     model with any added tokens); without either, the default model.
     """
-    import mlx_lm
-    from mlx_lm.tuner.utils import load_adapters
+    from octo_mlx.models import adapter_base, load_model
 
-    from octo_mlx.models import resolve_model
-    from octo_mlx.runtime import apply_dtype_policy
-
-    cfg = read_adapter_config(adapter) if adapter is not None else {}
-    if model is None and cfg.get("base_model") and Path(cfg["base_model"]).is_dir():
-        model = cfg["base_model"]
-    path = resolve_model(model)
-    m, tok = mlx_lm.load(str(path))
-    if adapter is not None:
-        check_adapter(adapter, cfg, json.loads((path / "config.json").read_text()))
-        try:
-            m = load_adapters(m, str(adapter))
-        except ValueError as e:
-            lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-            detail = lines[1] if len(lines) > 1 else lines[0]
-            more = f" (+{len(lines) - 2} more)" if len(lines) > 2 else ""
-            base = cfg.get("base_model") or cfg.get("model") or "?"
-            raise OctoError(
-                f"adapter does not fit the model {path}: it was trained on {base}: {detail}{more}", adapter
-            ) from None
-        m.eval()
-    apply_dtype_policy(m)
+    path = adapter_base(model, adapter)
+    m, tok = load_model(path, adapter)
     return m, tok, path
 
 

@@ -201,21 +201,77 @@ def resolve_model(path: str | Path | None = None) -> Path:
     return folder
 
 
-def load_model(path: str | Path | None = None, adapter_path: str | Path | None = None):
-    """Load (model, tokenizer) with mlx_lm.load and cast to the compute dtype (runtime.apply_dtype_policy).
+def read_adapter_config(adapter: str | Path) -> dict:
+    """An adapter folder's ``adapter_config.json``; OctoError when the folder is not an adapter."""
+    adapter = Path(adapter)
+    cfg_path = adapter / "adapter_config.json"
+    if not cfg_path.is_file() or not (adapter / "adapters.safetensors").is_file():
+        raise OctoError("not an adapter folder (needs adapter_config.json and adapters.safetensors)", adapter)
+    try:
+        cfg = json.loads(cfg_path.read_text())
+    except json.JSONDecodeError as e:
+        raise OctoError(f"bad JSON: {e.msg}", cfg_path) from None
+    if not isinstance(cfg, dict):
+        raise OctoError("expected a JSON object", cfg_path)
+    return cfg
+
+
+def check_adapter(adapter: str | Path, cfg: dict, model_config: dict) -> None:
+    """Refuse an adapter whose config cannot fit the model (before mlx-lm's shape check).
 
     Args:
-        path: a model folder, or None for the default model.
-        adapter_path: an mlx-lm adapter folder (adapter_config.json + adapters.safetensors), or None.
+        adapter: the adapter folder.
+        cfg: its adapter_config.json.
+        model_config: the base model's config.json.
     """
-    from mlx_lm import load
+    layers = model_config.get("num_hidden_layers")
+    n = cfg.get("num_layers")
+    if isinstance(n, int) and isinstance(layers, int) and n > layers:
+        base = cfg.get("base_model") or cfg.get("model") or "?"
+        raise OctoError(
+            f"adapter covers {n} layers but the model has {layers}: it was trained on {base}",
+            Path(adapter) / "adapter_config.json",
+        )
+
+
+def adapter_base(path: str | Path | None, adapter_path: str | Path | None) -> Path:
+    """The model folder to load: ``path``, else the base an `octo-mlx train` adapter names
+    (``base_model``: the model with any added tokens), else the default model."""
+    cfg = read_adapter_config(adapter_path) if adapter_path is not None else {}
+    if path is None and cfg.get("base_model") and Path(cfg["base_model"]).is_dir():
+        path = cfg["base_model"]
+    return resolve_model(path)
+
+
+def load_model(path: str | Path | None = None, adapter_path: str | Path | None = None):
+    """Load (model, tokenizer) with mlx-lm, apply an adapter, cast to the compute dtype.
+
+    Args:
+        path: a model folder; None = the adapter's base (see :func:`adapter_base`), else the
+            default model.
+        adapter_path: an mlx-lm adapter folder (adapter_config.json + adapters.safetensors), or
+            None. One made for another base model is a clear OctoError, not a shape traceback.
+    """
+    import mlx_lm
+    from mlx_lm.tuner.utils import load_adapters
 
     from octo_mlx.runtime import apply_dtype_policy
 
-    folder = resolve_model(path)
-    if adapter_path is not None and not (Path(adapter_path) / "adapter_config.json").is_file():
-        raise OctoError("not an adapter folder: no adapter_config.json", adapter_path)
-    model, tokenizer = load(str(folder), adapter_path=str(adapter_path) if adapter_path else None)
+    folder = adapter_base(path, adapter_path)
+    model, tokenizer = mlx_lm.load(str(folder))
+    if adapter_path is not None:
+        cfg = read_adapter_config(adapter_path)
+        check_adapter(adapter_path, cfg, json.loads((folder / "config.json").read_text()))
+        try:
+            model = load_adapters(model, str(adapter_path))
+        except ValueError as e:
+            lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+            detail = lines[1] if len(lines) > 1 else lines[0]
+            more = f" (+{len(lines) - 2} more)" if len(lines) > 2 else ""
+            base = cfg.get("base_model") or cfg.get("model") or "?"
+            msg = f"adapter does not fit the model {folder}: it was trained on {base}: {detail}{more}"
+            raise OctoError(msg, adapter_path) from None
+        model.eval()
     apply_dtype_policy(model)
     return model, tokenizer
 
