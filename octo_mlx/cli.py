@@ -8,6 +8,7 @@ line on stderr and exit code 2; `--debug` shows the traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -586,6 +587,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
+    # transformers warns at import that PyTorch is missing: we use it only for tokenizers.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     from octo_mlx.runtime import ensure_fast_blas
 
     ensure_fast_blas(argv)
