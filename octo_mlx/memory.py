@@ -506,8 +506,8 @@ def data_geometry(
     lengths: list[int],
     completion_lengths: list[int],
     batch_size: int,
-    batching: str = "pack",
-    pad_multiple: int = 32,
+    batching: str = "bucket",
+    pad_multiple: int = 16,
     source: str = "data",
 ) -> Geometry:
     """The geometry of the worst micro-batch drawn from examples of these token lengths.

@@ -217,7 +217,8 @@ def test_prediction_within_35_percent_of_a_measured_training_peak(tiny_llama, tm
         plans = []
         for step in batching.plan_epoch([len(e.tokens) for e in enc], 4, 1, t.seed, 0, t.batching):
             picked = [enc[j] for j in step[0]]
-            g = data_geometry([len(e.tokens) for e in picked], [e.completion_len for e in picked], 4)
+            lengths = [len(e.tokens) for e in picked]
+            g = data_geometry(lengths, [e.completion_len for e in picked], 4, t.batching, t.pad_multiple)
             plans.append(
                 plan_memory(
                     _config(model),
