@@ -137,6 +137,8 @@ def test_every_shipped_recipe_parses_and_shows_its_command(path):
         assert r.model.path is None  # runs here, on the embedded default model
     else:
         assert r.model.path in ("microsoft/Phi-3-mini-4k-instruct", "google/gemma-2b", "google/gemma-7b")
+    if path.stem.startswith("demo-"):
+        return  # `make demo`'s short run: its header says how it departs from the paper
     # the paper's hyperparameters unless the recipe is an ablation of them
     assert r.train.warmup_ratio == 0.2 and r.train.batch_size == 4 and r.train.epochs == 2
     if r.train.method == "lora":
