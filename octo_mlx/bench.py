@@ -4,13 +4,14 @@ One invocation runs every peer on the same model, the same examples and the same
 (completion only), side by side and interleaved (octo, mlx_lm, ..., then again), each run in a
 fresh process so its peak memory is its own:
 
-- ``octo``: :func:`octo_mlx.train.train` (packing, LM head on completion positions only).
+- ``octo``: :func:`octo_mlx.train.train` with the recipe defaults (length-bucketed rows, LM head
+  on completion positions only).
 - ``mlx_lm``: mlx-lm's own ``mlx_lm.lora`` (its YAML config: LoRA on every layer, --mask-prompt,
   the same rank and scale, batch and optimizer), OpenBLAS preloaded as for us.
 - ``mlx_lm_bundled``: the same, with the reference BLAS the mlx-cpu wheel bundles (what
   ``pip install mlx-lm`` gives on Linux): the gap OpenBLAS makes.
 - ``peft``: PyTorch + PEFT in a separate optional environment (benchmarks/peft_train.py).
-- ``octo_bucket`` (opt-in): our loop with length-bucketed, padded rows instead of packing.
+- ``octo_pack`` (opt-in): our loop packing each micro-batch into one row instead.
 
 What is compared: **useful tokens per second** = non-padding tokens of the examples / seconds
 of training steps. Every peer sees the same token ids (mlx-lm's chat-template tokenization;
@@ -38,10 +39,10 @@ from pathlib import Path
 
 from octo_mlx.errors import OctoError
 
-PEERS = ("octo", "mlx_lm", "mlx_lm_bundled", "peft", "octo_bucket")
+PEERS = ("octo", "mlx_lm", "mlx_lm_bundled", "peft", "octo_pack")
 DEFAULT_PEERS = PEERS[:4]
 # Our loop with other recipe settings, run as extra peers (compared with octo's default).
-OCTO_VARIANTS = {"octo": (), "octo_bucket": ("train.batching=bucket",)}
+OCTO_VARIANTS = {"octo": (), "octo_pack": ("train.batching=pack",)}
 ROOT = Path(__file__).resolve().parent.parent
 PEFT_SCRIPT = ROOT / "benchmarks" / "peft_train.py"
 TORCH_PYTHON = ROOT / ".venv-torch" / "bin" / "python"
@@ -475,15 +476,16 @@ PEER_LABELS = {
     "mlx_lm": "mlx_lm.lora (OpenBLAS)",
     "mlx_lm_bundled": "mlx_lm.lora (bundled BLAS, as pip installs it)",
     "peft": "PyTorch + PEFT (2 threads)",
-    "octo_bucket": "octo-mlx, train.batching=bucket (OpenBLAS)",
+    "octo_pack": "octo-mlx, train.batching=pack (OpenBLAS)",
 }
 
 
 def section_key(config: BenchConfig) -> str:
-    """The BENCHMARKS.md section of one configuration: method, rank and model."""
+    """The BENCHMARKS.md section of one configuration: method, rank, model and peers."""
     model = Path(config.model).name if config.model else "default-model"
     method = config.method if config.method == "full" else f"lora-r{config.rank}"
-    return f"{method}-{model}"
+    peers = "" if config.peers == DEFAULT_PEERS else "-" + "-".join(config.peers)
+    return f"{method}-{model}{peers}"
 
 
 def markdown_report(report: BenchReport, command: str) -> str:

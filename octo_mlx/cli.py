@@ -617,7 +617,7 @@ def _memory_plan_args(p):
     p.add_argument("--rank", type=int, default=16)
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--seq-len", type=int, default=256, help="tokens per example")
-    p.add_argument("--pad", action="store_true", help="one row per example instead of packed rows")
+    p.add_argument("--pack", action="store_true", help="one packed row (train.batching=pack)")
     p.add_argument(
         "--head-fraction",
         type=float,
@@ -660,7 +660,7 @@ def _memory_plan(a):
         a.seq_len,
         dtype,
         a.grad_checkpoint,
-        packed=not a.pad and a.batch_size > 1,
+        packed=a.pack and a.batch_size > 1,
         head_fraction=a.head_fraction,
         overhead_bytes=memory.OVERHEAD_MAC if mac else memory.OVERHEAD_LINUX,
     )
@@ -669,7 +669,7 @@ def _memory_plan(a):
     else:
         budget = memory.machine_budget()
     geometry = memory.Geometry(
-        a.batch_size, a.seq_len, not a.pad and a.batch_size > 1, a.head_fraction, "--batch-size/--seq-len"
+        a.batch_size, a.seq_len, a.pack and a.batch_size > 1, a.head_fraction, "--batch-size/--seq-len"
     )
     ui.show_memory_plan(memory.RecipePlan(plan, budget, source, geometry))
 
@@ -678,6 +678,7 @@ def _memory_table_args(p):
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--seq-len", type=int, default=256, help="tokens per example (planning examples: < 256)")
     p.add_argument("--grad-checkpoint", action="store_true")
+    p.add_argument("--pack", action="store_true", help="packed rows (train.batching=pack)")
 
 
 @command(
@@ -689,10 +690,13 @@ def _memory_table_args(p):
 def _memory_table(a):
     from octo_mlx import memory, ui
 
-    rows = memory.memory_table(batch_size=a.batch_size, seq_len=a.seq_len, grad_checkpoint=a.grad_checkpoint)
+    rows = memory.memory_table(
+        batch_size=a.batch_size, seq_len=a.seq_len, grad_checkpoint=a.grad_checkpoint, packed=a.pack
+    )
+    layout = "one packed row" if a.pack else "one row per example"
     ui.show_memory_table(
         rows,
-        caption=f"batch {a.batch_size} x {a.seq_len} tokens, packed; "
+        caption=f"batch {a.batch_size} x {a.seq_len} tokens, {layout}; "
         f"budget = {memory.MAC_WORKING_SET:.0%} of unified memory",
     )
 
@@ -718,8 +722,8 @@ def _bench_train_args(p):
     p.add_argument(
         "--peers",
         default="octo,mlx_lm,mlx_lm_bundled,peft",
-        help="comma-separated: octo, mlx_lm, mlx_lm_bundled, peft, octo_bucket (ours, length-"
-        "bucketed padded rows instead of packing)",
+        help="comma-separated: octo, mlx_lm, mlx_lm_bundled, peft, octo_pack (ours, each micro-batch "
+        "packed into one row)",
     )
     p.add_argument(
         "--torch-python",

@@ -671,8 +671,9 @@ def memory_table(
     seq_len: int = 256,
     grad_checkpoint: bool = False,
     head_fraction: float = 0.5,
+    packed: bool = False,
 ) -> list[TableRow]:
-    """Predicted peaks of the paper's models in bfloat16 on Macs (packed batches, as our loop).
+    """Predicted peaks of the paper's models in bfloat16 on Macs (one row per example, as our loop).
 
     Args:
         models: :data:`KNOWN_CONFIGS` keys.
@@ -681,6 +682,7 @@ def memory_table(
         batch_size, seq_len: the batch (paper: batch 4; planning examples are < 256 tokens).
         grad_checkpoint: plan with gradient checkpointing.
         head_fraction: share of positions that reach the LM head (completion tokens).
+        packed: plan for packed rows (train.batching=pack) instead of length buckets.
     """
     rows = []
     for name in models:
@@ -693,7 +695,7 @@ def memory_table(
                 seq_len=seq_len,
                 dtype="bfloat16",
                 grad_checkpoint=grad_checkpoint,
-                packed=True,
+                packed=packed,
                 head_fraction=head_fraction,
                 overhead_bytes=OVERHEAD_MAC,
             )

@@ -39,7 +39,7 @@ def test_summary_takes_medians_per_peer():
 
 def test_markdown_section_is_replaced_in_place(tmp_path):
     report = bench.BenchReport(
-        BenchConfig(data="d", repeats=1),
+        BenchConfig(data="d", repeats=1),  # the default peers: the key names no peer
         [PeerRun("octo", 0, True, epoch_seconds=2.0, useful_tokens=100)],
         summarize([PeerRun("octo", 0, True, epoch_seconds=2.0, useful_tokens=100)]),
         {"platform": "x", "cpus": 2},
