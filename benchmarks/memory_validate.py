@@ -124,7 +124,7 @@ def predict(config: dict, spec: dict, measured: dict):
 
     plans = []
     for lengths, comps in zip(measured["micro"], measured["comp"]):
-        g = data_geometry(lengths, comps, len(lengths), spec["batching"], 32)
+        g = data_geometry(lengths, comps, len(lengths), spec["batching"], spec["pad_multiple"])
         plans.append(
             plan_memory(
                 config,
@@ -148,6 +148,7 @@ def main() -> None:
     ap.add_argument("--shapes", default="tiny-llama,small-llama,small-phi3,small-gemma,default")
     ap.add_argument("--methods", default="lora,full")
     ap.add_argument("--gc", default="0,1")
+    ap.add_argument("--batching", default="bucket", choices=["bucket", "pack", "pad"])
     ap.add_argument("--out", default=None, help="write the rows as JSON here")
     ap.add_argument("--replay", default=None, help="re-predict the measurements of an --out JSON")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -181,9 +182,8 @@ def main() -> None:
         config = read_model_config(model)
         for method in a.methods.split(","):
             for gc in a.gc.split(","):
-                spec = dict(
-                    model=str(model), data=str(data), method=method, rank=8, gc=gc == "1", batching="pack"
-                )
+                spec = dict(model=str(model), data=str(data), method=method, rank=8, gc=gc == "1")
+                spec.update(batching=a.batching, pad_multiple=16)
                 spec["overrides"] = [
                     f"model.path={model}",
                     f"data.path={data}",
@@ -192,6 +192,8 @@ def main() -> None:
                     "lora.rank=8",
                     "lora.alpha=16",
                     f"train.grad_checkpoint={gc == '1'}",
+                    f"train.batching={a.batching}",
+                    "train.pad_multiple=16",
                     "train.epochs=1",
                     "train.batch_size=4",
                     "train.learning_rate=1e-5",
