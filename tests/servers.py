@@ -115,31 +115,10 @@ class MLXServer:
 
 def _build_tokenizer(out: Path, corpus: Sequence[str], vocab_size: int) -> int:
     """A byte-level BPE trained on the prompts themselves (short sequences = fast training)."""
-    from tiny import CHATML_TEMPLATE, SPECIAL_TOKENS
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tiny import build_tokenizer
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
-        show_progress=False,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator(corpus, trainer=trainer)
-    tok.save(str(out / "tokenizer.json"))
-    config = {
-        "tokenizer_class": "PreTrainedTokenizerFast",
-        "bos_token": None,
-        "eos_token": "<|im_end|>",
-        "pad_token": "<|endoftext|>",
-        "unk_token": None,
-        "chat_template": CHATML_TEMPLATE,
-        "model_max_length": 4096,
-    }
-    (out / "tokenizer_config.json").write_text(json.dumps(config))
-    return tok.get_vocab_size()
+    build_tokenizer(out, vocab_size, corpus=corpus, max_length=4096)
+    return len(json.loads((out / "tokenizer.json").read_text())["model"]["vocab"])
 
 
 def build_scripted_model(

@@ -31,8 +31,9 @@ The quick brown fox jumps over the lazy dog. A planner breaks a request into ste
 """.strip()
 
 
-def build_tokenizer(out: Path, vocab_size: int = 512) -> Path:
-    """Train a byte-level BPE on a small corpus and save it as a Hugging Face tokenizer folder."""
+def build_tokenizer(out: Path, vocab_size: int = 512, corpus=None, max_length: int = 2048) -> Path:
+    """Train a byte-level BPE on ``corpus`` (default: a few planning sentences) and save it as a
+    Hugging Face tokenizer folder with a ChatML template."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     out = Path(out)
@@ -46,7 +47,7 @@ def build_tokenizer(out: Path, vocab_size: int = 512) -> Path:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator([_CORPUS] * 4, trainer=trainer)
+    tok.train_from_iterator([_CORPUS] * 4 if corpus is None else corpus, trainer=trainer)
     tok.save(str(out / "tokenizer.json"))
     config = {
         "tokenizer_class": "PreTrainedTokenizerFast",
@@ -55,7 +56,7 @@ def build_tokenizer(out: Path, vocab_size: int = 512) -> Path:
         "pad_token": "<|endoftext|>",
         "unk_token": None,
         "chat_template": CHATML_TEMPLATE,
-        "model_max_length": 2048,
+        "model_max_length": max_length,
     }
     (out / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
     return out
