@@ -56,6 +56,7 @@ def main() -> None:
     from mlx.utils import tree_flatten
 
     from octo_mlx import batching, tokens
+    from octo_mlx import step as S
     from octo_mlx import train as T
     from octo_mlx.config import load_recipe
 
@@ -76,7 +77,7 @@ def main() -> None:
     enc = T.encode_examples(train_ex, tok, recipe.data.max_seq_length, a.data)
     T.setup_trainable(model, recipe, new)
     opt = T.make_optimizer(recipe)
-    stepper = T.Stepper(model, opt, recipe, mx.distributed.init())
+    stepper = S.Stepper(model, opt, recipe, mx.distributed.init())
     pad = tok.pad_token_id or 0
     plan = batching.plan_epoch([len(e.tokens) for e in enc], a.batch_size, 1, 0, 0, "pack")
     picked = [enc[j] for j in plan[a.batch][0]]
@@ -101,26 +102,26 @@ def main() -> None:
     rows["collate (numpy + mask)"] = timed(
         lambda: batching.attention_mask(batching.collate(picked, True, 32, pad).segments), a.repeats
     )
-    rows["forward (loss only)"] = timed(lambda: mx.eval(T.batch_loss(model, *args)), a.repeats)
+    rows["forward (loss only)"] = timed(lambda: mx.eval(S.batch_loss(model, *args)), a.repeats)
 
     def blocks():
-        caches = None if args[1] is None else [T._SegmentMask(args[1]) for _ in model.layers]
+        caches = None if args[1] is None else [S._SegmentMask(args[1]) for _ in model.layers]
         mx.eval(model.model(args[0], caches))
 
     rows["blocks forward"] = timed(blocks, a.repeats)
-    caches = None if args[1] is None else [T._SegmentMask(args[1]) for _ in model.layers]
+    caches = None if args[1] is None else [S._SegmentMask(args[1]) for _ in model.layers]
     hidden = model.model(args[0], caches)
     h = hidden.reshape(-1, hidden.shape[-1])[args[2]]
     mx.eval(h)
 
     def head_loss(h):
-        logits = T._head(model, h).astype(mx.float32)
+        logits = S._head(model, h).astype(mx.float32)
         return (nn.losses.cross_entropy(logits, args[3]) * args[4]).sum()
 
     head_grad = mx.value_and_grad(head_loss)
     rows["head + loss fwd+bwd (grad wrt hidden)"] = timed(lambda: mx.eval(head_grad(h)), a.repeats)
     rows["grads (as trained)"] = timed(grads_of(packed), a.repeats)
-    grad_fn = nn.value_and_grad(model, T.batch_loss)
+    grad_fn = nn.value_and_grad(model, S.batch_loss)
     rows["grads (not compiled)"] = timed(lambda: mx.eval(grad_fn(model, *args)), a.repeats)
     g = grads_of(packed)()
 

@@ -74,6 +74,11 @@ def _write_text_atomic(path: Path, text: str) -> None:
     _fsync_dir(path.parent)
 
 
+def write_summary(path: Path, summary: dict) -> None:
+    """Write a run's JSON summary in one piece (a reader never sees half a file)."""
+    _write_text_atomic(path, json.dumps(summary, indent=2) + "\n")
+
+
 def _replace_dir(tmp: Path, final: Path) -> None:
     """Move a finished temporary folder into place (the old one goes only after the new is whole)."""
     _fsync_tree(tmp)

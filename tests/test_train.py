@@ -22,7 +22,8 @@ from octo_mlx import batching, tokens
 from octo_mlx.cli import main as cli_main
 from octo_mlx.config import load_recipe
 from octo_mlx.runtime import apply_dtype_policy, openblas_env
-from octo_mlx.train import batch_loss, evaluate, learning_rate_at, train
+from octo_mlx.step import batch_loss, evaluate, learning_rate_at
+from octo_mlx.train import train
 
 ROOT = Path(__file__).parent.parent
 
@@ -136,6 +137,10 @@ def test_a_few_steps_reduce_the_loss_and_outputs_are_written(tiny_llama, data, t
     assert (lp["rank"], lp["alpha"], lp["scale"]) == (4, 8.0, 2.0)
     assert {"self_attn.q_proj", "self_attn.v_proj", "mlp.gate_proj", "mlp.down_proj"} <= set(lp["keys"])
     assert (out / "best" / "adapters.safetensors").is_file() and (out / "last" / "recipe.yaml").is_file()
+    summary = json.loads((out / "train.json").read_text())  # the figures, machine-readable
+    assert summary["steps"] == 6 and summary["final_loss"] == result.final_loss
+    assert summary["val_losses"] == [list(v) for v in result.val_losses]
+    assert summary["seconds_per_epoch"] == pytest.approx(result.train_seconds / 3)
 
 
 def test_full_fine_tuning_writes_a_model_mlx_lm_loads(tiny_llama, data, tmp_path):
