@@ -110,6 +110,7 @@ class Stepper:
             self._plain = mx.compile(step_plain, inputs=state, outputs=state)
         else:
             self._packed, self._plain = step, step_plain
+        self._apply = None  # the update, built at its first call (after a resume has loaded the state)
 
     def grads(self, batch: batching.Batch):
         args = (mx.array(batch.positions), mx.array(batch.targets), mx.array(batch.weights))
@@ -124,11 +125,31 @@ class Stepper:
         if self.world.size() > 1:  # average_gradients divides by the rank count; we want the sum
             grads = nn.utils.average_gradients(grads, self.world)
             grads = tree_map(lambda g: g * self.world.size(), grads)
-        grads = tree_map(lambda g: g / max(n_total, 1.0), grads)
-        if self.t.max_grad_norm > 0:
-            grads, _ = optim.clip_grad_norm(grads, self.t.max_grad_norm)
         self.optimizer.learning_rate = lr
-        self.optimizer.update(self.model, grads)
+        if self._apply is None:
+            self._apply = self._make_apply()
+        self._apply(grads, mx.array(1.0 / max(n_total, 1.0)))
+
+    def _make_apply(self):
+        """Scale, clip and AdamW-update, compiled into few fused kernels when the recipe compiles.
+
+        Uncompiled, AdamW on SmolLM2-135M's 135M float32 parameters runs each of its ~10
+        element-wise operations as its own pass over memory: 1.37 s per update against 0.89 s
+        compiled (CPU, medians of 6), a tenth of a full fine-tuning step.
+        """
+        model, optimizer, clip = self.model, self.optimizer, self.t.max_grad_norm
+
+        def apply(grads, scale):
+            grads = tree_map(lambda g: g * scale, grads)
+            if clip > 0:
+                grads, _ = optim.clip_grad_norm(grads, clip)
+            optimizer.update(model, grads)
+
+        if not self.t.compile:
+            return apply
+        optimizer.init(model.trainable_parameters())  # the state must exist before it is traced
+        state = [model.state, optimizer.state]
+        return mx.compile(apply, inputs=state, outputs=state)
 
 
 def all_sum(values: list[float], world) -> list[float]:

@@ -56,8 +56,12 @@ def test_two_ranks_match_one_process(tiny_llama, tmp_path):
     a = mx.load(str(tmp_path / "two" / "last" / "adapters.safetensors"))
     b = mx.load(str(one.last_dir / "adapters.safetensors"))
     assert set(a) == set(b)
+    # The ranks sum their gradients in another order than one process does; Adam divides by
+    # sqrt(v), so that rounding can move a near-zero-gradient weight by a sliver of one step
+    # (lr 1e-2 here): atol 1e-4 is 1% of a step, while a lost or doubled micro-batch moves weights
+    # by whole steps.
     for k in b:
-        np.testing.assert_allclose(np.array(a[k]), np.array(b[k]), rtol=1e-3, atol=1e-5, err_msg=k)
+        np.testing.assert_allclose(np.array(a[k]), np.array(b[k]), rtol=1e-3, atol=1e-4, err_msg=k)
     # only rank 0 wrote: one recipe, one set of checkpoints
     assert (tmp_path / "two" / "recipe.yaml").is_file()
     assert len(list((tmp_path / "two" / "checkpoints").glob("step-*"))) == 1
