@@ -21,14 +21,14 @@ demo: setup
 	bash scripts/demo.sh
 
 test: setup
-	$(BIN)/ruff check octo_mlx tests benchmarks
+	$(BIN)/ruff check octo_mlx tests benchmarks experiments
 	$(WITH_BLAS) $(BIN)/pytest -q
 
 test-slow: setup
 	$(WITH_BLAS) $(BIN)/pytest -q -m slow
 
 lint: setup
-	$(BIN)/ruff check octo_mlx tests benchmarks
+	$(BIN)/ruff check octo_mlx tests benchmarks experiments
 	$(BIN)/ruff format --check octo_mlx tests benchmarks
 
 clean:
