@@ -525,22 +525,6 @@ def markdown_report(report: BenchReport, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: str | Path, text: str) -> Path:
-    """Replace the section of ``text`` (its start/end markers) in a Markdown file, or append it."""
-    path = Path(path)
-    start = text.split("\n", 1)[0]
-    end = text.rstrip("\n").rsplit("\n", 1)[-1]
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    if start in old and end in old:
-        head, rest = old.split(start, 1)
-        _, tail = rest.split(end, 1)
-        new = head + text.rstrip("\n") + tail
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    path.write_text(new)
-    return path
-
-
 def write_json(report: BenchReport, path: str | Path) -> Path:
     """Every run, the summaries and the machine, as JSON."""
     data = {

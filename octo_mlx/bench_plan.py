@@ -364,13 +364,6 @@ def render_markdown(result: BenchPlanResult, command: str, note: str = "") -> st
 
 def write_markdown_section(path: str | Path, section: str) -> Path:
     """Replace the plan section of ``path`` (between its markers) or append it; other text stays."""
-    path = Path(path)
-    text = path.read_text() if path.is_file() else "# Benchmarks\n"
-    if SECTION_START in text and SECTION_END in text:
-        head, rest = text.split(SECTION_START, 1)
-        _, tail = rest.split(SECTION_END, 1)
-        text = head + section.rstrip("\n") + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
-    return path
+    from octo_mlx.markdown import write_section
+
+    return write_section(path, section)

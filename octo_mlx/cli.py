@@ -777,7 +777,9 @@ def _bench_train(a):
     if a.json:
         bench.write_json(report, a.json)
     if a.markdown:
-        bench.write_section(a.markdown, bench.markdown_report(report, "octo-mlx " + shlex.join(sys.argv[1:])))
+        from octo_mlx.markdown import write_section
+
+        write_section(a.markdown, bench.markdown_report(report, "octo-mlx " + shlex.join(sys.argv[1:])))
     ui.show_bench_train(report)
 
 

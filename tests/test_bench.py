@@ -8,8 +8,9 @@ import pytest
 from train_helpers import write_planner_data
 
 from octo_mlx import bench
-from octo_mlx.bench import BenchConfig, PeerRun, markdown_report, run_bench, summarize, write_section
+from octo_mlx.bench import BenchConfig, PeerRun, markdown_report, run_bench, summarize
 from octo_mlx.errors import OctoError
+from octo_mlx.markdown import write_section
 
 
 def test_config_refuses_what_cannot_be_compared(tmp_path):

@@ -1,0 +1,222 @@
+"""RESULTS.md sections and plots from the runs of experiments/paper_tables.py.
+
+Reads each run's ``train.json`` (octo-mlx train) and ``eval.json`` (octo-mlx eval) and rewrites
+only the marked sections of RESULTS.md (``<!-- results:KEY:start -->`` ... ``:end -->``), so the
+prose around them stays.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+from octo_mlx.evaluate import wilson_interval
+from octo_mlx.markdown import write_section
+
+PAPER_T1 = {"full": 98.1, "lora-r64": 85.1, "lora-r16": 72.9}
+PAPER_T4 = {1000: 98.1, 500: 92.5, 250: 85.3, 100: 78.1}
+LABELS = {
+    "base": "untrained base (floor)",
+    "full": "full fine-tuning",
+    "lora-r64": "LoRA r64 / alpha 256",
+    "lora-r16": "LoRA r16 / alpha 32",
+}
+
+
+def _load(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _pct(k: int, n: int) -> str:
+    lo, hi = wilson_interval(k, n)
+    return f"{k}/{n} = {k / n:.1%} [{lo:.1%}, {hi:.1%}]"
+
+
+def _runs(runs: Path, prefix: str) -> list[tuple[dict, dict | None]]:
+    """(eval report, train summary) of every finished seed of one setting."""
+    out = []
+    for d in sorted(runs.glob(f"{prefix}-s*")):
+        ev = _load(d / "eval.json")
+        if ev is not None:
+            out.append((ev, _load(d / "train.json")))
+    return out
+
+
+def _row(label: str, found: list[tuple[dict, dict | None]], paper: float | None) -> tuple[str, dict]:
+    accs = [ev["metrics"]["accuracy"] for ev, _ in found]
+    k, n = sum(a["k"] for a in accs), sum(a["n"] for a in accs)
+    per_seed = "<br>".join(_pct(a["k"], a["n"]) for a in accs) or "not run"
+    mean = statistics.mean(a["p"] for a in accs) if accs else None
+    spread = (max(a["p"] for a in accs) - min(a["p"] for a in accs)) if len(accs) > 1 else None
+    trains = [t for _, t in found if t]
+    secs = statistics.median(t["seconds_per_epoch"] for t in trains) if trains else None
+    peak = max(t["peak_memory_gb"] for t in trains) if trains else None
+    cells = [
+        label,
+        per_seed,
+        _pct(k, n) if n else "-",
+        f"{mean:.1%}" + (f" (seeds differ by {spread:.1%})" if spread is not None else "") if accs else "-",
+        f"{paper:.1f}%" if paper is not None else "-",
+        f"{secs / 60:.1f}" if secs else "-",
+        f"{peak:.2f}" if peak else "-",
+    ]
+    return "| " + " | ".join(cells) + " |", {"p": k / n if n else None, "k": k, "n": n, "seeds": accs}
+
+
+HEADER = (
+    "| setting | accuracy per seed (Wilson 95%) | seeds pooled (Wilson 95%) | mean | paper (Phi-3 Mini) "
+    "| train min / epoch | MLX peak GB |\n|---|---|---|---|---|---|---|"
+)
+
+
+def sweep_section(runs: Path, chosen: dict[str, str]) -> str:
+    lines = [
+        "<!-- results:sweep:start -->",
+        "| method | learning rate | validation loss (best) | chosen |",
+        "|---|---|---|---|",
+    ]
+    for d in sorted((runs / "sweep").iterdir()):
+        t = _load(d / "train.json")
+        if t is None:
+            continue
+        method, lr = d.name.rsplit("-lr", 1)
+        mark = "yes" if chosen.get(method) == lr else ""
+        lines.append(f"| {LABELS[method]} | {lr} | {t['best_val_loss']:.4f} | {mark} |")
+    lines.append("<!-- results:sweep:end -->")
+    return "\n".join(lines) + "\n"
+
+
+def table1_section(runs: Path) -> tuple[str, dict]:
+    lines = ["<!-- results:table1:start -->", HEADER]
+    stats = {}
+    base = _load(runs / "base" / "eval.json")
+    if base is not None:
+        row, stats["base"] = _row(LABELS["base"], [(base, None)], None)
+        lines.append(row)
+    for m in ("full", "lora-r64", "lora-r16"):
+        row, stats[m] = _row(LABELS[m], _runs(runs, f"{m}-n1000"), PAPER_T1[m])
+        lines.append(row)
+    lines.append("<!-- results:table1:end -->")
+    return "\n".join(lines) + "\n", stats
+
+
+def table4_section(runs: Path) -> tuple[str, dict]:
+    lines = ["<!-- results:table4:start -->", HEADER.replace("| setting |", "| training points |", 1)]
+    stats = {}
+    for n in (1000, 500, 250, 100):
+        row, stats[n] = _row(str(n), _runs(runs, f"full-n{n}"), PAPER_T4[n])
+        lines.append(row)
+    lines.append("<!-- results:table4:end -->")
+    return "\n".join(lines) + "\n", stats
+
+
+def by_steps_section(runs: Path) -> str:
+    """Accuracy by gold plan length, seeds pooled, for the Table 1 settings."""
+    lines = [
+        "<!-- results:by-steps:start -->",
+        "| setting | 1 step | 2 | 3 | 4 | 5 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for m in ("base", "full", "lora-r64", "lora-r16"):
+        found = [(_load(runs / "base" / "eval.json"), None)] if m == "base" else _runs(runs, f"{m}-n1000")
+        found = [f for f in found if f[0] is not None]
+        if not found:
+            continue
+        cells = []
+        for s in ("1", "2", "3", "4", "5"):
+            k = sum(ev["metrics"]["by_steps"].get(s, {}).get("k", 0) for ev, _ in found)
+            n = sum(ev["metrics"]["by_steps"].get(s, {}).get("n", 0) for ev, _ in found)
+            cells.append(f"{k / n:.0%} ({k}/{n})" if n else "-")
+        lines.append(f"| {LABELS[m]} | " + " | ".join(cells) + " |")
+    lines.append("<!-- results:by-steps:end -->")
+    return "\n".join(lines) + "\n"
+
+
+def plot(t1: dict, t4: dict, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=120)
+    names = [m for m in ("base", "full", "lora-r64", "lora-r16") if t1.get(m) and t1[m]["n"]]
+    for i, m in enumerate(names):
+        for j, a in enumerate(t1[m]["seeds"]):
+            ax.errorbar(
+                i + 0.12 * (j - 0.5),
+                a["p"],
+                yerr=[[a["p"] - a["low"]], [a["high"] - a["p"]]],
+                fmt="o",
+                color="#4C72B0",
+                capsize=3,
+                label="ours (per seed, Wilson 95%)" if i + j == 0 else None,
+            )
+        if m in PAPER_T1:
+            ax.plot(
+                i,
+                PAPER_T1[m] / 100,
+                "x",
+                color="#C44E52",
+                markersize=9,
+                label="paper (Phi-3 Mini)" if m == "full" else None,
+            )
+    ax.set_xticks(range(len(names)), [LABELS[m].replace(" / ", "/\n") for m in names], fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("plan accuracy")
+    ax.set_title("Table 1: full fine-tuning vs LoRA, SmolLM2-135M")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    paths.append(out / "table1.png")
+    fig.savefig(paths[-1])
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=120)
+    sizes = [n for n in (100, 250, 500, 1000) if t4.get(n) and t4[n]["n"]]
+    for n in sizes:
+        for a in t4[n]["seeds"]:
+            ax.errorbar(
+                n,
+                a["p"],
+                yerr=[[a["p"] - a["low"]], [a["high"] - a["p"]]],
+                fmt="o",
+                color="#4C72B0",
+                capsize=3,
+                alpha=0.8,
+            )
+    ax.plot(
+        sizes,
+        [t4[n]["p"] for n in sizes],
+        "-",
+        color="#4C72B0",
+        label="ours (seeds pooled; per seed with Wilson 95%)",
+    )
+    ax.plot(list(PAPER_T4), list(PAPER_T4.values()), "x--", color="#C44E52", label="paper (Phi-3 Mini)")
+    ax.set_xscale("log")
+    ax.set_xticks([100, 250, 500, 1000], ["100", "250", "500", "1000"])
+    ax.set_ylim(0, 1.05)
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.set_xlabel("training points")
+    ax.set_ylabel("plan accuracy")
+    ax.set_title("Table 4: full fine-tuning by data size, SmolLM2-135M")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    paths.append(out / "table4.png")
+    fig.savefig(paths[-1])
+    plt.close(fig)
+    return paths
+
+
+def write_report(root: Path, runs: Path, chosen: dict[str, str]) -> None:
+    runs = root / runs
+    results = root / "RESULTS.md"
+    write_section(results, sweep_section(runs, chosen))
+    t1_text, t1 = table1_section(runs)
+    write_section(results, t1_text)
+    t4_text, t4 = table4_section(runs)
+    write_section(results, t4_text)
+    write_section(results, by_steps_section(runs))
+    for p in plot(t1, t4, root / "docs" / "results"):
+        print(p)
