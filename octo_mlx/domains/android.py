@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from octo_mlx.functions import domain_from_module, octo_function
+from octo_mlx.signatures import domain_from_module, octo_function
 from octo_mlx.simulator import TODAY, CallError, DeviceState
 
 E164 = r"^\+[1-9]\d{1,14}$"

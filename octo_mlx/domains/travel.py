@@ -15,7 +15,7 @@ from typing import Annotated
 from pydantic import Field
 
 from octo_mlx.domains.world import USD_RATES, usd_rate
-from octo_mlx.functions import domain_from_module, octo_function
+from octo_mlx.signatures import domain_from_module, octo_function
 from octo_mlx.simulator import TODAY, CallError, DeviceState
 
 DATE = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"
