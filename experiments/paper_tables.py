@@ -105,7 +105,12 @@ def _run(cmd: list[str], log: Path) -> None:
 
 def run_job(job: Job, evaluate: bool = True) -> None:
     job.out.mkdir(parents=True, exist_ok=True)
-    if job.method is not None and not (job.out / "train.json").is_file():
+    done = job.out / "train.json"
+    if job.method is not None and done.is_file():  # finished before: only if it is this very run
+        lr = next(o.split("=", 1)[1] for o in job.overrides if o.startswith("train.learning_rate="))
+        if float(json.loads(done.read_text())["recipe"]["train"]["learning_rate"]) != float(lr):
+            raise RuntimeError(f"{done} was trained at another learning rate than {lr}: remove it")
+    elif job.method is not None:
         _run(job.train_cmd(), job.out / "train.log")
     if evaluate and not (job.out / "eval.json").is_file():
         _run(job.eval_cmd(), job.out / "eval.log")

@@ -2,8 +2,9 @@
 
 Pure arithmetic over a model's ``config.json`` (hidden size, layers, heads, KV heads, head_dim,
 intermediate size, vocabulary, tied embeddings, quantization) and the recipe's batch geometry.
-The model of one step follows what MLX keeps alive in *our* loop (octo_mlx.train): a compiled
-value-and-gradient, gradients evaluated, then an uncompiled AdamW update.
+The model of one step follows what MLX keeps alive in *our* loop (octo_mlx.step): a compiled
+value-and-gradient, gradients evaluated, then a compiled AdamW update (``train.compile=false``
+needs less than predicted for the update).
 
 - weights: every parameter in its storage dtype (quantized: bits/8 plus a scale and a bias per
   group); LoRA factors are float32, as mlx-lm's LoRALinear creates them.
