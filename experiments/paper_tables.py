@@ -33,9 +33,9 @@ SEEDS = (0, 1)
 EPOCHS = 1
 SWEEP_LIMIT = 200  # training examples per sweep run (50 steps at batch 4)
 SWEEP = {
-    "full": ["5e-6", "3e-5", "1e-4"],
-    "lora-r64": ["5e-6", "5e-5", "5e-4"],
-    "lora-r16": ["5e-6", "5e-5", "5e-4"],
+    "full": ["5e-6", "3e-5", "1e-4", "3e-4"],  # 3e-4: 1e-4 came out best of the first three
+    "lora-r64": ["5e-6", "5e-5", "5e-4", "1.5e-3"],  # 1.5e-3: 5e-4 came out best of the first three
+    "lora-r16": ["5e-6", "5e-5", "5e-4", "1.5e-3"],
 }
 RECIPES = {
     "full": "recipes/planner-full-smollm2.yaml",
@@ -186,6 +186,7 @@ def main() -> int:
         run_all(sweep_jobs(), evaluate=False)
         print(json.dumps(chosen_lrs()))
     elif args.stage == "main":
+        run_all(sweep_jobs(), evaluate=False)  # candidates added after a sweep ran
         run_all(main_jobs(chosen_lrs()))
     else:
         from report import write_report  # experiments/report.py

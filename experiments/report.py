@@ -140,6 +140,45 @@ def by_steps_section(runs: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def epoch_section(runs: Path) -> str:
+    """BENCHMARKS.md: seconds per epoch of 1000 examples and predicted vs measured peaks."""
+    from octo_mlx.config import load_recipe
+    from octo_mlx.memory import plan_recipe
+
+    lines = [
+        "<!-- bench-epoch:default-model:start -->",
+        "### One epoch of 1000 planning examples on the default model: time and peak memory",
+        "",
+        "From the Table 1 runs of [RESULTS.md](RESULTS.md) (`experiments/paper_tables.py main`; each",
+        "run's command is there): 1000 offline android examples, batch 4, 250 steps, length buckets.",
+        "Two runs side by side on the 2 cores with one BLAS thread each, so one run alone with two",
+        "threads is faster than these per-run figures. Seconds count the optimizer steps (compilation",
+        "included), not validation or checkpoint writes. Predicted = `octo-mlx train --plan-memory`",
+        "on the run's saved recipe, before anything loads.",
+        "",
+        "| method | runs | s / epoch (median) | useful tok/s (median) | MLX peak: predicted / measured GB "
+        "| process peak: predicted / max RSS GB |",
+        "|---|---|---|---|---|---|",
+    ]
+    for m, label in (("full", "full fine-tuning"), ("lora-r64", "LoRA r64 / alpha 256")):
+        dirs = [d for d in sorted(runs.glob(f"{m}-n1000-s*")) if (d / "train.json").is_file()]
+        if not dirs:
+            continue
+        trains = [_load(d / "train.json") for d in dirs]
+        plan = plan_recipe(load_recipe(dirs[0] / "recipe.yaml")).plan
+        secs = statistics.median(t["seconds_per_epoch"] for t in trains)
+        tps = statistics.median(t["useful_tokens_per_s"] for t in trains)
+        mlx = max(t["peak_memory_gb"] for t in trains)
+        rss = max(t["peak_rss_gb"] for t in trains)
+        predicted_mlx = (plan.total - plan.overhead) / 1e9
+        lines.append(
+            f"| {label} | {len(trains)} | {secs:.0f} | {tps:.1f} | {predicted_mlx:.2f} / {mlx:.2f} "
+            f"| {plan.total / 1e9:.2f} / {rss:.2f} |"
+        )
+    lines.append("<!-- bench-epoch:default-model:end -->")
+    return "\n".join(lines) + "\n"
+
+
 def plot(t1: dict, t4: dict, out: Path) -> list[Path]:
     import matplotlib
 
@@ -226,5 +265,6 @@ def write_report(root: Path, runs: Path, chosen: dict[str, str]) -> None:
     t4_text, t4 = table4_section(runs)
     write_section(results, t4_text)
     write_section(results, by_steps_section(runs))
+    write_section(root / "BENCHMARKS.md", epoch_section(runs))
     for p in plot(t1, t4, root / "docs" / "results"):
         print(p)
