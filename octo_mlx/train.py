@@ -333,6 +333,7 @@ def train(
     if ck is not None:
         state.update(checkpoint.load_checkpoint(ck, model, optimizer))
         start = resumed_from = state["step"]
+        stop = max(stop, start)  # max_steps below the checkpoint: nothing to train, the steps stay done
     recipe_yaml = dump_recipe(recipe, command)
     if rank == 0:
         save_recipe(recipe, out / "recipe.yaml", command)

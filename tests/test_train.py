@@ -355,3 +355,13 @@ def test_done_when_lora_smollm2_on_offline_android_data(tmp_path):
     assert cfg["lora_parameters"]["rank"] == 64 and cfg["lora_parameters"]["scale"] == 4.0
     model, tok = load(str(out / "base"), adapter_path=str(out / "last"))
     assert len(tok.encode("<nexa_split>", add_special_tokens=False)) == 1
+
+
+def test_resuming_past_max_steps_trains_nothing_and_reports_the_steps_done(tiny_llama, data, tmp_path):
+    args = tiny_overrides(tiny_llama, data, tmp_path / "run", "train.epochs=2", "train.save_every=1")
+    done = train(load_recipe(None, args))
+    assert done.steps == 4
+    again = train(load_recipe(None, [*args, "train.max_steps=2"]), resume=True)
+    assert again.resumed_from == 4 and again.steps == 4  # not 2: four steps are in the weights
+    assert again.train_seconds == pytest.approx(done.train_seconds)
+    assert json.loads((tmp_path / "run" / "train.json").read_text())["steps"] == 4
