@@ -83,7 +83,11 @@ def sweep_section(runs: Path, chosen: dict[str, str]) -> str:
         "| method | learning rate | validation loss (best) | chosen |",
         "|---|---|---|---|",
     ]
-    for d in sorted((runs / "sweep").iterdir()):
+    by_rate = sorted(
+        (runs / "sweep").iterdir(),
+        key=lambda d: (d.name.rsplit("-lr", 1)[0], float(d.name.rsplit("-lr", 1)[1])),
+    )
+    for d in by_rate:
         t = _load(d / "train.json")
         if t is None:
             continue
