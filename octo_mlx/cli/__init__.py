@@ -1,0 +1,103 @@
+"""The `octo-mlx` command: parses arguments and calls the stage's Python API, nothing else.
+
+Each subcommand names the API function it calls (``stage``); the stage module is imported
+only when the command runs, so `octo-mlx --help` stays fast. Bad input (an OctoError) is one
+line on stderr and exit code 2; `--debug` shows the traceback. The commands live beside this
+file by stage (setup, data, training, evaluation); this module holds the registry, the parser
+and the entry point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # space-separated path, e.g. "model import-gguf"
+    stage: str  # "module:function" of the Python API the command calls
+    help: str
+    add_args: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int | None]
+
+
+COMMANDS: list[Command] = []
+
+
+def command(
+    name: str, stage: str, help: str, args: Callable[[argparse.ArgumentParser], None] = lambda p: None
+):
+    def register(run):
+        COMMANDS.append(Command(name, stage, help, args, run))
+        return run
+
+    return register
+
+
+# each module registers its commands on import; the order here is the order of `octo-mlx --help`
+from octo_mlx.cli import setup, data, training, evaluation  # noqa: E402, F401, I001
+
+
+# --- parser and entry point -------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="octo-mlx", description="The Octo-planner planner-action agent in MLX."
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    tree: dict[tuple[str, ...], argparse._SubParsersAction] = {(): parser.add_subparsers(dest="command")}
+    groups: dict[tuple[str, ...], argparse.ArgumentParser] = {(): parser}
+    for cmd in COMMANDS:
+        parts = tuple(cmd.name.split())
+        for depth in range(1, len(parts)):
+            prefix = parts[:depth]
+            if prefix not in tree:
+                group = tree[prefix[:-1]].add_parser(prefix[-1], help=f"{prefix[-1]} commands")
+                group.set_defaults(_group=group)
+                groups[prefix] = group
+                tree[prefix] = group.add_subparsers(dest="_".join(prefix))
+        sub = tree[parts[:-1]].add_parser(parts[-1], help=cmd.help, description=cmd.help)
+        cmd.add_args(sub)
+        sub.set_defaults(_run=cmd.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # transformers warns at import that PyTorch is missing: we use it only for tokenizers.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    from octo_mlx.runtime import ensure_fast_blas
+
+    ensure_fast_blas(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run = getattr(args, "_run", None)
+    if run is None:
+        (getattr(args, "_group", None) or parser).print_help()
+        sys.exit(2)
+    from octo_mlx.errors import OctoError
+
+    try:
+        code = run(args)
+    except OctoError as e:
+        if args.debug:
+            raise
+        print(f"octo-mlx: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("octo-mlx: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as e:  # an unexpected failure: still one line unless --debug
+        if args.debug:
+            raise
+        print(
+            f"octo-mlx: internal error: {type(e).__name__}: {e} (run with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        sys.exit(1)
+    sys.exit(code or 0)

@@ -1,0 +1,218 @@
+"""`octo-mlx data ...` and `octo-mlx functions ...`: planner data and function domains."""
+
+from __future__ import annotations
+
+from octo_mlx.cli import command
+
+# --- data -----------------------------------------------------------------------------------
+
+
+def _domains_arg(p):
+    p.add_argument(
+        "--domain",
+        action="append",
+        default=None,
+        metavar="NAME_OR_SPEC",
+        help="domain to check gold functions against (bundled name or JSON/YAML spec); repeat",
+    )
+
+
+def _load_domains_arg(names):
+    if not names:
+        return None
+    from octo_mlx.functions import load_domains
+
+    return load_domains(names)
+
+
+def _data_dir_args(p):
+    # optional for argparse (so the command table parses without arguments); required in _dataset_dir
+    p.add_argument("dir", nargs="?", help="dataset folder (train/valid/test.jsonl + dataset.json)")
+    _domains_arg(p)
+
+
+def _dataset_dir(a):
+    from octo_mlx.errors import OctoError
+
+    if not a.dir:
+        raise OctoError("give the dataset folder, e.g. `octo-mlx data validate data/android`")
+    return a.dir
+
+
+@command(
+    "data validate",
+    "octo_mlx.data:validate_dir",
+    "report every bad line as file:line: reason",
+    _data_dir_args,
+)
+def _data_validate(a):
+    from octo_mlx import data, ui
+
+    domains = _load_domains_arg(a.domain)
+    problems = data.validate_dir(_dataset_dir(a), domains)
+    ui.show_problems(problems, data.resolve_domains(a.dir, domains))
+    return 1 if problems else 0
+
+
+@command(
+    "data stats", "octo_mlx.data:stats", "counts by split, step count, function and domain", _data_dir_args
+)
+def _data_stats(a):
+    from octo_mlx import data, ui
+
+    ui.show_data_stats(data.stats(_dataset_dir(a), _load_domains_arg(a.domain)))
+
+
+def _synth_args(p):
+    p.add_argument(
+        "--domain",
+        action="append",
+        default=None,
+        metavar="NAME_OR_SPEC",
+        help="bundled domain or JSON/YAML spec; repeat for several (default: android)",
+    )
+    p.add_argument("--n", type=int, default=1000, help="examples requested (default 1000)")
+    p.add_argument("--out", default="data/planner", help="output folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", default="1,2,3,4,5", help="step counts, '1,2,3' or weighted '1:0.1,2:0.9'")
+    p.add_argument("--irrelevant", type=float, default=0.0, help="share of queries needing no function")
+    p.add_argument("--multi-domain", action="store_true", help="workflows mixing the domains' functions")
+    p.add_argument("--offline", action="store_true", help="no network (the default without --base-url)")
+    p.add_argument("--holdout", type=float, default=None, help="offline: share of phrasing families for test")
+    t = p.add_argument_group("teacher (any OpenAI-compatible endpoint)")
+    t.add_argument(
+        "--base-url", default=None, help="e.g. https://api.openai.com/v1 or http://127.0.0.1:8080/v1"
+    )
+    t.add_argument("--model", default=None, help="model name at the endpoint (mlx_lm.server: default_model)")
+    t.add_argument("--api-key-env", default="OPENAI_API_KEY", help="env var holding the key (never logged)")
+    t.add_argument("--judge-model", default=None, help="judge model (default: the teacher)")
+    t.add_argument("--judge-base-url", default=None, help="judge endpoint (default: the teacher's)")
+    t.add_argument("--concurrency", type=int, default=4, help="requests in flight")
+    t.add_argument("--attempts", type=int, default=2, help="tries per task before giving it up")
+    t.add_argument("--temperature", type=float, default=1.0, help="for the query request")
+    t.add_argument("--cache-dir", default=None, help="request cache (default OUT/.synth/cache)")
+    t.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
+    t.add_argument("--max-retries", type=int, default=6)
+    t.add_argument(
+        "--response-format", default="auto", choices=["auto", "json_schema", "json_object", "none"]
+    )
+    t.add_argument("--price-in", type=float, default=None, help="USD per 1M prompt tokens (cost estimate)")
+    t.add_argument("--price-out", type=float, default=None, help="USD per 1M completion tokens")
+
+
+@command(
+    "data synth",
+    "octo_mlx.synth:synthesize",
+    "make a planner dataset (offline or with a teacher LLM)",
+    _synth_args,
+)
+def _data_synth(a):
+    from octo_mlx import ui
+    from octo_mlx.synth import SynthConfig, parse_steps, synthesize
+
+    config = SynthConfig(
+        domains=a.domain or ["android"],
+        n=a.n,
+        out=a.out,
+        seed=a.seed,
+        steps=parse_steps(a.steps),
+        irrelevant=a.irrelevant,
+        multi_domain=a.multi_domain,
+        offline=a.offline,
+        holdout=a.holdout,
+        base_url=a.base_url,
+        model=a.model,
+        api_key_env=a.api_key_env,
+        judge_model=a.judge_model,
+        judge_base_url=a.judge_base_url,
+        concurrency=a.concurrency,
+        attempts=a.attempts,
+        temperature=a.temperature,
+        cache_dir=a.cache_dir,
+        timeout=a.timeout,
+        max_retries=a.max_retries,
+        response_format=a.response_format,
+        price_in=a.price_in,
+        price_out=a.price_out,
+    )
+    with ui.synth_progress(config.n) as progress:
+        report = synthesize(config, progress)
+    ui.show_synth_report(report)
+
+
+def _export_args(p):
+    p.add_argument("dir", nargs="?", help="dataset folder")
+    p.add_argument("--to", required=False, help="folder for DatasetDict.save_to_disk")
+
+
+@command(
+    "data export-hf",
+    "octo_mlx.data:to_hf",
+    "save a dataset folder as a Hugging Face DatasetDict",
+    _export_args,
+)
+def _data_export_hf(a):
+    from octo_mlx import data, ui
+    from octo_mlx.errors import OctoError
+
+    if not a.to:
+        raise OctoError("give --to FOLDER for the saved DatasetDict")
+    dd = data.to_hf(_dataset_dir(a))
+    dd.save_to_disk(a.to)
+    ui.console.print(f"saved {', '.join(f'{k}: {len(v)}' for k, v in dd.items())} to {a.to}")
+
+# --- functions ------------------------------------------------------------------------------
+
+
+def _functions_domain_arg(p):
+    p.add_argument(
+        "--domain",
+        action="append",
+        default=None,
+        metavar="NAME_OR_FILE",
+        help="bundled domain name, JSON/YAML file or module:DOMAIN; repeat (default: all bundled)",
+    )
+
+
+def _functions_show_args(p):
+    p.add_argument("name", nargs="?", help="function name, e.g. send_email")
+    _functions_domain_arg(p)
+
+
+@command(
+    "functions list",
+    "octo_mlx.functions:load_domains",
+    "table of the functions in each domain (all bundled domains by default)",
+    _functions_domain_arg,
+)
+def _functions_list(a):
+    from octo_mlx import functions, ui
+
+    ui.show_functions(functions.load_domains(a.domain))
+
+
+@command(
+    "functions show",
+    "octo_mlx.functions:find_function",
+    "one function's full JSON schema",
+    _functions_show_args,
+)
+def _functions_show(a):
+    from octo_mlx import functions, ui
+    from octo_mlx.errors import OctoError
+
+    if not a.name:
+        raise OctoError("give a function name, e.g. `octo-mlx functions show send_email`")
+    ui.show_function(functions.find_function(a.name, a.domain))
+
+
+@command(
+    "functions export",
+    "octo_mlx.functions:export_tools",
+    "OpenAI tools JSON of the domains on stdout",
+    _functions_domain_arg,
+)
+def _functions_export(a):
+    from octo_mlx import functions, ui
+
+    ui.print_json(functions.export_tools(a.domain))
