@@ -8,8 +8,11 @@ prose around them stays.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from pathlib import Path
+
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no "PyTorch was not found" (tokenizers only)
 
 from octo_mlx.evaluate import wilson_interval
 from octo_mlx.markdown import write_section
@@ -215,6 +218,7 @@ def plot(t1: dict, t4: dict, out: Path) -> list[Path]:
             )
     ax.set_xticks(range(len(names)), [LABELS[m].replace(" / ", "/\n") for m in names], fontsize=8)
     ax.set_ylim(0, 1.05)
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
     ax.set_ylabel("plan accuracy")
     ax.set_title("Table 1: full fine-tuning vs LoRA, SmolLM2-135M")
     ax.legend(fontsize=8, loc="lower right")
