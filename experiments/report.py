@@ -58,7 +58,7 @@ def _row(label: str, found: list[tuple[dict, dict | None]], paper: float | None)
     secs = statistics.median(t["seconds_per_epoch"] for t in trains) if trains else None
     peak = max(t["peak_memory_gb"] for t in trains) if trains else None
     if mean is not None:
-        lo, hi = wilson_interval(round(mean * queries), queries)
+        lo, hi = wilson_interval(mean * queries, queries)  # the mean number of correct queries
         mean_cell = f"**{mean:.1%}** [{lo:.1%}, {hi:.1%}]"
     else:
         mean_cell = "-"
