@@ -7,6 +7,7 @@ prose around them stays.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import statistics
@@ -27,7 +28,9 @@ LABELS = {
 }
 
 
+@functools.cache
 def _load(path: Path) -> dict | None:
+    """A run's JSON, read once per report (several sections read the same runs)."""
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -186,6 +189,27 @@ def epoch_section(runs: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _seed_point(ax, x: float, a: dict, **style) -> None:
+    """One seed's accuracy with its Wilson interval."""
+    yerr = [[a["p"] - a["low"]], [a["high"] - a["p"]]]
+    ax.errorbar(x, a["p"], yerr=yerr, fmt="o", color="#4C72B0", capsize=3, **style)
+
+
+def _save(fig, ax, title: str, path: Path) -> Path:
+    """The axis settings both tables share, then the PNG."""
+    import matplotlib.pyplot as plt
+
+    ax.set_ylim(0, 1.05)
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.set_ylabel("plan accuracy")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def plot(t1: dict, t4: dict, out: Path) -> list[Path]:
     import matplotlib
 
@@ -193,81 +217,39 @@ def plot(t1: dict, t4: dict, out: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     out.mkdir(parents=True, exist_ok=True)
-    paths = []
     fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=120)
     names = [m for m in ("base", "full", "lora-r64", "lora-r16") if t1.get(m) and t1[m]["n"]]
     for i, m in enumerate(names):
         for j, a in enumerate(t1[m]["seeds"]):
-            ax.errorbar(
-                i + 0.12 * (j - 0.5),
-                a["p"],
-                yerr=[[a["p"] - a["low"]], [a["high"] - a["p"]]],
-                fmt="o",
-                color="#4C72B0",
-                capsize=3,
-                label="ours (per seed, Wilson 95%)" if i + j == 0 else None,
+            _seed_point(
+                ax, i + 0.12 * (j - 0.5), a, label="ours (per seed, Wilson 95%)" if i + j == 0 else None
             )
         if m in PAPER_T1:
-            ax.plot(
-                i,
-                PAPER_T1[m] / 100,
-                "x",
-                color="#C44E52",
-                markersize=9,
-                label="paper (Phi-3 Mini)" if m == "full" else None,
-            )
+            label = "paper (Phi-3 Mini)" if m == "full" else None
+            ax.plot(i, PAPER_T1[m] / 100, "x", color="#C44E52", markersize=9, label=label)
     ax.set_xticks(range(len(names)), [LABELS[m].replace(" / ", "/\n") for m in names], fontsize=8)
-    ax.set_ylim(0, 1.05)
-    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
-    ax.set_ylabel("plan accuracy")
-    ax.set_title("Table 1: full fine-tuning vs LoRA, SmolLM2-135M")
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    paths.append(out / "table1.png")
-    fig.savefig(paths[-1])
-    plt.close(fig)
+    paths = [_save(fig, ax, "Table 1: full fine-tuning vs LoRA, SmolLM2-135M", out / "table1.png")]
 
     fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=120)
     sizes = [n for n in (100, 250, 500, 1000) if t4.get(n) and t4[n]["n"]]
     for n in sizes:
         for a in t4[n]["seeds"]:
-            ax.errorbar(
-                n,
-                a["p"],
-                yerr=[[a["p"] - a["low"]], [a["high"] - a["p"]]],
-                fmt="o",
-                color="#4C72B0",
-                capsize=3,
-                alpha=0.8,
-            )
-    ax.plot(
-        sizes,
-        [t4[n]["p"] for n in sizes],
-        "-",
-        color="#4C72B0",
-        label="ours (mean of seeds; each seed with Wilson 95%)",
-    )
+            _seed_point(ax, n, a, alpha=0.8)
+    mean = [t4[n]["p"] for n in sizes]
+    ax.plot(sizes, mean, "-", color="#4C72B0", label="ours (mean of seeds; each seed with Wilson 95%)")
     paper = [v / 100 for v in PAPER_T4.values()]
     ax.plot(list(PAPER_T4), paper, "x--", color="#C44E52", label="paper (Phi-3 Mini)")
     ax.set_xscale("log")
     ax.set_xticks([100, 250, 500, 1000], ["100", "250", "500", "1000"])
-    ax.set_ylim(0, 1.05)
-    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
     ax.set_xlabel("training points")
-    ax.set_ylabel("plan accuracy")
-    ax.set_title("Table 4: full fine-tuning by data size, SmolLM2-135M")
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    paths.append(out / "table4.png")
-    fig.savefig(paths[-1])
-    plt.close(fig)
+    paths.append(_save(fig, ax, "Table 4: full fine-tuning by data size, SmolLM2-135M", out / "table4.png"))
     return paths
 
 
 def write_report(root: Path, runs: Path, chosen: dict[str, str]) -> None:
     runs = root / runs
     results = root / "RESULTS.md"
-    write_section(results, sweep_section(runs, chosen))
+    write_section(results, sweep_section(runs, chosen), title="# Results\n")
     t1_text, t1 = table1_section(runs)
     write_section(results, t1_text)
     t4_text, t4 = table4_section(runs)

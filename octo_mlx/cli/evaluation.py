@@ -58,7 +58,6 @@ def _eval_args(p):
     _eval_args,
 )
 def _eval(a):
-
     from octo_mlx import ui
     from octo_mlx.evaluate import EvalConfig, run_eval, write_report
     from octo_mlx.judges import DEFAULT_CACHE, LLMJudgeConfig

@@ -52,7 +52,6 @@ def _train_args(p):
     _train_args,
 )
 def _train(a):
-
     from octo_mlx import ui
     from octo_mlx.config import load_recipe
     from octo_mlx.train import train
@@ -219,7 +218,6 @@ def _bench_train_args(p):
     _bench_train_args,
 )
 def _bench_train(a):
-
     from octo_mlx import bench, ui
 
     config = bench.BenchConfig(
