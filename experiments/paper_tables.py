@@ -1,8 +1,8 @@
 """The paper's Tables 1 and 4 at our scale: the default model on offline android data.
 
 Every run is a plain ``octo-mlx train`` then ``octo-mlx eval`` command; this script only queues
-them, two at a time with one BLAS thread each (on 2 cores that trains ~1.45x more tokens per
-second in total than one run with two threads), and skips what is already finished, so a killed
+them, two at a time with one BLAS thread each (on 2 cores that trained 1.35x more tokens per
+second in total than one run with two threads, RESULTS.md), and skips what is already finished, so a killed
 run of the script resumes where it stopped. Commands and timings are appended to
 ``runs/paper/commands.log``.
 
