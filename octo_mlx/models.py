@@ -255,7 +255,7 @@ def load_model(path: str | Path | None = None, adapter_path: str | Path | None =
     import mlx_lm
     from mlx_lm.tuner.utils import load_adapters
 
-    from octo_mlx.runtime import apply_dtype_policy
+    from octo_mlx.runtime import prepare_model
 
     folder = adapter_base(path, adapter_path)
     model, tokenizer = mlx_lm.load(str(folder))
@@ -272,7 +272,7 @@ def load_model(path: str | Path | None = None, adapter_path: str | Path | None =
             msg = f"adapter does not fit the model {folder}: it was trained on {base}: {detail}{more}"
             raise OctoError(msg, adapter_path) from None
         model.eval()
-    apply_dtype_policy(model)
+    prepare_model(model)
     return model, tokenizer
 
 

@@ -113,6 +113,46 @@ def apply_dtype_policy(model) -> None:
         model.update(tree_unflatten(cast))
 
 
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc keep freed memory for reuse instead of returning it to the kernel (Linux).
+
+    MLX's CPU allocator caches only 32 MB of freed buffers and hands the rest to ``free``;
+    glibc returns every block over its mmap threshold to the kernel, so the next step's
+    activations page-fault their way back in: ~225k faults and a third of the wall time of a
+    LoRA step of the default model went to the kernel. With mmap off and trimming at 2 GB,
+    freed blocks stay in the heap and are reused (measured: faults to ~0, ~1.2x steps/s, max
+    RSS +9% on full fine-tuning; BENCHMARKS.md). Returns whether the settings took.
+    """
+    if sys.platform != "linux":
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version  # glibc only: musl has no mallopt tunables
+    except (OSError, AttributeError):
+        return False
+    return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
+
+
+def prepare_model(model) -> list[str]:
+    """The device policy for a freshly loaded model: compute dtype; on the CPU, our vectorised
+    attention and SwiGLU (octo_mlx.fastmath) and a heap that keeps freed memory.
+
+    Returns the names fastmath replaced (empty on Metal or with OCTO_MLX_NO_FAST_MATH=1).
+    """
+    from octo_mlx import fastmath
+
+    apply_dtype_policy(model)
+    if not on_gpu():
+        keep_freed_memory()
+    return fastmath.install(model)
+
+
 def matmul_gflops(n: int = 2048, repeats: int = 5, dtype: str = "float32") -> float:
     """Median GFLOP/s of an n x n matmul on the default device."""
     import mlx.core as mx
@@ -144,6 +184,7 @@ class Doctor:
     gflops_float32: float
     gflops_bfloat16: float
     memory_gb: float
+    fast_math: str
 
 
 def total_memory_gb() -> float:
@@ -170,4 +211,16 @@ def run_doctor(n: int = 2048) -> Doctor:
         gflops_float32=matmul_gflops(n, dtype="float32"),
         gflops_bfloat16=matmul_gflops(min(n, 1024), repeats=3, dtype="bfloat16"),
         memory_gb=total_memory_gb(),
+        fast_math=fast_math_in_use(),
     )
+
+
+def fast_math_in_use() -> str:
+    """What `prepare_model` does to attention and SwiGLU here, in words."""
+    from octo_mlx import fastmath
+
+    if on_gpu():
+        return "MLX's own kernels (Metal)"
+    if not fastmath.enabled():
+        return f"MLX's own (scalar) exp: {fastmath.NO_FAST_MATH_ENV}=1"
+    return "vectorised exp in attention and SwiGLU (octo_mlx.fastmath)"

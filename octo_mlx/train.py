@@ -115,7 +115,7 @@ def load_base(recipe: Recipe):
     """(model, tokenizer, model folder, config dict), float32 on the CPU (runtime policy)."""
     from mlx_lm.utils import load
 
-    from octo_mlx.runtime import apply_dtype_policy
+    from octo_mlx.runtime import prepare_model
 
     path = _resolve_model(recipe)
     where = recipe.model.path or str(path)
@@ -127,7 +127,7 @@ def load_base(recipe: Recipe):
         model, tokenizer = load(str(path))
     except Exception as e:
         raise OctoError(f"cannot load model: {type(e).__name__}: {str(e).splitlines()[0]}", where) from None
-    apply_dtype_policy(model)
+    prepare_model(model)
     config = json.loads((path / "config.json").read_text())
     return model, tokenizer, path, config
 

@@ -25,6 +25,7 @@ def show_doctor(d) -> None:
         "dtype policy",
         f"compute in {d.dtype}" + ("" if d.dtype == "bfloat16" else " (no fast bf16 on this CPU)"),
     )
+    table.add_row("softmax / SiLU", d.fast_math)
     console.print(table)
 
 
