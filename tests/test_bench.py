@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,16 @@ def test_harness_runs_octo_and_mlx_lm_on_the_same_tokens(tiny_llama, tmp_path):
     assert report.ratio("mlx_lm") is not None
     assert len(seen) == 4 and seen[0][1] is None
     assert Path(tmp_path / "work" / "out-mlx_lm-0" / "adapters.safetensors").is_file()
+
+
+def test_a_temporary_work_folder_is_removed(tiny_llama, tmp_path, monkeypatch):
+    """Without --work-dir the runs' checkpoints (0.7 GB each for full fine-tuning of the default
+    model) must not pile up in /tmp: an earlier bench filled the disk mid-run."""
+    data = write_planner_data(tmp_path / "data", n_train=8, n_valid=2)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    config = BenchConfig(data=str(data), model=str(tiny_llama), examples=4, repeats=1, peers=("octo",))
+    report = run_bench(config)
+    assert report.runs[0].ok, report.runs[0].error
+    assert list(scratch.iterdir()) == []
