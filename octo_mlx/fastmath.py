@@ -127,13 +127,17 @@ def scaled_dot_product_attention(queries, keys, values, cache, scale: float, mas
     handled by broadcasting, never by repeating keys and values. Quantized caches and
     attention sinks go to mlx-lm's own function."""
     if sinks is not None or hasattr(cache, "bits"):
-        return _ORIGINALS["scaled_dot_product_attention"](queries, keys, values, cache, scale, mask, sinks)
+        from mlx_lm.models import base  # its own name is never replaced, only the models' copies
+
+        return base.scaled_dot_product_attention(queries, keys, values, cache, scale, mask, sinks)
     b, n_heads, q_len, dim = queries.shape
     n_kv, k_len = keys.shape[1], keys.shape[2]
     q = (queries * scale).reshape(b, n_kv, n_heads // n_kv, q_len, dim)
     scores = q @ mx.expand_dims(keys, 2).swapaxes(-1, -2)  # (b, kv, group, q, k)
     additive = _mask_for(mask, q_len, k_len, scores.dtype)
     if additive is not None:
+        if additive.ndim == 3:  # (heads|1, q, k), as broadcasting against (b, heads, q, k) reads it
+            additive = additive[None]
         if additive.ndim == 4:  # (b|1, heads|1, q, k): split the head axis like the queries
             heads = additive.shape[1]
             additive = additive.reshape(additive.shape[0], n_kv if heads > 1 else 1, -1, q_len, k_len)

@@ -71,7 +71,7 @@ def _packed_mask(length):
     return mx.array(batching.attention_mask(segments))
 
 
-@pytest.mark.parametrize("mask", ["none", "causal", "packed", "additive"])
+@pytest.mark.parametrize("mask", ["none", "causal", "packed", "additive", "per-head"])
 def test_attention_matches_mlx_fast_sdpa_with_grouped_heads(mask):
     q, k, v = _qkv(24, 24)
     m = {
@@ -79,10 +79,19 @@ def test_attention_matches_mlx_fast_sdpa_with_grouped_heads(mask):
         "causal": "causal",
         "packed": _packed_mask(24),
         "additive": mx.random.normal((24, 24), key=mx.random.key(9)),
+        "per-head": mx.random.normal((6, 24, 24), key=mx.random.key(10)) * 3,
     }[mask]
     want = mx.fast.scaled_dot_product_attention(q, k, v, scale=0.25, mask=m)
     got = fastmath.scaled_dot_product_attention(q, k, v, None, 0.25, m)
     assert mx.allclose(got, want, atol=2e-6).item()
+
+
+def test_attention_sinks_go_to_mlx_lm():
+    q, k, v = _qkv(8, 8)
+    sinks = mx.zeros((6,))
+    want = base.scaled_dot_product_attention(q, k, v, None, 0.25, "causal", sinks=sinks)
+    got = fastmath.scaled_dot_product_attention(q, k, v, None, 0.25, "causal", sinks=sinks)
+    assert mx.array_equal(got, want).item()
 
 
 def test_attention_with_a_cache_offset_and_one_query():
