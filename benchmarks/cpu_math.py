@@ -96,25 +96,14 @@ def one_run(data: str, method: str, batches: int, passes: int) -> dict:
     if not heap:
         runtime.keep_freed_memory = lambda: False
     import mlx.core as mx
+    from step_setup import step_setup
 
-    from octo_mlx import batching, tokens
-    from octo_mlx import step as S
-    from octo_mlx import train as T
-    from octo_mlx.config import load_recipe
+    from octo_mlx import batching
 
-    overrides = [f"data.path={data}", f"train.method={method}", "lora.rank=16", "lora.alpha=32"]
-    recipe = load_recipe(None, [*overrides, "model.new_tokens=[]"])
-    examples, _ = T.read_examples(recipe)
-    model, tok, _, _ = T.load_base(recipe)
-    new = tokens.add_tokens(model, tok, ())
-    enc = T.encode_examples(examples, tok, recipe.data.max_seq_length, data)
-    T.setup_trainable(model, recipe, new)
-    opt = T.make_optimizer(recipe)
-    stepper = S.Stepper(model, opt, recipe, mx.distributed.init())
-    t = recipe.train
+    setup = step_setup(data, [f"train.method={method}", "lora.rank=16", "lora.alpha=32"])
+    model, opt, stepper, t = setup.model, setup.optimizer, setup.stepper, setup.recipe.train
+    enc, pack, pad = setup.encoded, t.batching == "pack", setup.pad_id
     plan = batching.plan_epoch([len(e.tokens) for e in enc], t.batch_size, 1, 0, 0, t.batching)
-    pad = tok.pad_token_id or 0
-    pack = t.batching == "pack"
     mbs = [batching.collate([enc[j] for j in p[0]], pack, t.pad_multiple, pad) for p in plan[:batches]]
 
     def run_pass():

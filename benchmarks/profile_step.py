@@ -54,31 +54,21 @@ def main() -> None:
     import mlx.core as mx
     import mlx.nn as nn
     from mlx.utils import tree_flatten
+    from step_setup import step_setup
 
-    from octo_mlx import batching, tokens
+    from octo_mlx import batching
     from octo_mlx import step as S
-    from octo_mlx import train as T
-    from octo_mlx.config import load_recipe
 
     overrides = [
-        f"data.path={a.data}",
         f"train.method={a.method}",
         f"lora.rank={a.rank}",
         f"lora.alpha={2 * a.rank}",
         f"train.batch_size={a.batch_size}",
-        "model.new_tokens=[]",
     ]
     if a.model:
         overrides.append(f"model.path={a.model}")
-    recipe = load_recipe(None, overrides)
-    train_ex, _ = T.read_examples(recipe)
-    model, tok, _, _ = T.load_base(recipe)
-    new = tokens.add_tokens(model, tok, ())
-    enc = T.encode_examples(train_ex, tok, recipe.data.max_seq_length, a.data)
-    T.setup_trainable(model, recipe, new)
-    opt = T.make_optimizer(recipe)
-    stepper = S.Stepper(model, opt, recipe, mx.distributed.init())
-    pad = tok.pad_token_id or 0
+    setup = step_setup(a.data, overrides)
+    model, opt, stepper, enc, pad = setup.model, setup.optimizer, setup.stepper, setup.encoded, setup.pad_id
     plan = batching.plan_epoch([len(e.tokens) for e in enc], a.batch_size, 1, 0, 0, "pack")
     picked = [enc[j] for j in plan[a.batch][0]]
     packed = batching.collate(picked, True, 32, pad)

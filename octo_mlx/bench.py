@@ -314,47 +314,41 @@ def run_bench(
     temporary = config.work_dir is None  # ours to delete: a full fine-tuning run leaves ~0.7 GB
     work = Path(config.work_dir or tempfile.mkdtemp(prefix="octo-bench-"))
     try:
-        return _run_in(config, model, data, work, temporary, say, tic)
+        work.mkdir(parents=True, exist_ok=True)
+        torch_python = config.torch_python or (str(TORCH_PYTHON) if TORCH_PYTHON.exists() else None)
+        specs = {}
+        for peer in config.peers:
+            n = config.bundled_examples if peer == "mlx_lm_bundled" else config.examples
+            subset = _subset(data, work / f"data-{n}", n, config.batch_size)
+            encoded = encode_subset(model, subset)
+            specs[peer] = dict(
+                asdict(config),
+                peer=peer,
+                model=str(model),
+                data=str(subset),
+                examples=encoded if peer == "peft" else None,
+                n_examples=n,
+                useful_tokens=sum(len(t) for t, _ in encoded),
+                torch_python=torch_python,
+                octo_overrides=[*config.octo_overrides, *OCTO_VARIANTS.get(peer, ())],
+            )
+        machine = dict(machine_info(), load_before=_load_avg())
+        runs: list[PeerRun] = []
+        for repeat in range(config.repeats):
+            for peer in config.peers:
+                say(f"{peer} run {repeat + 1}/{config.repeats}", None)
+                run = run_peer(peer, repeat, specs[peer], work)
+                runs.append(run)
+                if temporary:  # its checkpoints are not needed once its figures are read
+                    shutil.rmtree(work / f"out-{peer}-{repeat}", ignore_errors=True)
+                say(f"{peer} run {repeat + 1}/{config.repeats}", run)
+        machine["load_after"] = _load_avg()
+        if torch_python and "peft" in config.peers:
+            machine["torch_python"] = torch_python
+        return BenchReport(config, runs, summarize(runs), machine, time.perf_counter() - tic)
     finally:
         if temporary:
             shutil.rmtree(work, ignore_errors=True)
-
-
-def _run_in(
-    config: BenchConfig, model: Path, data: Path, work: Path, temporary: bool, say, tic
-) -> BenchReport:
-    work.mkdir(parents=True, exist_ok=True)
-    torch_python = config.torch_python or (str(TORCH_PYTHON) if TORCH_PYTHON.exists() else None)
-    specs = {}
-    for peer in config.peers:
-        n = config.bundled_examples if peer == "mlx_lm_bundled" else config.examples
-        subset = _subset(data, work / f"data-{n}", n, config.batch_size)
-        encoded = encode_subset(model, subset)
-        specs[peer] = dict(
-            asdict(config),
-            peer=peer,
-            model=str(model),
-            data=str(subset),
-            examples=encoded if peer == "peft" else None,
-            n_examples=n,
-            useful_tokens=sum(len(t) for t, _ in encoded),
-            torch_python=torch_python,
-            octo_overrides=[*config.octo_overrides, *OCTO_VARIANTS.get(peer, ())],
-        )
-    machine = dict(machine_info(), load_before=_load_avg())
-    runs: list[PeerRun] = []
-    for repeat in range(config.repeats):
-        for peer in config.peers:
-            say(f"{peer} run {repeat + 1}/{config.repeats}", None)
-            run = run_peer(peer, repeat, specs[peer], work)
-            runs.append(run)
-            if temporary:  # its checkpoints are not needed once its figures are read
-                shutil.rmtree(work / f"out-{peer}-{repeat}", ignore_errors=True)
-            say(f"{peer} run {repeat + 1}/{config.repeats}", run)
-    machine["load_after"] = _load_avg()
-    if torch_python and "peft" in config.peers:
-        machine["torch_python"] = torch_python
-    return BenchReport(config, runs, summarize(runs), machine, time.perf_counter() - tic)
 
 
 # --- the workers (run as `python -m octo_mlx.bench worker-* SPEC.json`) ---------------------

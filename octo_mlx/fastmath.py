@@ -147,9 +147,6 @@ def scaled_dot_product_attention(queries, keys, values, cache, scale: float, mas
     return out.reshape(b, n_heads, q_len, -1)
 
 
-_ORIGINALS: dict[str, object] = {}
-
-
 def enabled() -> bool:
     """Whether ``install`` would change anything: on the CPU, unless switched off."""
     return mx.default_device() == mx.cpu and os.environ.get(NO_FAST_MATH_ENV) != "1"
@@ -163,18 +160,18 @@ def install(model) -> list[str]:
     """
     if not enabled():
         return []
-    from mlx_lm.models import activations, base
+    from mlx_lm.models import activations, base  # whose own names are never replaced
 
-    _ORIGINALS.setdefault("scaled_dot_product_attention", base.scaled_dot_product_attention)
-    _ORIGINALS.setdefault("swiglu", activations.swiglu)
-    ours = {"scaled_dot_product_attention": scaled_dot_product_attention, "swiglu": swiglu}
+    swaps = {
+        "scaled_dot_product_attention": (base.scaled_dot_product_attention, scaled_dot_product_attention),
+        "swiglu": (activations.swiglu, swiglu),
+    }
     module = sys.modules.get(type(model).__module__)
     replaced = []
-    for name, fn in ours.items():
+    for name, (theirs, ours) in swaps.items():
         current = getattr(module, name, None)
-        if current is fn:
-            replaced.append(name)
-        elif current is not None and current is _ORIGINALS[name]:
-            setattr(module, name, fn)
+        if current is theirs:
+            setattr(module, name, ours)
+        if current is theirs or current is ours:
             replaced.append(name)
     return replaced
