@@ -1,4 +1,4 @@
-"""What octo_mlx.fastmath and runtime.keep_freed_memory buy on the CPU, each alone and together.
+"""What octo_mlx.runtime.fastmath and keep_freed_memory buy on the CPU, each alone and together.
 
 ``ops``: MLX's exp, softmax, SwiGLU and attention against fastmath's, on the shapes of one
 packed micro-batch of the default model (448 tokens, 9 heads over 3 key-value heads, 1536 MLP
@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 VARIANTS = {"base": (False, False), "heap": (True, False), "fastmath": (False, True), "both": (True, True)}
 
 
@@ -48,8 +47,8 @@ def ops(repeats: int) -> dict:
     import mlx.core as mx
     from mlx_lm.models.activations import swiglu
 
-    from octo_mlx import fastmath as fm
-    from octo_mlx.runtime import keep_freed_memory
+    from octo_mlx.runtime import fastmath as fm
+    from octo_mlx.runtime.device import keep_freed_memory
 
     keep_freed_memory()  # both sides: the comparison is of the arithmetic, not of page faults
     tokens, heads, kv, dim, mlp = 448, 9, 3, 64, 1536
@@ -91,18 +90,20 @@ def one_run(data: str, method: str, batches: int, passes: int) -> dict:
     heap, fast = VARIANTS[os.environ["OCTO_BENCH_VARIANT"]]
     if not fast:
         os.environ["OCTO_MLX_NO_FAST_MATH"] = "1"
-    from octo_mlx import runtime
+    from octo_mlx.runtime import device
 
-    if not heap:
-        runtime.keep_freed_memory = lambda: False
+    if not heap:  # prepare_model (octo_mlx.runtime.device) calls it when the model loads
+        device.keep_freed_memory = lambda: False
     import mlx.core as mx
-    from step_setup import step_setup
 
-    from octo_mlx import batching
+    from octo_mlx.train import batching
+    from octo_mlx.train.recipe import load_recipe
+    from octo_mlx.train.setup import setup
 
-    setup = step_setup(data, [f"train.method={method}", "lora.rank=16", "lora.alpha=32"])
-    model, opt, stepper, t = setup.model, setup.optimizer, setup.stepper, setup.recipe.train
-    enc, pack, pad = setup.encoded, t.batching == "pack", setup.pad_id
+    overrides = [f"data.path={data}", f"train.method={method}", "lora.rank=16", "lora.alpha=32"]
+    run = setup(load_recipe(None, [*overrides, "model.new_tokens=[]"]))  # the trainer's own set-up
+    model, opt, stepper, t = run.model, run.optimizer, run.stepper, run.recipe.train
+    enc, pack, pad = run.train, t.batching == "pack", run.pad_id
     plan = batching.plan_epoch([len(e.tokens) for e in enc], t.batch_size, 1, 0, 0, t.batching)
     mbs = [batching.collate([enc[j] for j in p[0]], pack, t.pad_multiple, pad) for p in plan[:batches]]
 

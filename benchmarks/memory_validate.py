@@ -19,11 +19,10 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))  # the tests package of this source checkout: tiny models
 
 SHAPES = {
-    # name: (arch, overrides of tests/tiny.py's config)
+    # name: (arch, overrides of tests/helpers/tiny.py's config)
     "tiny-llama": ("llama", dict(hidden_size=64, num_hidden_layers=2, intermediate_size=128)),
     "small-llama": (
         "llama",
@@ -66,7 +65,8 @@ def build_model(folder: Path, arch: str, overrides: dict) -> Path:
     """A random model of this shape with the tests' local tokenizer."""
     import mlx.core as mx
     from mlx_lm.utils import _get_classes, save_config, save_model
-    from tiny import ARCH_CONFIGS, build_tokenizer
+
+    from tests.helpers.tiny import ARCH_CONFIGS, build_tokenizer
 
     build_tokenizer(folder)
     vocab = json.loads((folder / "tokenizer.json").read_text())["model"]["vocab"]
@@ -93,9 +93,9 @@ def worker(spec: dict) -> dict:
     """Train one epoch; return the measured peaks and the micro-batches' geometry."""
     import mlx.core as mx
 
-    from octo_mlx import batching
-    from octo_mlx.config import load_recipe
-    from octo_mlx.train import train
+    from octo_mlx.train import batching
+    from octo_mlx.train.loop import train
+    from octo_mlx.train.recipe import load_recipe
 
     recipe = load_recipe(None, spec["overrides"])
     result = train(recipe)
@@ -120,7 +120,7 @@ def worker(spec: dict) -> dict:
 
 
 def predict(config: dict, spec: dict, measured: dict):
-    from octo_mlx.memory import data_geometry, plan_memory
+    from octo_mlx.train.memory import data_geometry, plan_memory
 
     plans = []
     for lengths, comps in zip(measured["micro"], measured["comp"]):
@@ -161,8 +161,8 @@ def main() -> None:
         for row in rows:
             show(row, predict(row["config"], row["spec"], row["measured"]))
         return
-    from octo_mlx.memory import read_model_config
-    from octo_mlx.runtime import openblas_env
+    from octo_mlx.models.shape import read_model_config
+    from octo_mlx.runtime.blas import openblas_env
 
     tmp = Path(tempfile.mkdtemp(prefix="octo-memval-"))
     data = tmp / "data"
@@ -173,7 +173,7 @@ def main() -> None:
     rows = []
     for shape in a.shapes.split(","):
         if shape == "default":
-            from octo_mlx.models import default_model_path
+            from octo_mlx.models.default import default_model_path
 
             model = default_model_path()
         else:

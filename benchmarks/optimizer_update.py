@@ -25,7 +25,7 @@ def main() -> None:
     from mlx.utils import tree_map
     from mlx_lm import load
 
-    from octo_mlx.models import resolve_model
+    from octo_mlx.models.loading import resolve_model
 
     model, _ = load(str(resolve_model(a.model)))
     model.apply(lambda x: x.astype(mx.float32))
@@ -53,8 +53,11 @@ def main() -> None:
         runs["uncompiled"].append(timed(plain))
         runs["compiled"].append(timed(compiled))
     for name, times in runs.items():
-        print(f"{name}: median {statistics.median(times):.3f} s over {len(times)} (all: "
-              + ", ".join(f"{t:.3f}" for t in times) + ")")
+        print(
+            f"{name}: median {statistics.median(times):.3f} s over {len(times)} (all: "
+            + ", ".join(f"{t:.3f}" for t in times)
+            + ")"
+        )
 
 
 if __name__ == "__main__":

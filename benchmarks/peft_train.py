@@ -6,12 +6,13 @@ Runs in its own optional environment (never a dependency of octo-mlx):
     .venv-torch/bin/pip install torch==2.13.0 transformers peft safetensors
     .venv-torch/bin/python benchmarks/peft_train.py SPEC.json
 
-SPEC.json is written by octo_mlx.bench: the model folder (config.json + safetensors +
+SPEC.json is written by octo_mlx.bench.train: the model folder (config.json + safetensors +
 tokenizer.json, which transformers loads as is), the examples already tokenized by mlx-lm's
 chat template as [tokens, prompt_len] pairs, and the run's settings. Batching follows mlx-lm's
 (sort by length, fixed batches of ``batch_size``, a fresh batch order each epoch) but pads to
 the longest example of each batch, as Hugging Face's collators do. The loss is on the
-completion only (labels -100 on the prompt and the padding). One JSON line on stdout.
+completion only (labels -100 on the prompt and the padding). What it measured goes to the spec's
+``result`` file, as the other peers' workers (octo_mlx.bench.workers) write theirs.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import json
 import resource
 import sys
 import time
+from pathlib import Path
 
 
 def main(spec_path: str) -> None:
@@ -84,18 +86,14 @@ def main(spec_path: str) -> None:
             useful += int(att.sum())
         epochs.append(dict(seconds=seconds, useful_tokens=useful, first_loss=losses[0], last_loss=losses[-1]))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-    print(
-        "RESULT "
-        + json.dumps(
-            dict(
-                epochs=epochs,
-                max_rss=rss,
-                trainable=trainable,
-                torch=torch.__version__,
-                threads=torch.get_num_threads(),
-            )
-        )
+    result = dict(
+        epochs=epochs,
+        max_rss=rss,
+        trainable=trainable,
+        torch=torch.__version__,
+        threads=torch.get_num_threads(),
     )
+    Path(spec["result"]).write_text(json.dumps(result))  # read by octo_mlx.bench.train once we exit
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@ from pathlib import Path
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no "PyTorch was not found" (tokenizers only)
 
-from octo_mlx.evaluate import wilson_interval
-from octo_mlx.markdown import write_section
+from octo_mlx.bench.markdown import write_section
+from octo_mlx.stats import format_rate, wilson_interval
 
 PAPER_T1 = {"full": 98.1, "lora-r64": 85.1, "lora-r16": 72.9}
 PAPER_T4 = {1000: 98.1, 500: 92.5, 250: 85.3, 100: 78.1}
@@ -34,11 +34,6 @@ def _load(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _pct(k: int, n: int) -> str:
-    lo, hi = wilson_interval(k, n)
-    return f"{k}/{n} = {k / n:.1%} [{lo:.1%}, {hi:.1%}]"
-
-
 def _runs(runs: Path, prefix: str) -> list[tuple[dict, dict | None]]:
     """(eval report, train summary) of every finished seed of one setting."""
     out = []
@@ -53,7 +48,7 @@ def _row(label: str, found: list[tuple[dict, dict | None]], paper: float | None)
     """One table row. The seeds answer the same test queries, so their verdicts are not
     independent: the mean gets a Wilson interval over the number of queries, not of verdicts."""
     accs = [ev["metrics"]["accuracy"] for ev, _ in found]
-    per_seed = "<br>".join(_pct(a["k"], a["n"]) for a in accs) or "not run"
+    per_seed = "<br>".join(format_rate(a["k"], a["n"]) for a in accs) or "not run"
     mean = statistics.mean(a["p"] for a in accs) if accs else None
     queries = accs[0]["n"] if accs else 0
     spread = (max(a["p"] for a in accs) - min(a["p"] for a in accs)) if len(accs) > 1 else None
@@ -152,8 +147,8 @@ def by_steps_section(runs: Path) -> str:
 
 def epoch_section(runs: Path) -> str:
     """BENCHMARKS.md: seconds per epoch of 1000 examples and predicted vs measured peaks."""
-    from octo_mlx.config import load_recipe
-    from octo_mlx.memory import plan_recipe
+    from octo_mlx.train.recipe import load_recipe
+    from octo_mlx.train.setup import plan_recipe
 
     lines = [
         "<!-- bench-epoch:default-model:start -->",

@@ -17,7 +17,6 @@ ever dropped silently.
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 from collections import Counter, defaultdict
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from octo_mlx.errors import OctoError
+from octo_mlx.files import read_json_object, write_atomic
 
 PLAN_SPLIT = "<nexa_split>"
 NO_FUNCTION = "none"  # the gold "function" of an irrelevant query (one step, no call)
@@ -93,17 +93,6 @@ class PlanExample:
 def format_plan(steps: Sequence[str]) -> str:
     """Join steps with ``<nexa_split>`` (the assistant turn of a training example)."""
     return PLAN_SPLIT.join(s.strip() for s in steps)
-
-
-def parse_plan(text: str) -> list[str]:
-    """Split a planner output into steps, leniently (for model outputs).
-
-    Strips surrounding whitespace and chat end markers, drops empty pieces (e.g. a trailing
-    ``<nexa_split>``). Use :func:`check_record` for the strict check of training data.
-    """
-    for marker in ("<|end|>", "<|im_end|>", "<|eot_id|>", "<nexa_end>", "</s>"):
-        text = text.split(marker)[0]
-    return [s.strip() for s in text.split(PLAN_SPLIT) if s.strip()]
 
 
 def normalize_text(text: str) -> str:
@@ -278,35 +267,16 @@ def read_split(
     return examples
 
 
-def _fsync_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: a temporary file, fsync, rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with tmp.open("w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def write_split(path: str | Path, examples: Iterable[PlanExample]) -> None:
     """Write examples as JSONL, atomically (a killed writer leaves the old file or the new one)."""
     lines = [json.dumps(e.to_record(), ensure_ascii=False) + "\n" for e in examples]
-    _fsync_write(Path(path), "".join(lines))
+    write_atomic(Path(path), "".join(lines))
 
 
 def read_manifest(folder: str | Path) -> dict[str, Any]:
     """The folder's ``dataset.json`` ({} when absent); raises OctoError when it is not JSON."""
     path = Path(folder) / MANIFEST
-    if not path.is_file():
-        return {}
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise OctoError(f"bad JSON: {e.msg} at line {e.lineno}", path) from None
-    if not isinstance(manifest, dict):
-        raise OctoError("expected a JSON object", path)
-    return manifest
+    return read_json_object(path) if path.is_file() else {}
 
 
 def write_dataset(
@@ -337,28 +307,52 @@ def write_dataset(
         "counts": {name: len(ex) for name, ex in splits.items()},
         **(extra or {}),
     }
-    _fsync_write(folder / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    write_atomic(folder / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     return folder
+
+
+def dataset_domains(
+    folder: str | Path, names: Sequence[str] | None = None, example_domains: Iterable[str] = ()
+) -> list:
+    """The Domain objects a dataset folder is checked against: ``names`` if given; else the specs
+    the manifest recorded (``config.domains``: bundled names or spec files), its domain names, or
+    ``example_domains`` (the examples' own), the first of these that loads.
+
+    Raises:
+        OctoError: none of them loads (the last error), or nothing names a domain.
+    """
+    from octo_mlx.domains.catalog import load_domains
+
+    if names:
+        return load_domains(list(names))
+    manifest = read_manifest(folder)
+    candidates = [
+        (manifest.get("config") or {}).get("domains"),
+        manifest.get("domains"),
+        sorted(example_domains),
+    ]
+    error = None
+    for specs in candidates:
+        if specs and isinstance(specs, list):
+            try:
+                return load_domains([str(x) for x in specs])
+            except OctoError as e:
+                error = e
+    if error is not None:
+        raise error
+    raise OctoError("cannot tell which function domains this data uses: give --domain", folder)
 
 
 def resolve_domains(folder: str | Path, domains: Iterable[Any] | None = None) -> dict[str, set[str]] | None:
     """The domain -> functions map to check a folder against: ``domains`` if given, else the
-    bundled domains the manifest names (None when they cannot be loaded: structure-only check)."""
+    domains the manifest names (None when they cannot be loaded: structure-only check)."""
     if domains is not None:
         return known_functions(domains)
-    manifest = read_manifest(folder)
-    # the specs the data was made from (bundled names or spec files), else the domain names
-    candidates = [(manifest.get("config") or {}).get("domains"), manifest.get("domains")]
-    from octo_mlx.functions import load_domains
-
-    for specs in candidates:
-        if not specs or not isinstance(specs, list):
-            continue
-        try:
-            return known_functions(load_domains([str(x) for x in specs]))
-        except OctoError:
-            continue
-    return None
+    read_manifest(folder)  # a manifest that is not JSON is an error, not a structure-only check
+    try:
+        return known_functions(dataset_domains(folder))
+    except OctoError:
+        return None
 
 
 def validate_dir(folder: str | Path, domains: Iterable[Any] | None = None) -> list[Problem]:
@@ -534,6 +528,16 @@ def to_hf(folder: str | Path, domains: Iterable[Any] | None = None):
     return datasets.DatasetDict(
         {s: datasets.Dataset.from_list([e.to_record() for e in exs]) for s, exs in data.items()}
     )
+
+
+def export_hf(folder: str | Path, to: str | Path, domains: Iterable[Any] | None = None):
+    """Save a dataset folder as a ``datasets.DatasetDict`` at ``to`` (``load_from_disk`` reads it back).
+
+    Returns the DatasetDict that was saved.
+    """
+    dataset_dict = to_hf(folder, domains)
+    dataset_dict.save_to_disk(str(to))
+    return dataset_dict
 
 
 def from_hf(dataset_dict, folder: str | Path, seed: int | None = None) -> Path:

@@ -17,3 +17,17 @@ class OctoError(Exception):
         self.message = message
         self.where = str(where) if where is not None else None
         super().__init__(f"{self.where}: {message}" if self.where else message)
+
+
+class InvalidField(ValueError):
+    """A typed config's value is out of range, as ``section.key: what is wrong``.
+
+    Raised by the ``__post_init__`` of config dataclasses (recipe sections, the LoRA config);
+    the recipe loader turns it into an OctoError naming the file the value came from.
+    """
+
+
+def check_field(ok: bool, key: str, message: str) -> None:
+    """Raise InvalidField(``key: message``) unless ``ok``."""
+    if not ok:
+        raise InvalidField(f"{key}: {message}")

@@ -1,47 +1,35 @@
-"""Plan generation: a query in, the planner's steps out, many queries batched through mlx-lm.
+"""The planner: a query in, the planner's steps out, many queries batched (octo_mlx.generation).
 
 The planner sees only the bare query wrapped in the model's own chat template (no function
 descriptions: the paper's point is that fine-tuning internalises them). Generation stops at the
-model's end marker (its eos ids plus the usual chat end tokens), and the text is split on
-``<nexa_split>`` by :func:`octo_mlx.data.parse_plan`.
-
-Batching uses mlx-lm's ``BatchGenerator`` with continuous batching: at most ``batch_size``
-sequences are live, a finished one frees its slot for the next query at once. Each output carries
-its own timings measured from the moment its query entered the generator, so with
-``batch_size=1`` they are the single-query latencies the bench reports.
+model's end marker, and the text is split on ``<nexa_split>`` by :func:`parse_plan`.
 """
 
 from __future__ import annotations
 
-import time
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
-# Chat end markers of the families we meet (ChatML / SmolLM2, Phi-3, Gemma, Llama 3) plus the
-# paper's <nexa_end>: added as stop tokens when the tokenizer has them as single tokens.
-END_MARKERS = ("<|im_end|>", "<|end|>", "<end_of_turn>", "<|eot_id|>", "<nexa_end>", "<|endoftext|>")
+from octo_mlx.data import PLAN_SPLIT
+from octo_mlx.generation import Generation, RunStats, cut_at_end_marker, encode_prompt, generate
 
 
 @dataclass(frozen=True)
-class PlanOutput:
-    """One generated plan.
+class PlanOutput(Generation):
+    """One generated plan: the generation (text, counts, timings) and ``steps = parse_plan(text)``."""
 
-    text: the decoded completion without its end marker; steps: ``data.parse_plan(text)``;
-    prompt_tokens / gen_tokens: token counts (gen_tokens includes the end marker when one was
-    produced); seconds: query entering the generator -> last token; first_token_seconds: -> first
-    token (time to first token); finish_reason: "stop" (end marker) or "length" (max_tokens);
-    token_ids: the generated ids, end marker included.
+    steps: tuple[str, ...] = ()
+
+
+def parse_plan(text: str) -> list[str]:
+    """Split a planner output into steps, leniently (for model outputs).
+
+    Cuts at the first chat end marker (octo_mlx.generation.END_MARKERS), strips whitespace and
+    drops empty pieces (e.g. a trailing ``<nexa_split>``). ``octo_mlx.data.check_record`` is the
+    strict check of training data.
     """
-
-    text: str
-    steps: tuple[str, ...]
-    prompt_tokens: int
-    gen_tokens: int
-    seconds: float
-    first_token_seconds: float
-    finish_reason: str
-    token_ids: tuple[int, ...] = ()
+    return [s.strip() for s in cut_at_end_marker(text).split(PLAN_SPLIT) if s.strip()]
 
 
 def chat_messages(query: str) -> list[dict[str, str]]:
@@ -49,101 +37,12 @@ def chat_messages(query: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": query}]
 
 
-def encode_prompt(tokenizer, messages: list[dict[str, str]]) -> list[int]:
-    """Token ids of ``messages`` through the chat template, ending with the assistant header.
-
-    The same call mlx-lm's ChatDataset makes for ``--mask-prompt``, so the prompt seen here is
-    exactly the prefix the planner was trained on.
-    """
-    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=False)
-    return list(ids)
+def plan_prompt(tokenizer, query: str) -> list[int]:
+    """The token ids the planner sees for ``query``: the bare query through the chat template."""
+    return encode_prompt(tokenizer, chat_messages(query))
 
 
-def stop_token_ids(tokenizer) -> list[int]:
-    """The end-marker ids: the tokenizer's eos ids plus any :data:`END_MARKERS` in its vocabulary."""
-    ids = set(tokenizer.eos_token_ids or [])
-    vocab = tokenizer.get_vocab()
-    ids.update(vocab[m] for m in END_MARKERS if m in vocab)
-    return sorted(ids)
-
-
-@dataclass(frozen=True)
-class RunStats:
-    """What one batched generation run did (mlx-lm's counters plus wall time and peak memory).
-
-    prompt_tokens/prompt_seconds: prefill work; gen_tokens: tokens decoded (end markers included);
-    seconds: wall time of the whole run; peak_memory_gb: MLX's high-water mark during the run
-    (weights + KV caches + activations).
-    """
-
-    prompts: int
-    prompt_tokens: int
-    prompt_seconds: float
-    gen_tokens: int
-    seconds: float
-    peak_memory_gb: float
-
-    @property
-    def prompt_tps(self) -> float:
-        return self.prompt_tokens / self.prompt_seconds if self.prompt_seconds > 0 else 0.0
-
-    @property
-    def gen_tps(self) -> float:
-        """Generated tokens per second of wall time not spent in prefill."""
-        decode = self.seconds - self.prompt_seconds
-        return self.gen_tokens / decode if decode > 0 else 0.0
-
-
-def _strip_end(text: str) -> str:
-    for marker in END_MARKERS:
-        text = text.replace(marker, "")
-    return text.strip()
-
-
-def _decode_all(gen, tokenizer, prompts: Sequence[list[int]], batch_size: int) -> list[PlanOutput]:
-    """Drive ``gen`` until every prompt has finished, keeping at most ``batch_size`` live."""
-    from octo_mlx.data import parse_plan
-
-    pending = deque(enumerate(prompts))
-    live: dict[int, int] = {}  # uid -> input index
-    started: dict[int, float] = {}
-    first: dict[int, float] = {}
-    tokens: dict[int, list[int]] = {}
-    outputs: list[PlanOutput | None] = [None] * len(prompts)
-    while pending or live:
-        # Refill free slots: a query's clock starts when it enters the generator.
-        refill = []
-        while pending and len(live) + len(refill) < batch_size:
-            refill.append(pending.popleft())
-        if refill:
-            uids = gen.insert([list(p) for _, p in refill])
-            now = time.perf_counter()
-            for uid, (index, _) in zip(uids, refill):
-                live[uid], started[uid], tokens[uid] = index, now, []
-        for r in gen.next_generated():
-            now = time.perf_counter()
-            first.setdefault(r.uid, now)
-            tokens[r.uid].append(r.token)
-            if r.finish_reason is None:
-                continue
-            index = live.pop(r.uid)
-            ids = tokens.pop(r.uid)
-            body = ids[:-1] if r.finish_reason == "stop" else ids
-            text = _strip_end(tokenizer.decode(body))
-            outputs[index] = PlanOutput(
-                text=text,
-                steps=tuple(parse_plan(text)),
-                prompt_tokens=len(prompts[index]),
-                gen_tokens=len(ids),
-                seconds=now - started[r.uid],
-                first_token_seconds=first[r.uid] - started[r.uid],
-                finish_reason=r.finish_reason,
-                token_ids=tuple(ids),
-            )
-    return outputs  # type: ignore[return-value]
-
-
-def generate_from_prompts(
+def plan_prompts(
     model,
     tokenizer,
     prompts: Sequence[list[int]],
@@ -153,51 +52,12 @@ def generate_from_prompts(
     temperature: float = 0.7,
     seed: int = 0,
 ) -> tuple[list[PlanOutput], RunStats]:
-    """Generate a completion for each tokenized prompt, continuously batched, in input order.
+    """Generate from tokenized prompts and parse each completion as a plan, in input order.
 
-    Returns the outputs and the run's :class:`RunStats`.
-
-    Args:
-        model, tokenizer: as returned by ``mlx_lm.load`` (or ``models.load_model``).
-        prompts: token ids of each prompt (e.g. from :func:`encode_prompt`).
-        max_tokens: most generated tokens per prompt (a plan of 5 steps is ~60-80 tokens).
-        batch_size: most sequences decoded together.
-        greedy: argmax decoding (the default for evaluation); else sampling at ``temperature``.
-        temperature: sampling temperature when ``greedy`` is False.
-        seed: random seed for sampling.
+    See :func:`octo_mlx.generation.generate` for the arguments; returns the plans and the run's stats.
     """
-    import mlx.core as mx
-    from mlx_lm.generate import BatchGenerator
-    from mlx_lm.sample_utils import make_sampler
-
-    if batch_size < 1 or max_tokens < 1:
-        raise ValueError("batch_size and max_tokens must be >= 1")
-    mx.random.seed(seed)
-    sampler = make_sampler(temp=0.0 if greedy else temperature)
-    gen = BatchGenerator(
-        model,
-        max_tokens=max_tokens,
-        stop_tokens=[[t] for t in stop_token_ids(tokenizer)],
-        sampler=sampler,
-        completion_batch_size=batch_size,
-        prefill_batch_size=batch_size,
-    )
-    mx.reset_peak_memory()
-    t0 = time.perf_counter()
-    try:
-        with gen.stats() as stats:
-            outputs = _decode_all(gen, tokenizer, prompts, batch_size)
-    finally:
-        gen.close()
-    run = RunStats(
-        prompts=len(prompts),
-        prompt_tokens=sum(len(p) for p in prompts),
-        prompt_seconds=stats.prompt_time,
-        gen_tokens=sum(o.gen_tokens for o in outputs),
-        seconds=time.perf_counter() - t0,
-        peak_memory_gb=mx.get_peak_memory() / 1e9,
-    )
-    return outputs, run
+    outputs, run = generate(model, tokenizer, prompts, max_tokens, batch_size, greedy, temperature, seed)
+    return [PlanOutput(**asdict(g), steps=tuple(parse_plan(g.text))) for g in outputs], run
 
 
 def generate_plans(
@@ -210,18 +70,16 @@ def generate_plans(
     temperature: float = 0.7,
     seed: int = 0,
 ) -> list[PlanOutput]:
-    """Plan each query with the bare-query chat prompt; see :func:`generate_from_prompts` for Args."""
-    prompts = [encode_prompt(tokenizer, chat_messages(q)) for q in queries]
-    return generate_from_prompts(
-        model, tokenizer, prompts, max_tokens, batch_size, greedy, temperature, seed
-    )[0]
+    """Plan each query with the bare-query chat prompt; see :func:`plan_prompts` for Args."""
+    prompts = [plan_prompt(tokenizer, q) for q in queries]
+    return plan_prompts(model, tokenizer, prompts, max_tokens, batch_size, greedy, temperature, seed)[0]
 
 
 class Planner:
     """A loaded planner model: ``Planner(model, tokenizer).plan("query")`` -> PlanOutput.
 
     Args:
-        model, tokenizer: as returned by ``mlx_lm.load`` / ``models.load_model``.
+        model, tokenizer: as returned by ``mlx_lm.load`` / ``octo_mlx.adapters.folder.load_with_adapter``.
         max_tokens: most generated tokens per plan.
         batch_size: most queries decoded together by :meth:`plan_many`.
     """
@@ -239,3 +97,23 @@ class Planner:
     def plan_many(self, queries: Sequence[str], greedy: bool = True) -> list[PlanOutput]:
         """Plan many queries, batched, in input order."""
         return generate_plans(self.model, self.tokenizer, queries, self.max_tokens, self.batch_size, greedy)
+
+
+def plan_queries(
+    queries: Sequence[str],
+    model: str | Path | None = None,
+    adapter: str | Path | None = None,
+    max_tokens: int = 128,
+) -> list[PlanOutput]:
+    """Load a planner (base model, optionally an adapter) and plan each query: `octo-mlx plan`.
+
+    Args:
+        queries: the requests.
+        model: the base model folder (default: the adapter's base, else the default model).
+        adapter: an adapter folder from `octo-mlx train` or mlx_lm.lora.
+        max_tokens: most generated tokens per plan.
+    """
+    from octo_mlx.adapters.folder import load_with_adapter
+
+    loaded, tokenizer, _ = load_with_adapter(model, adapter)
+    return Planner(loaded, tokenizer, max_tokens=max_tokens).plan_many(queries)

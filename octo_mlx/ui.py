@@ -8,6 +8,8 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from octo_mlx.stats import format_rate
+
 console = Console()
 
 
@@ -69,6 +71,11 @@ def show_data_stats(st) -> None:
             row = [table_data[s].get(k, 0) for s in splits]
             table.add_row(str(k), *map(str, row), str(sum(row)))
         console.print(table)
+
+
+def show_exported_hf(dataset_dict, to) -> None:
+    """`octo-mlx data export-hf`: the splits saved and where."""
+    console.print(f"saved {', '.join(f'{k}: {len(v)}' for k, v in dataset_dict.items())} to {to}")
 
 
 # --- functions --------------------------------------------------------------------------------
@@ -354,9 +361,7 @@ def status(message: str):
 
 
 def _rate(r) -> str:
-    if r is None or r.n == 0:
-        return "-"
-    return f"{r.k}/{r.n} = {r.p:.1%}  [{r.low:.1%}, {r.high:.1%}]"
+    return "-" if r is None else format_rate(r.k, r.n, r.low, r.high, sep="  ")
 
 
 def _gb(gb: float) -> str:
@@ -422,7 +427,7 @@ def show_bench_plan(result) -> None:
 
     def acc(s):
         a = s["accuracy"]
-        return f"{a['k']}/{a['n']} = {a['p']:.1%} [{a['low']:.1%}, {a['high']:.1%}]"
+        return format_rate(a["k"], a["n"], a["low"], a["high"])
 
     table.add_row(
         "prompt tokens (mean)", f"{ft['prompt_tokens_mean']:.0f}", f"{ic['prompt_tokens_mean']:.0f}"

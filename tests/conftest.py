@@ -1,12 +1,9 @@
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from servers import mlx_server  # noqa: E402,F401  (a real mlx_lm.server on tiny_llama, session scope)
-from tiny import build_tiny_model  # noqa: E402
+from tests.helpers.servers import mlx_server  # noqa: F401  (a real mlx_lm.server on tiny_llama, session scope)
+from tests.helpers.tiny import build_tiny_model
 
 
 @pytest.fixture(scope="session")
@@ -18,6 +15,6 @@ def tiny_llama(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def taught_planner(tiny_llama, tmp_path_factory) -> Path:
     """The tiny llama taught the plans of teach.PLANS: it emits real plans and its end marker."""
-    from teach import PLANS, plan_text, teach
+    from tests.helpers.teach import PLANS, plan_text, teach
 
     return teach(tiny_llama, tmp_path_factory.mktemp("taught-planner"), [(q, plan_text(s)) for q, s in PLANS])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from mlx_lm.utils import load_tokenizer
 
-from octo_mlx.batching import (
+from octo_mlx.train.batching import (
     Encoded,
     attention_mask,
     collate,

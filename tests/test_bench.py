@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
 import pytest
-from train_helpers import write_planner_data
 
-from octo_mlx import bench
-from octo_mlx.bench import BenchConfig, PeerRun, markdown_report, run_bench, summarize
+from octo_mlx.bench.markdown import train_section, write_section
+from octo_mlx.bench.train import BenchConfig, BenchReport, PeerRun, run_bench, summarize
 from octo_mlx.errors import OctoError
-from octo_mlx.markdown import write_section
+from tests.helpers.datasets import write_planner_data
 
 
-def test_config_refuses_what_cannot_be_compared(tmp_path):
-    for kwargs in (
-        dict(peers=("octo", "nope")),
-        dict(examples=6),  # not a multiple of the batch
-        dict(epochs=1),  # the only epoch would include compilation
-        dict(method="dora"),
-    ):
-        with pytest.raises(OctoError):
-            BenchConfig(data=str(tmp_path), **kwargs)
+@pytest.mark.parametrize(
+    "kwargs, why",
+    [
+        (dict(peers=("octo", "nope")), "unknown peer 'nope'"),
+        (dict(examples=6), "examples=6 must be a positive multiple of batch_size=4"),
+        (dict(epochs=1), "epochs must be >= 2: the first epoch compiles"),  # the only epoch would compile
+        (dict(method="dora"), "method must be lora or full, got 'dora'"),
+    ],
+)
+def test_config_refuses_what_cannot_be_compared(tmp_path, kwargs, why):
+    BenchConfig(data=str(tmp_path))  # the defaults are comparable
+    with pytest.raises(OctoError, match=re.escape(why)):
+        BenchConfig(data=str(tmp_path), **kwargs)
 
 
 def test_summary_takes_medians_per_peer():
@@ -40,7 +44,7 @@ def test_summary_takes_medians_per_peer():
 
 
 def test_markdown_section_is_replaced_in_place(tmp_path):
-    report = bench.BenchReport(
+    report = BenchReport(
         BenchConfig(data="d", repeats=1),  # the default peers: the key names no peer
         [PeerRun("octo", 0, True, epoch_seconds=2.0, useful_tokens=100)],
         summarize([PeerRun("octo", 0, True, epoch_seconds=2.0, useful_tokens=100)]),
@@ -48,8 +52,8 @@ def test_markdown_section_is_replaced_in_place(tmp_path):
     )
     path = tmp_path / "BENCHMARKS.md"
     path.write_text("# Benchmarks\n\nintro\n\n<!-- other:start -->\nkeep\n<!-- other:end -->\n")
-    write_section(path, markdown_report(report, "octo-mlx bench train --data d"))
-    write_section(path, markdown_report(report, "octo-mlx bench train --data d --repeats 1"))
+    write_section(path, train_section(report, "octo-mlx bench train --data d"))
+    write_section(path, train_section(report, "octo-mlx bench train --data d --repeats 1"))
     text = path.read_text()
     assert text.count("bench-train:lora-r16-default-model:start") == 1
     assert "--repeats 1" in text and "keep" in text and "intro" in text

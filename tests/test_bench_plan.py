@@ -7,22 +7,20 @@ import json
 import statistics
 
 import pytest
-from test_evaluate import make_dataset
 
-from octo_mlx.bench_plan import (
-    SECTION_END,
-    SECTION_START,
+from octo_mlx.bench.markdown import PLAN_END, PLAN_START, plan_section, write_section
+from octo_mlx.bench.plan import (
     BenchPlanConfig,
     BenchPlanResult,
     in_context_messages,
     pick_shots,
-    render_markdown,
     run_bench_plan,
-    write_markdown_section,
 )
-from octo_mlx.data import PLAN_SPLIT, parse_plan, read_split
+from octo_mlx.data import PLAN_SPLIT, read_split
+from octo_mlx.domains.catalog import load_domain
 from octo_mlx.errors import OctoError
-from octo_mlx.functions import load_domain
+from octo_mlx.planner import parse_plan
+from tests.helpers.datasets import make_dataset
 
 
 @pytest.fixture(scope="module")
@@ -79,12 +77,12 @@ def test_markdown_section_is_replaced_in_place(result, tmp_path):
     res, _ = result
     md = tmp_path / "BENCHMARKS.md"
     md.write_text("# Benchmarks\n\n## Training\nkeep me\n")
-    section = render_markdown(res, "octo-mlx bench plan --data X", note="A tiny taught planner.")
+    section = plan_section(res, "octo-mlx bench plan --data X", note="A tiny taught planner.")
     assert "A tiny taught planner." in section
-    write_markdown_section(md, section)
-    write_markdown_section(md, section)  # twice: still one section
+    write_section(md, section)
+    write_section(md, section)  # twice: still one section
     text = md.read_text()
-    assert text.count(SECTION_START) == 1 and text.count(SECTION_END) == 1 and "keep me" in text
+    assert text.count(PLAN_START) == 1 and text.count(PLAN_END) == 1 and "keep me" in text
     assert "octo-mlx bench plan --data X" in text and "| time to full plan (median) |" in text
 
 

@@ -7,15 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from octo_mlx.config import (
-    LoraConfig,
-    Recipe,
-    TrainConfig,
-    dump_recipe,
-    load_recipe,
-    recipe_to_dict,
-)
+from octo_mlx.adapters.lora import LoraConfig
 from octo_mlx.errors import OctoError
+from octo_mlx.train.recipe import Recipe, TrainConfig, dump_recipe, load_recipe, recipe_to_dict
 
 RECIPES = sorted((Path(__file__).parent.parent / "recipes").glob("*.yaml"))
 

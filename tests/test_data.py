@@ -14,6 +14,8 @@ import pytest
 from octo_mlx import data
 from octo_mlx.data import NO_FUNCTION, PLAN_SPLIT, PlanExample
 from octo_mlx.errors import OctoError
+from octo_mlx.generation import END_MARKERS
+from octo_mlx.planner import parse_plan
 
 KNOWN = {
     "android": ["get_trending_news", "send_email", "get_weather_forecast", "set_timer_alarm"],
@@ -61,15 +63,23 @@ def test_format_parse_round_trip_and_lenient_parse():
     steps = ["Find articles about Jensen Huang in English", "Email the first article found to myself"]
     text = data.format_plan(steps)
     assert text.count(PLAN_SPLIT) == len(steps) - 1
-    assert data.parse_plan(text) == steps
-    assert data.parse_plan(f"  {text}{PLAN_SPLIT}<|end|> trailing junk") == steps
+    assert parse_plan(text) == steps
+    assert parse_plan(f"  {text}{PLAN_SPLIT}<|end|> trailing junk") == steps
+
+
+@pytest.mark.parametrize("marker", END_MARKERS)
+def test_every_chat_end_marker_ends_a_plan(marker):
+    """One list of end markers for generation and parsing: Gemma's <end_of_turn> used to be missing
+    from the parser's own list, so a Gemma planner's plan kept the marker and what followed."""
+    steps = ["Check the weather in Paris", "Text Alice the forecast"]
+    assert parse_plan(data.format_plan(steps) + marker + "\nuser\nsomething else") == steps
 
 
 def test_record_round_trip_is_mlx_lm_chat_format():
     for ex in make_examples(30):
         rec = ex.to_record()
         assert [m["role"] for m in rec["messages"]] == ["user", "assistant"]
-        assert rec["n_steps"] == len(rec["functions"]) == len(data.parse_plan(rec["messages"][1]["content"]))
+        assert rec["n_steps"] == len(rec["functions"]) == len(parse_plan(rec["messages"][1]["content"]))
         assert PlanExample.from_record(json.loads(json.dumps(rec)), KNOWN) == ex
 
 
@@ -227,8 +237,22 @@ def test_hf_round_trip(tmp_path):
         data.from_hf(dd, tmp_path / "c")
 
 
-def test_write_split_is_atomic_no_tmp_left(tmp_path):
-    data.write_split(tmp_path / "train.jsonl", make_examples(5))
+def test_a_split_killed_while_it_is_written_keeps_the_old_file(tmp_path, monkeypatch):
+    """write_split goes through the one atomic writer: a failure before the rename (here the fsync)
+    leaves the previous split whole and no temporary file behind; a plain write_text would not."""
+    import os
+
+    path = tmp_path / "train.jsonl"
+    data.write_split(path, make_examples(5))
+    before = path.read_text()
+
+    def crash(fd):
+        raise OSError("disk pulled out")
+
+    monkeypatch.setattr(os, "fsync", crash)
+    with pytest.raises(OSError, match="disk pulled out"):
+        data.write_split(path, make_examples(9, seed=3))
+    assert path.read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["train.jsonl"]
 
 

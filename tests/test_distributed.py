@@ -11,11 +11,11 @@ from pathlib import Path
 import mlx.core as mx
 import numpy as np
 import pytest
-from train_helpers import tiny_overrides, write_planner_data
 
-from octo_mlx.config import load_recipe
-from octo_mlx.runtime import openblas_env
-from octo_mlx.train import train
+from octo_mlx.runtime.blas import openblas_env
+from octo_mlx.train.loop import train
+from octo_mlx.train.recipe import load_recipe
+from tests.helpers.datasets import tiny_overrides, write_planner_data
 
 ROOT = Path(__file__).parent.parent
 LAUNCH = Path(sys.executable).with_name("mlx.launch")

@@ -13,50 +13,18 @@ from pathlib import Path
 import jsonschema
 import mlx.core as mx
 import pytest
-from servers import MLXServer
-from teach import PLANS, STEP_PHRASES, plan_record
-from tiny import build_tiny_model
 
+from octo_mlx.domains.catalog import load_domain
 from octo_mlx.errors import OctoError
-from octo_mlx.evaluate import (
-    EvalConfig,
-    ExampleResult,
-    Rate,
-    compute_metrics,
-    run_eval,
-    wilson_interval,
-    write_report,
-)
-from octo_mlx.functions import load_domain
-from octo_mlx.judges import LLMJudgeConfig, Verdict, cohen_kappa
-from octo_mlx.plots import plot_report
-from octo_mlx.runtime import openblas_env
-
-# --- Wilson interval ----------------------------------------------------------------------------
-
-
-def test_wilson_interval_invariants():
-    for n in (1, 5, 20, 100, 1000):
-        for k in range(0, n + 1, max(1, n // 10)):
-            lo, hi = wilson_interval(k, n)
-            assert 0 <= lo <= k / n <= hi <= 1
-            mirrored = wilson_interval(n - k, n)  # successes and failures swap
-            assert lo == pytest.approx(1 - mirrored[1]) and hi == pytest.approx(1 - mirrored[0])
-    widths = [wilson_interval(n // 2, n) for n in (10, 40, 160, 640)]
-    assert all(b[1] - b[0] < a[1] - a[0] for a, b in zip(widths, widths[1:]))  # narrows with n
-    for n in (3, 30, 300):
-        assert wilson_interval(0, n)[0] == 0 and 0 < wilson_interval(0, n)[1] < 1  # [0, x] at p = 0
-        assert wilson_interval(n, n)[1] == 1 and 0 < wilson_interval(n, n)[0] < 1
-    assert wilson_interval(0, 0) == (0.0, 1.0)
-    # 95% coverage (the interval's promise), checked by simulation at p = 0.85, n = 50
-    rng = random.Random(0)
-    hits = 0
-    for _ in range(2000):
-        k = sum(rng.random() < 0.85 for _ in range(50))
-        lo, hi = wilson_interval(k, 50)
-        hits += lo <= 0.85 <= hi
-    assert 0.92 <= hits / 2000 <= 0.98
-
+from octo_mlx.eval.judges import LLMJudgeConfig, Verdict
+from octo_mlx.eval.plots import plot_report
+from octo_mlx.eval.run import EvalConfig, ExampleResult, compute_metrics, run_eval, write_report
+from octo_mlx.runtime.blas import openblas_env
+from octo_mlx.stats import cohen_kappa, wilson_interval
+from tests.helpers.datasets import UNTAUGHT, make_dataset
+from tests.helpers.servers import MLXServer, cached_replies
+from tests.helpers.teach import PLANS
+from tests.helpers.tiny import build_tiny_model
 
 # --- metrics ------------------------------------------------------------------------------------
 
@@ -123,42 +91,6 @@ def test_metrics_break_down_by_steps_and_domain_and_agree_with_kappa():
 
 
 # --- a dataset folder and the run ---------------------------------------------------------------
-
-UNTAUGHT = [
-    (
-        "Get the latest news on electric cars please",
-        [("Get the latest news on electric cars", "get_trending_news")],
-    ),
-    ("Call Dave and then email Bob", [("Call Dave", "make_phone_call"), ("Email Bob", "send_email")]),
-]
-
-
-def make_dataset(folder: Path, shuffle_train_labels: bool = False) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    train = [
-        plan_record(i, f"query {f} {i}", [(s, f)], "train")
-        for i, (f, s) in enumerate((f, s) for f, ss in STEP_PHRASES.items() for s in ss)
-    ]
-    train += [plan_record(100 + i, q, steps, "train") for i, (q, steps) in enumerate(PLANS)]
-    if shuffle_train_labels:  # still valid data, but every step now names the wrong function
-        names = [f for f in STEP_PHRASES if f != "none"]
-        for r in train:
-            if r["functions"] != ["none"]:
-                r["functions"] = [names[(names.index(f) + 1) % len(names)] for f in r["functions"]]
-    test = [plan_record(i, q, steps) for i, (q, steps) in enumerate(PLANS + UNTAUGHT)]
-    for name, records in (("train", train), ("test", test)):
-        (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    (folder / "dataset.json").write_text(
-        json.dumps(
-            {
-                "generator": "offline",
-                "seed": 0,
-                "domains": ["android"],
-                "counts": {"train": len(train), "test": len(test)},
-            }
-        )
-    )
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -421,15 +353,10 @@ def test_cli_eval_bad_data_is_one_line_exit_2(tmp_path, taught_planner):
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "test.jsonl:1: missing field" in out.stderr
 
 
-def test_rate_of_zero_examples():
-    assert Rate.of(0, 0) == Rate(0, 0, 0.0, 0.0, 1.0)
-
-
 def test_both_judges_use_parseable_answers_and_report_kappa(tmp_path, taught_planner, tiny_llama):
     """A judge taught to answer this evaluation's own rubric prompts, served over real HTTP."""
-    from teach import teach
-
-    from octo_mlx.judges import rubric_prompt
+    from octo_mlx.eval.judges import rubric_prompt
+    from tests.helpers.teach import teach
 
     # A small domain (the PLANS' functions, one-line descriptions) keeps each rubric prompt short.
     names = sorted({f for _, steps in PLANS + UNTAUGHT for _, f in steps} - {"none"})
@@ -469,7 +396,7 @@ def test_both_judges_use_parseable_answers_and_report_kappa(tmp_path, taught_pla
     assert [r.text for r in rep.examples] == [r.text for r in first.examples]
     judged = [r for r in rep.examples if r.llm.judged]
     assert len(judged) >= 3, [r.llm.reason for r in rep.examples]
-    served = {json.loads(f.read_text())["answer"] for f in (tmp_path / "cache").rglob("*.json")}
+    served = cached_replies(tmp_path / "cache")
     for r in judged:
         assert json.dumps({"correct": r.llm.correct, "reason": r.llm.reason}) in served
     m = rep.metrics

@@ -16,8 +16,9 @@ from mlx.utils import tree_flatten
 from mlx_lm.models import activations, base
 from mlx_lm.utils import load
 
-from octo_mlx import batching, fastmath
-from octo_mlx.runtime import apply_dtype_policy
+from octo_mlx.runtime import fastmath
+from octo_mlx.runtime.device import apply_dtype_policy
+from octo_mlx.train import batching
 
 
 def test_exp_matches_float64_across_the_float32_range():
@@ -161,7 +162,7 @@ _FAULTS = """
 import resource, sys
 import mlx.core as mx
 if sys.argv[1] == "keep":
-    from octo_mlx.runtime import keep_freed_memory
+    from octo_mlx.runtime.device import keep_freed_memory
     assert keep_freed_memory()
 x = mx.random.normal((4096, 4096))
 mx.eval(x)

@@ -13,13 +13,12 @@ import yaml
 from jsonschema import Draft202012Validator
 from pydantic import Field
 
-from octo_mlx import functions
+from octo_mlx.domains.catalog import BUNDLED_DOMAINS, load_domain, load_domains
 from octo_mlx.errors import OctoError
-from octo_mlx.functions import (
-    BUNDLED_DOMAINS,
+from octo_mlx.functions.contract import validate_function
+from octo_mlx.functions.signatures import (
     domain_from_callables,
-    load_domain,
-    load_domains,
+    function_from_callable,
     octo_function,
     parse_docstring,
 )
@@ -103,7 +102,7 @@ def _set_level(
 
 
 def test_schema_from_typed_function():
-    f = functions.function_from_callable(_set_level, "demo")
+    f = function_from_callable(_set_level, "demo")
     p = f.parameters
     Draft202012Validator.check_schema(p)
     assert "state" not in p["properties"]
@@ -122,7 +121,7 @@ def test_schema_from_typed_function():
 
 
 def test_derived_schema_checks_calls():
-    f = functions.function_from_callable(_set_level)
+    f = function_from_callable(_set_level)
     assert f.validate_arguments('{"level": 10, "volume_type": "media"}') == {
         "level": 10,
         "volume_type": "media",
@@ -192,7 +191,7 @@ def test_bundled_functions_are_valid_and_documented():
     for d in load_domains():
         assert d.description
         for f in d:
-            functions.validate_function(f)  # raises on any problem
+            validate_function(f)  # raises on any problem
             assert f.domain == d.name and f.implementation is not None
             assert 15 <= len(f.description) <= 300, f.name
             for pname, schema in f.parameters["properties"].items():

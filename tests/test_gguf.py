@@ -12,10 +12,12 @@ import struct
 import mlx.core as mx
 import numpy as np
 import pytest
-from tiny import build_tiny_model
 
-from octo_mlx import gguf, gguf_format, gguf_vocab
 from octo_mlx.errors import OctoError
+from octo_mlx.models.gguf import convert as gguf
+from octo_mlx.models.gguf import format as gguf_format
+from octo_mlx.models.gguf import vocab as gguf_vocab
+from tests.helpers.tiny import build_tiny_model
 
 # --- the Q/K permutation ------------------------------------------------------------------------
 
@@ -424,8 +426,9 @@ def test_unknown_pre_tokenizer_and_tokenizer_model_are_errors():
 
 def test_sentencepiece_vocab_encodes_like_sentencepiece(tmp_path):
     spm = pytest.importorskip("sentencepiece")
-    from tiny import _CORPUS
     from tokenizers import Tokenizer
+
+    from tests.helpers.tiny import _CORPUS
 
     (tmp_path / "corpus.txt").write_text(_CORPUS)
     spm.SentencePieceTrainer.train(

@@ -8,21 +8,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from faultproxy import FaultProxy
-from servers import MLXServer, free_port
-from teach import STEP_PHRASES, teach
 
+from octo_mlx.domains.catalog import load_domain
 from octo_mlx.errors import OctoError
-from octo_mlx.functions import load_domain
-from octo_mlx.judges import (
-    LLMJudge,
-    LLMJudgeConfig,
-    cohen_kappa,
-    judge_plan,
-    parse_answer,
-    rubric_prompt,
-)
+from octo_mlx.eval.judges import LLMJudge, LLMJudgeConfig, judge_plan, parse_answer, rubric_prompt
 from octo_mlx.resolver import TRUST_THRESHOLD, UNRESOLVED, StepResolver, validate_resolver
+from tests.helpers.faultproxy import FaultProxy
+from tests.helpers.servers import MLXServer, cached_replies, free_port
+from tests.helpers.teach import STEP_PHRASES, teach
 
 
 @pytest.fixture(scope="module")
@@ -111,38 +104,6 @@ def test_irrelevant_query(resolver):
     assert v.correct is False and "maps to make_phone_call, not none" in v.reason
     v = judge_plan(["lumlumlum"], ["none"], resolver)
     assert v.correct is False and "maps to no function" in v.reason
-
-
-# --- kappa --------------------------------------------------------------------------------------
-
-
-def _kappa_from_table(a, b):
-    # 2x2 table form: kappa = 2(n11*n00 - n10*n01) / ((n11+n10)(n10+n00) + (n11+n01)(n01+n00))
-    n11 = sum(x and y for x, y in zip(a, b))
-    n00 = sum(not x and not y for x, y in zip(a, b))
-    n10 = sum(x and not y for x, y in zip(a, b))
-    n01 = sum(not x and y for x, y in zip(a, b))
-    return 2 * (n11 * n00 - n10 * n01) / ((n11 + n10) * (n10 + n00) + (n11 + n01) * (n01 + n00))
-
-
-def test_kappa_matches_the_2x2_table_formula_and_its_invariants():
-    import random
-
-    rng = random.Random(0)
-    for _ in range(50):
-        n = rng.randint(2, 40)
-        a = [rng.random() < 0.6 for _ in range(n)]
-        b = [x if rng.random() < 0.7 else not x for x in a]
-        if len(set(a)) == 1 and len(set(b)) == 1:
-            continue
-        k = cohen_kappa(a, b)
-        assert k == pytest.approx(_kappa_from_table(a, b))
-        assert k == pytest.approx(cohen_kappa(b, a))  # symmetric
-        assert -1 <= k <= 1
-    a = [True, False] * 5
-    assert cohen_kappa(a, a) == 1.0
-    assert cohen_kappa(a, [not x for x in a]) == -1.0
-    assert cohen_kappa([True] * 4, [True] * 4) is None and cohen_kappa([], []) is None
 
 
 # --- LLM judge: prompt and parsing ----------------------------------------------------------------
@@ -235,7 +196,7 @@ def test_llm_judge_uses_parseable_answers_and_the_cache_saves_every_request(prox
     judge = LLMJudge(_config(p.base_url, tmp_path / "cache"))
     first = judge.judge_many(prompts)
     assert p.forwarded == len(prompts) and judge.stats.requests == len(prompts)
-    cached = {json.loads(f.read_text())["answer"] for f in (tmp_path / "cache").rglob("*.json")}
+    cached = cached_replies(tmp_path / "cache")
     assert cached & set(JSON_ANSWERS), cached  # the taught model answers JSON over real HTTP
     judged = [v for v in first if v.judged]
     assert judged, [v.reason for v in first]
@@ -272,11 +233,20 @@ def test_failing_server_gives_not_judged_with_the_status(proxy, tmp_path):
 
 @pytest.mark.parametrize("fault", ["malformed", "truncated_json"])
 def test_malformed_replies_are_not_judged_never_a_crash(proxy, fault, tmp_path):
-    p = proxy({1: fault})
-    judge = LLMJudge(_config(p.base_url, tmp_path))
+    p = proxy(lambda n: fault)
+    judge = LLMJudge(_config(p.base_url, tmp_path, max_retries=1))
     v = judge.ask(judge_prompts(1)[0])
-    assert not v.judged and v.correct is None and "malformed response" in v.reason and p.count == 1
+    assert not v.judged and v.correct is None and "malformed" in v.reason and p.count == 2
+    assert judge.stats.failures == 1
     assert not list(Path(tmp_path).rglob("*.json")), "a failure must not be cached"
+
+
+def test_one_malformed_reply_is_retried_like_the_teachers(proxy, tmp_path):
+    """One client for teacher and judge (octo_mlx.llm): a 200 that is not a chat completion is
+    retried, not taken as the judge's final word."""
+    p = proxy({1: "malformed"})
+    v = LLMJudge(_config(p.base_url, tmp_path)).ask(judge_prompts(1)[0])
+    assert p.count == 2 and p.forwarded == 1 and "failed" not in v.reason
 
 
 def test_dropped_connection_is_retried(proxy, tmp_path):

@@ -12,14 +12,16 @@ import mlx.core as mx
 import pytest
 from mlx.utils import tree_flatten
 from mlx_lm.utils import load
-from tiny import build_tiny_model
-from train_helpers import write_planner_data
 
-from octo_mlx import batching, memory
 from octo_mlx.cli import main as cli_main
-from octo_mlx.config import load_recipe
 from octo_mlx.errors import OctoError
-from octo_mlx.memory import KNOWN_CONFIGS, ModelShape, data_geometry, plan_memory
+from octo_mlx.models.shape import KNOWN_CONFIGS, ModelShape, known_config, read_model_config
+from octo_mlx.train import batching, memory
+from octo_mlx.train.memory import data_geometry, plan_memory
+from octo_mlx.train.recipe import load_recipe
+from octo_mlx.train.setup import plan_recipe
+from tests.helpers.datasets import write_planner_data
+from tests.helpers.tiny import build_tiny_model
 
 ROOT = Path(__file__).parent.parent
 
@@ -66,12 +68,12 @@ def test_known_architectures_have_their_published_sizes():
 
 
 def test_known_config_resolves_hub_ids_and_folders(tiny_models):
-    assert memory.known_config("microsoft/Phi-3-mini-4k-instruct") == KNOWN_CONFIGS["phi-3-mini"]
-    assert memory.known_config("google/gemma-7b") == KNOWN_CONFIGS["gemma-7b"]
-    assert memory.known_config("no/such-model") is None
-    assert memory.read_model_config(tiny_models["llama"]) == _config(tiny_models["llama"])
+    assert known_config("microsoft/Phi-3-mini-4k-instruct") == KNOWN_CONFIGS["phi-3-mini"]
+    assert known_config("google/gemma-7b") == KNOWN_CONFIGS["gemma-7b"]
+    assert known_config("no/such-model") is None
+    assert read_model_config(tiny_models["llama"]) == _config(tiny_models["llama"])
     with pytest.raises(OctoError, match="known architecture"):
-        memory.read_model_config("no/such-model")
+        read_model_config("no/such-model")
 
 
 def test_bad_config_and_arguments_raise_one_clear_error():
@@ -183,7 +185,7 @@ def test_data_geometry_bounds_every_micro_batch():
 
 def test_prediction_within_35_percent_of_a_measured_training_peak(tiny_llama, tmp_path):
     """Train a tiny model for one epoch and compare the MLX allocator peak with the plan."""
-    from octo_mlx.train import train
+    from octo_mlx.train.loop import train
 
     data = write_planner_data(tmp_path / "data", n_train=8, n_valid=2)
     model = tmp_path / "model"
@@ -244,11 +246,11 @@ def test_plan_recipe_measures_the_data_and_the_cli_prints_it(tiny_llama, tmp_pat
     data = write_planner_data(tmp_path / "data", n_train=8, n_valid=2)
     recipe_path = ROOT / "recipes" / "planner-lora-smollm2.yaml"
     overrides = [f"model.path={tiny_llama}", f"data.path={data}", f"output.dir={tmp_path / 'out'}"]
-    plan = memory.plan_recipe(load_recipe(recipe_path, overrides))
+    plan = plan_recipe(load_recipe(recipe_path, overrides))
     assert "examples of" in plan.geometry.source  # measured on the data, not the bound
-    bound = memory.plan_recipe(load_recipe(recipe_path, [*overrides, f"data.path={tmp_path / 'none'}"]))
+    bound = plan_recipe(load_recipe(recipe_path, [*overrides, f"data.path={tmp_path / 'none'}"]))
     assert "upper bound" in bound.geometry.source and bound.plan.total > plan.plan.total
-    mac = memory.plan_recipe(load_recipe(recipe_path, overrides), memory_gb=16)
+    mac = plan_recipe(load_recipe(recipe_path, overrides), memory_gb=16)
     assert mac.plan.dtype == "bfloat16" and mac.budget.bytes == memory.mac_budget(16)
     assert dataclasses.replace(plan.plan, weights=10**15).fits(plan.budget.bytes) is False
 

@@ -15,49 +15,96 @@ import mlx.nn as nn
 import pytest
 from mlx.utils import tree_flatten
 
-from octo_mlx import gguf, models
+from octo_mlx.adapters.folder import load_with_adapter
 from octo_mlx.errors import OctoError
+from octo_mlx.files import HOME_ENV
+from octo_mlx.models import default, info, loading
+from octo_mlx.models.gguf import convert as gguf
 
 # --- resolve / load / info ----------------------------------------------------------------------
 
 
 def test_resolve_model_checks_the_folder(tmp_path, tiny_llama):
-    assert models.resolve_model(tiny_llama) == tiny_llama
-    assert models.resolve_model(str(tiny_llama)) == tiny_llama
+    assert loading.resolve_model(tiny_llama) == tiny_llama
+    assert loading.resolve_model(str(tiny_llama)) == tiny_llama
     with pytest.raises(OctoError, match="no such model folder"):
-        models.resolve_model(tmp_path / "missing")
+        loading.resolve_model(tmp_path / "missing")
     with pytest.raises(OctoError, match="no config.json") as e:
-        models.resolve_model(tmp_path)
+        loading.resolve_model(tmp_path)
     assert str(tmp_path) in str(e.value)
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(OctoError, match="no model\\*.safetensors"):
-        models.resolve_model(tmp_path)
+        loading.resolve_model(tmp_path)
     with pytest.raises(OctoError, match="import-gguf"):
-        models.resolve_model(tmp_path / "model.gguf")
+        loading.resolve_model(tmp_path / "model.gguf")
 
 
 def test_load_model_casts_to_the_compute_dtype(tmp_path, tiny_llama):
-    from octo_mlx.runtime import compute_dtype
+    from octo_mlx.runtime.device import compute_dtype
 
     f = gguf.export_gguf(tiny_llama, tmp_path / "m.gguf", dtype="float16")
     gguf.import_gguf(f, tmp_path / "m16")
-    model, tok = models.load_model(tmp_path / "m16")
+    model, tok = loading.load_model(tmp_path / "m16")
     dtypes = {v.dtype for _, v in tree_flatten(model.parameters())}
     assert dtypes == {compute_dtype()}  # stored as float16, computed in float32 on a CPU
     assert tok.encode("hello") and tok.eos_token_id is not None
     with pytest.raises(OctoError, match="not an adapter folder"):
-        models.load_model(tiny_llama, adapter_path=tmp_path)
+        load_with_adapter(tiny_llama, adapter_path=tmp_path)
 
 
 def test_model_info_counts_the_parameters_mlx_lm_loads(tiny_llama):
     from mlx_lm import load
 
-    info = models.model_info(tiny_llama)
+    summary = info.model_info(tiny_llama)
     model, _ = load(str(tiny_llama))
-    assert info.n_params == sum(v.size for _, v in tree_flatten(model.parameters()))
+    assert summary.n_params == sum(v.size for _, v in tree_flatten(model.parameters()))
     config = json.loads((tiny_llama / "config.json").read_text())
-    assert (info.model_type, info.hidden_size, info.num_layers) == ("llama", config["hidden_size"], 2)
-    assert info.chat_template and info.dtypes == {"F32": len(tree_flatten(model.parameters()))}
+    assert (summary.model_type, summary.hidden_size, summary.num_layers) == (
+        "llama",
+        config["hidden_size"],
+        2,
+    )
+    assert summary.chat_template and summary.dtypes == {"F32": len(tree_flatten(model.parameters()))}
+
+
+def test_model_info_reads_tied_embeddings_as_mlx_lm_does(tmp_path, tiny_llama):
+    """A llama config.json without tie_word_embeddings: mlx-lm ties the head (no lm_head weight);
+    model info and the memory plan read it through the same ModelShape, so they agree."""
+    import shutil
+
+    from mlx_lm import load
+
+    from octo_mlx.models.shape import ModelShape
+
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_llama, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config.pop("tie_word_embeddings")
+    (folder / "config.json").write_text(json.dumps(config))
+    model, _ = load(str(folder))
+    assert "lm_head" not in model  # mlx-lm's default for llama: tied
+    assert info.model_info(folder).tied_embeddings is True
+    assert ModelShape.from_config(config).tied is True
+
+
+def test_a_hub_id_that_is_no_local_folder_is_fetched_with_mlx_lm(tmp_path, tiny_llama, monkeypatch):
+    import mlx_lm.utils
+
+    asked = []
+    monkeypatch.chdir(tmp_path)  # no local folder named like the id
+    monkeypatch.setattr(mlx_lm.utils, "_download", lambda repo, *a, **k: asked.append(repo) or tiny_llama)
+    assert loading.resolve_model("microsoft/Phi-3-mini-4k-instruct") == tiny_llama
+    assert asked == ["microsoft/Phi-3-mini-4k-instruct"]
+
+    def offline(repo, *a, **k):
+        raise ConnectionError("no route to huggingface.co")
+
+    monkeypatch.setattr(mlx_lm.utils, "_download", offline)
+    with pytest.raises(OctoError, match="hub failed: no route") as e:
+        loading.resolve_model("google/gemma-2b")
+    assert e.value.where == "google/gemma-2b"
+    with pytest.raises(OctoError, match="no such model folder"):  # a path, not a hub id: no download
+        loading.resolve_model("./models/mine")
 
 
 # --- the cached, atomic import ------------------------------------------------------------------
@@ -66,21 +113,21 @@ def test_model_info_counts_the_parameters_mlx_lm_loads(tiny_llama):
 def test_cached_import_is_atomic_and_tracks_its_source(tmp_path, tiny_llama):
     src = gguf.export_gguf(tiny_llama, tmp_path / "src.gguf")
     target = tmp_path / "cache" / "models" / "tiny"
-    fp = models.source_fingerprint(src)
+    fp = default.source_fingerprint(src)
 
-    models.import_cached(src, target)
-    assert models.is_finished_import(target, fp)
+    default.import_cached(src, target)
+    assert default.is_finished_import(target, fp)
     assert [p.name for p in target.parent.iterdir()] == ["tiny"]  # no temporary folder left behind
 
     # a changed source file (another size and mtime) is no longer what the cache holds
     src.write_bytes(src.read_bytes() + b"\0" * 64)
-    assert not models.is_finished_import(target, models.source_fingerprint(src))
-    models.import_cached(src, target)
-    assert models.is_finished_import(target, models.source_fingerprint(src))
+    assert not default.is_finished_import(target, default.source_fingerprint(src))
+    default.import_cached(src, target)
+    assert default.is_finished_import(target, default.source_fingerprint(src))
 
     # a folder that has weights but no marker is what a killed import would leave: not finished
-    (target / models.MARKER).unlink()
-    assert not models.is_finished_import(target)
+    (target / default.MARKER).unlink()
+    assert not default.is_finished_import(target)
 
 
 def test_failed_import_leaves_no_folder(tmp_path):
@@ -89,13 +136,13 @@ def test_failed_import_leaves_no_folder(tmp_path):
     bad.write_bytes(bad.read_bytes()[:-16])  # truncated tensor data
     target = tmp_path / "models" / "bad"
     with pytest.raises(OctoError, match="truncated"):
-        models.import_cached(bad, target)
+        default.import_cached(bad, target)
     assert not target.exists() and list(target.parent.iterdir()) == []
 
 
 def test_home_follows_the_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv(models.HOME_ENV, str(tmp_path))
-    assert models.default_model_dir() == tmp_path / "models" / models.DEFAULT_MODEL_NAME
+    monkeypatch.setenv(HOME_ENV, str(tmp_path))
+    assert default.default_model_dir() == tmp_path / "models" / default.DEFAULT_MODEL_NAME
 
 
 def test_cli_errors_are_one_line_naming_the_file(tmp_path):
@@ -183,16 +230,16 @@ def _mean_loss(model, tokenizer) -> float:
 @pytest.fixture(scope="module")
 def default_model(tmp_path_factory):
     home = tmp_path_factory.mktemp("octo-home")
-    old = os.environ.get(models.HOME_ENV)
-    os.environ[models.HOME_ENV] = str(home)
+    old = os.environ.get(HOME_ENV)
+    os.environ[HOME_ENV] = str(home)
     try:
-        first = models.ensure_default_model(install=True)
-        second = models.ensure_default_model(install=False)
+        first = default.ensure_default_model(install=True)
+        second = default.ensure_default_model(install=False)
     finally:
         if old is None:
-            os.environ.pop(models.HOME_ENV)
+            os.environ.pop(HOME_ENV)
         else:
-            os.environ[models.HOME_ENV] = old
+            os.environ[HOME_ENV] = old
     return first, second
 
 
@@ -205,16 +252,21 @@ def test_default_model_is_imported_once_into_the_home(default_model):
         f"\nimport: {first.report.seconds:.1f} s (whole call {first.seconds:.1f} s); "
         f"cached call {second.seconds:.2f} s"
     )
-    info = models.model_info(first.path)
-    assert info.n_params == 134_515_008  # SmolLM2-135M's published count, tied embeddings
-    assert (info.num_layers, info.hidden_size, info.num_heads, info.num_kv_heads) == (30, 576, 9, 3)
+    summary = info.model_info(first.path)
+    assert summary.n_params == 134_515_008  # SmolLM2-135M's published count, tied embeddings
+    assert (summary.num_layers, summary.hidden_size, summary.num_heads, summary.num_kv_heads) == (
+        30,
+        576,
+        9,
+        3,
+    )
 
 
 @pytest.mark.slow
 def test_default_model_predicts_english_and_needs_the_qk_unpermutation(default_model):
     from mlx_lm import generate
 
-    model, tok = models.load_model(default_model[0].path)
+    model, tok = loading.load_model(default_model[0].path)
     assert {v.dtype for _, v in tree_flatten(model.parameters())} == {mx.float32}
     loss = _mean_loss(model, tok)
     # put the Q/K rows back in llama.cpp's order: what an importer without the fix produces
@@ -242,7 +294,7 @@ def test_default_model_predicts_english_and_needs_the_qk_unpermutation(default_m
 
 @pytest.mark.slow
 def test_default_model_tokenizer_round_trips(default_model):
-    _, tok = models.load_model(default_model[0].path)
+    _, tok = loading.load_model(default_model[0].path)
     for text in [*PARAGRAPHS, "Digits 2024 and 1,234.5; tabs\tand  spaces\n", "Émile's café — naïve"]:
         assert tok.decode(tok.encode(text)) == text
     for special in ("<|im_start|>", "<|im_end|>", "<|endoftext|>"):

@@ -21,8 +21,9 @@ from octo_mlx.data import (
     validate_dir,
     write_dataset,
 )
+from octo_mlx.domains.catalog import BUNDLED_DOMAINS, load_domain, load_domains
 from octo_mlx.errors import OctoError
-from octo_mlx.functions import BUNDLED_DOMAINS, Function, load_domain, load_domains, make_domain
+from octo_mlx.functions.contract import Function, make_domain
 from octo_mlx.synth.offline import (
     MIN_FAMILIES,
     generate_offline,
@@ -372,7 +373,7 @@ def test_cli_writes_1000_android_examples_well_under_a_minute(tmp_path):
     import subprocess
     import sys
 
-    from octo_mlx.runtime import openblas_env
+    from octo_mlx.runtime.blas import openblas_env
 
     out = tmp_path / "offline"
     cmd = [

@@ -5,17 +5,10 @@ from __future__ import annotations
 
 import mlx_lm
 import pytest
-from teach import PLANS, plan_text
 
-from octo_mlx.data import parse_plan
-from octo_mlx.planner import (
-    Planner,
-    chat_messages,
-    encode_prompt,
-    generate_from_prompts,
-    generate_plans,
-    stop_token_ids,
-)
+from octo_mlx.generation import encode_prompt, stop_token_ids
+from octo_mlx.planner import Planner, chat_messages, generate_plans, parse_plan, plan_prompts
+from tests.helpers.teach import PLANS, plan_text
 
 QUERIES = [q for q, _ in PLANS] + ["Book a table for two", "weather?"]
 
@@ -62,7 +55,7 @@ def test_taught_planner_stops_at_its_end_marker(taught):
 def test_stop_token_cuts_the_text_where_it_first_appears(random_model):
     model, tok = random_model
     prompt = encode_prompt(tok, chat_messages("Find news about NVIDIA"))
-    free, _ = generate_from_prompts(model, tok, [prompt], max_tokens=12, batch_size=1)
+    free, _ = plan_prompts(model, tok, [prompt], max_tokens=12, batch_size=1)
     ids = list(free[0].token_ids)
     assert free[0].finish_reason == "length" and len(ids) == free[0].gen_tokens == 12
     stop = ids[len(ids) // 2]  # a token the model really emits: make it an end marker
@@ -70,7 +63,7 @@ def test_stop_token_cuts_the_text_where_it_first_appears(random_model):
     tok.eos_token_ids = saved | {stop}
     try:
         assert stop in stop_token_ids(tok)
-        cut, _ = generate_from_prompts(model, tok, [prompt], max_tokens=12, batch_size=1)
+        cut, _ = plan_prompts(model, tok, [prompt], max_tokens=12, batch_size=1)
     finally:
         tok.eos_token_ids = saved
     assert cut[0].finish_reason == "stop"
@@ -87,7 +80,7 @@ def test_prompt_is_the_bare_query_in_the_chat_template(taught):
 def test_run_stats_add_up(taught):
     model, tok = taught
     prompts = [encode_prompt(tok, chat_messages(q)) for q in QUERIES]
-    outs, run = generate_from_prompts(model, tok, prompts, max_tokens=48, batch_size=4)
+    outs, run = plan_prompts(model, tok, prompts, max_tokens=48, batch_size=4)
     assert run.prompts == len(QUERIES) and run.prompt_tokens == sum(map(len, prompts))
     assert run.gen_tokens == sum(o.gen_tokens for o in outs)
     assert [o.prompt_tokens for o in outs] == [len(p) for p in prompts]

@@ -7,11 +7,11 @@ import sys
 import numpy as np
 import pytest
 
-from octo_mlx import runtime
+from octo_mlx.runtime import blas, device
 
 SCRIPT = """
 import sys, numpy as np, mlx.core as mx
-from octo_mlx.runtime import blas_in_use
+from octo_mlx.runtime.blas import blas_in_use
 mx.random.seed(0)
 a = mx.random.normal((257, 300)); b = mx.random.normal((300, 129))
 np.save(sys.argv[1], np.array(a @ b))
@@ -28,18 +28,18 @@ def _run(tmp_path, name, env):
 
 
 @pytest.mark.skipif(
-    runtime.find_openblas() is None, reason="Debian OpenBLAS not installed (make setup installs it)"
+    blas.find_openblas() is None, reason="Debian OpenBLAS not installed (make setup installs it)"
 )
 def test_openblas_and_bundled_blas_agree(tmp_path):
     base = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
     bundled, name_b = _run(tmp_path, "bundled", base)
-    fast, name_f = _run(tmp_path, "openblas", runtime.openblas_env(base))
+    fast, name_f = _run(tmp_path, "openblas", blas.openblas_env(base))
     assert name_b.startswith("bundled") and name_f.startswith("OpenBLAS"), (name_b, name_f)
     np.testing.assert_allclose(fast, bundled, rtol=1e-4, atol=1e-4)
 
 
 def test_cli_reexecs_with_openblas(tmp_path):
-    if runtime.find_openblas() is None:
+    if blas.find_openblas() is None:
         pytest.skip("Debian OpenBLAS not installed")
     env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "OCTO_MLX_REEXECED")}
     code = "from octo_mlx.cli import main; main()"
@@ -48,15 +48,22 @@ def test_cli_reexecs_with_openblas(tmp_path):
     )
     assert res.returncode == 0, res.stderr
     assert "OpenBLAS" in res.stdout
-    env[runtime.NO_OPENBLAS_ENV] = "1"
+    env[blas.NO_OPENBLAS_ENV] = "1"
     res = subprocess.run(
         [sys.executable, "-c", code, "doctor", "--size", "256"], env=env, capture_output=True, text=True
     )
     assert "bundled" in res.stdout
 
 
-def test_compute_dtype_is_float32_on_cpu():
+def test_the_dtype_policy_computes_in_float32_on_the_cpu_and_bfloat16_on_metal():
     import mlx.core as mx
+    import mlx.nn as nn
 
-    if not runtime.on_gpu():
-        assert runtime.compute_dtype() == mx.float32
+    want = mx.bfloat16 if device.on_gpu() else mx.float32
+    assert device.compute_dtype() == want
+    layer = nn.Linear(4, 4)
+    layer.set_dtype(mx.float16)
+    quantized = nn.QuantizedLinear(64, 64)  # its packed uint32 weights must stay as they are
+    model = nn.Sequential(layer, quantized)
+    device.apply_dtype_policy(model)
+    assert layer.weight.dtype == want and quantized.weight.dtype == mx.uint32

@@ -7,9 +7,12 @@ import json
 
 import pytest
 
+from octo_mlx.domains.catalog import load_domain, load_domains
+from octo_mlx.domains.world import new_state
 from octo_mlx.errors import OctoError
-from octo_mlx.functions import Function, domain_from_callables, load_domain, load_domains, octo_function
-from octo_mlx.simulator import DeviceState, Observation, execute, new_state
+from octo_mlx.functions.contract import Function
+from octo_mlx.functions.signatures import domain_from_callables, octo_function
+from octo_mlx.functions.simulator import DeviceState, Observation, execute
 
 DOMAINS = load_domains()
 ALL = [f for d in DOMAINS for f in d]

@@ -15,18 +15,18 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from faultproxy import FaultProxy, wait_for
-from scripted_teacher import MINI_DOMAIN, SETTINGS, script
-from servers import MLXServer, build_scripted_model
 
 from octo_mlx import data
 from octo_mlx.data import IRRELEVANT_STEP, NO_FUNCTION
+from octo_mlx.domains.catalog import load_domain, load_domains
 from octo_mlx.errors import OctoError
-from octo_mlx.functions import load_domain, load_domains
-from octo_mlx.synth import SynthConfig, parse_steps, synthesize
 from octo_mlx.synth import prompts as P
-from octo_mlx.synth.cache import RecordLog, RequestCache, request_key, safe_base_url, scrub
 from octo_mlx.synth.checks import Deduper, check_candidate, jaccard
+from octo_mlx.synth.config import SynthConfig, parse_steps
+from octo_mlx.synth.run import synthesize
+from tests.helpers.faultproxy import FaultProxy, wait_for
+from tests.helpers.scripted_teacher import MINI_DOMAIN, SETTINGS, script
+from tests.helpers.servers import MLXServer, build_scripted_model
 
 # --- prompts and parsing ------------------------------------------------------------------------
 
@@ -145,51 +145,6 @@ def test_deduper_exact_and_near_duplicates():
     j = jaccard(frozenset(base.lower().split()), frozenset(one_word.lower().split()))
     assert (d.find(one_word) is not None) == (j >= 0.9)
     assert d.find("book a table for two at an Italian place near the office") is None
-
-
-# --- cache and logs -----------------------------------------------------------------------------
-
-
-def test_request_key_ignores_credentials_and_changes_with_what_matters():
-    params = {
-        "model": "m",
-        "messages": [{"role": "user", "content": "x"}],
-        "temperature": 1.0,
-        "seed": 1,
-        "attempt": 0,
-    }
-    k = request_key("https://api.example.com/v1", params)
-    assert k == request_key("https://user:sk-SECRET@api.example.com/v1/?key=sk-SECRET", params)
-    for change in ({"seed": 2}, {"attempt": 1}, {"temperature": 0.5}, {"model": "n"}):
-        assert request_key("https://api.example.com/v1", {**params, **change}) != k
-    assert "SECRET" not in safe_base_url("https://u:SECRET@h:8080/v1?token=SECRET#SECRET")
-    assert scrub("key sk-abcdef in text sk-abcdef", ["sk-abcdef"]) == "key *** in text ***"
-
-
-def test_cache_round_trip_and_partial_file_is_a_miss(tmp_path):
-    cache = RequestCache(tmp_path)
-    cache.put("ab" * 32, {"model": "m"}, {"choices": [1]})
-    assert cache.get("ab" * 32) == {"choices": [1]}
-    path = next(tmp_path.rglob("*.json"))
-    path.write_text(path.read_text()[:10])
-    assert cache.get("ab" * 32) is None and cache.get("cd" * 32) is None
-
-
-def test_record_log_cuts_only_a_torn_last_line(tmp_path):
-    log = RecordLog(tmp_path / "a.jsonl")
-    for i in range(5):
-        log.append({"task": i})
-    with (tmp_path / "a.jsonl").open("a") as f:
-        f.write('{"task": 5, "que')  # killed mid-write
-    log2 = RecordLog(tmp_path / "a.jsonl")
-    assert [r["task"] for r in log2.load()] == list(range(5)) and log2.torn == 1
-    log2.append({"task": 5})
-    assert [r["task"] for r in RecordLog(tmp_path / "a.jsonl").load()] == list(range(6))
-    lines = (tmp_path / "a.jsonl").read_text().splitlines()
-    lines[2] = "{broken"
-    (tmp_path / "a.jsonl").write_text("\n".join(lines) + "\n")
-    with pytest.raises(OctoError, match=r"a\.jsonl:3"):
-        RecordLog(tmp_path / "a.jsonl").load()
 
 
 def test_config_refuses_bad_settings():

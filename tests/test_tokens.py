@@ -13,13 +13,17 @@ import numpy as np
 import pytest
 from mlx.utils import tree_flatten, tree_map
 from mlx_lm.utils import load, save_config, save_model
-from tiny import build_tiny_model
-from train_helpers import tiny_overrides, write_planner_data
 
-from octo_mlx import checkpoint, tokens
-from octo_mlx.config import load_recipe
-from octo_mlx.runtime import apply_dtype_policy
-from octo_mlx.train import adapter_weights, setup_trainable, train
+from octo_mlx.adapters import rows as tokens
+from octo_mlx.adapters.folder import save_adapter
+from octo_mlx.adapters.lora import LoraConfig, adapter_weights, apply_lora
+from octo_mlx.models.folder import stored_dtype
+from octo_mlx.runtime.device import apply_dtype_policy
+from octo_mlx.train import checkpoint
+from octo_mlx.train.loop import train
+from octo_mlx.train.recipe import load_recipe
+from tests.helpers.datasets import tiny_overrides, write_planner_data
+from tests.helpers.tiny import build_tiny_model
 
 SPLIT = "<nexa_split>"
 
@@ -115,21 +119,19 @@ def test_saved_adapter_with_new_rows_gives_the_same_logits(tmp_path, arch, metho
     src = build_tiny_model(tmp_path / "m", arch)
     if spare:
         src = _with_spare_rows(src, tmp_path / "spare")
-    recipe = load_recipe(None, [f"train.method={method}", "lora.rank=4", "lora.alpha=8", f"model.path={src}"])
+    lora, dora = LoraConfig(rank=4, alpha=8), method == "dora"
     model, tok = _load(src)
     config = json.loads((src / "config.json").read_text())
     new = tokens.add_tokens(model, tok, [SPLIT])
     base = tmp_path / "out" / "base"
     checkpoint.write_base(base, src, model if new.resized else None, tok, config)
-    adapter_config = setup_trainable(model, recipe, new)
+    adapter_config = apply_lora(model, lora, dora, 0, new)
     _randomize_trainable(model)
     names = {k.rsplit(".", 1)[-1] for k, _ in tree_flatten(model.trainable_parameters())}
     assert names == ({"lora_a", "lora_b", "delta"} | ({"m"} if method == "dora" else set()))
     ids = mx.array([[3, 17, new.ids[0], 40, new.ids[0], 5]])
     expected = model(ids)
-    checkpoint.save_adapter(
-        tmp_path / "out" / "last", adapter_weights(model, recipe, new), adapter_config, ""
-    )
+    save_adapter(tmp_path / "out" / "last", adapter_weights(model, lora, dora, new), adapter_config, "")
     loaded, ltok = load(str(base), adapter_path=str(tmp_path / "out" / "last"))
     assert ltok.encode(SPLIT, add_special_tokens=False) == [new.ids[0]]
     np.testing.assert_allclose(np.array(loaded(ids)), np.array(expected), rtol=1e-4, atol=1e-4)
@@ -158,12 +160,12 @@ def test_lora_trains_only_the_new_rows_and_adapters(tiny_llama, tmp_path):
 
 
 def test_too_many_new_tokens_for_the_rank_is_a_clear_error(tiny_llama):
-    recipe = load_recipe(None, ["lora.rank=1", "lora.alpha=2", f"model.path={tiny_llama}"])
+    lora = LoraConfig(rank=1, alpha=2)
     model, tok = _load(tiny_llama)
     new = tokens.add_tokens(model, tok, ["<a1>", "<a2>"])
-    setup_trainable(model, recipe, new)
+    apply_lora(model, lora, False, 0, new)
     with pytest.raises(Exception, match="lora.rank >= 2"):
-        adapter_weights(model, recipe, new)
+        adapter_weights(model, lora, False, new)
 
 
 def test_qlora_on_a_quantized_base_grows_rows_and_reloads(tiny_llama, tmp_path):
@@ -198,7 +200,7 @@ def test_grown_base_keeps_the_stored_dtype(tiny_llama, tmp_path):
     save_model(half, model)
     data = write_planner_data(tmp_path / "data")
     result = train(load_recipe(None, tiny_overrides(half, data, tmp_path / "run", "train.max_steps=1")))
-    assert checkpoint.stored_dtype(result.base_dir) == mx.float16  # not doubled to float32 on disk
+    assert stored_dtype(result.base_dir) == mx.float16  # not doubled to float32 on disk
     base, _ = load(str(result.base_dir))
     w = np.array(base.model.embed_tokens.weight.astype(mx.float32))
     expected = w[:-1].mean(axis=0).astype(np.float16).astype(np.float32)

@@ -16,14 +16,16 @@ import numpy as np
 import pytest
 from mlx.utils import tree_flatten
 from mlx_lm.utils import load
-from train_helpers import tiny_overrides, write_planner_data
 
-from octo_mlx import batching, tokens
+from octo_mlx.adapters import rows as tokens
 from octo_mlx.cli import main as cli_main
-from octo_mlx.config import load_recipe
-from octo_mlx.runtime import apply_dtype_policy, openblas_env
-from octo_mlx.step import batch_loss, evaluate, learning_rate_at
-from octo_mlx.train import train
+from octo_mlx.runtime.blas import openblas_env
+from octo_mlx.runtime.device import apply_dtype_policy
+from octo_mlx.train import batching
+from octo_mlx.train.loop import train
+from octo_mlx.train.recipe import load_recipe
+from octo_mlx.train.step import batch_loss, learning_rate_at, validation_loss
+from tests.helpers.datasets import tiny_overrides, write_planner_data
 
 ROOT = Path(__file__).parent.parent
 
@@ -34,7 +36,7 @@ def data(tmp_path_factory) -> Path:
 
 
 def _model_and_examples(path, n=5):
-    from train_helpers import planner_examples
+    from tests.helpers.datasets import planner_examples
 
     model, tok = load(str(path))
     apply_dtype_policy(model)
@@ -80,7 +82,7 @@ def test_loss_is_masked_cross_entropy_on_the_completion_only(tiny_llama):
 
 @pytest.mark.parametrize("arch", ["phi3", "gemma"])
 def test_packed_loss_and_gradients_equal_unpacked(tmp_path, arch):
-    from tiny import build_tiny_model
+    from tests.helpers.tiny import build_tiny_model
 
     model, _, encs = _model_and_examples(build_tiny_model(tmp_path, arch))
     grad_fn = nn.value_and_grad(model, batch_loss)
@@ -119,7 +121,7 @@ def test_a_few_steps_reduce_the_loss_and_outputs_are_written(tiny_llama, data, t
     from octo_mlx.data import read_split
 
     valid = [batching.encode_chat(tok, e.to_record()["messages"]) for e in read_split(data / "valid.jsonl")]
-    before = evaluate(model, valid, recipe, 0, mx.distributed.init())
+    before = validation_loss(model, valid, recipe, 0, mx.distributed.init())
     events = []
     result = train(recipe, callback=events.append)
     assert result.val_losses[-1][1] < before - 0.5
@@ -186,8 +188,8 @@ def test_gradient_accumulation_matches_the_bigger_batch(tiny_llama, data, tmp_pa
 
 KILL_SCRIPT = """
 import sys, time
-from octo_mlx.config import load_recipe
-from octo_mlx.train import train
+from octo_mlx.train.recipe import load_recipe
+from octo_mlx.train.loop import train
 recipe = load_recipe(None, sys.argv[1:])
 train(recipe, callback=lambda e: time.sleep(0.15) if e.kind == "step" else None)
 """

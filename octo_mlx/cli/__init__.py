@@ -3,8 +3,9 @@
 Each subcommand names the API function it calls (``stage``); the stage module is imported
 only when the command runs, so `octo-mlx --help` stays fast. Bad input (an OctoError) is one
 line on stderr and exit code 2; `--debug` shows the traceback. The commands live beside this
-file by stage (setup, data, training, evaluation); this module holds the registry, the parser
-and the entry point.
+file, one module per command group (doctor, model, functions, data, train and memory, eval,
+plan, bench), each registering them in registry.py; this module holds the parser and the
+entry point.
 """
 
 from __future__ import annotations
@@ -12,35 +13,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class Command:
-    name: str  # space-separated path, e.g. "model import-gguf"
-    stage: str  # "module:function" of the Python API the command calls
-    help: str
-    add_args: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int | None]
-
-
-COMMANDS: list[Command] = []
-
-
-def command(
-    name: str, stage: str, help: str, args: Callable[[argparse.ArgumentParser], None] = lambda p: None
-):
-    def register(run):
-        COMMANDS.append(Command(name, stage, help, args, run))
-        return run
-
-    return register
-
 
 # each module registers its commands on import; the order here is the order of `octo-mlx --help`
-from octo_mlx.cli import setup, data, training, evaluation  # noqa: E402, F401, I001
-
+from octo_mlx.cli import bench, data, doctor, eval, functions, model, plan, train  # noqa: F401, I001
+from octo_mlx.cli.registry import COMMANDS
 
 # --- parser and entry point -------------------------------------------------------------------
 
@@ -71,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
     # transformers warns at import that PyTorch is missing: we use it only for tokenizers.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    from octo_mlx.runtime import ensure_fast_blas
+    from octo_mlx.runtime.blas import ensure_fast_blas
 
     ensure_fast_blas(argv)
     parser = build_parser()

@@ -1,10 +1,8 @@
-"""`octo-mlx data ...` and `octo-mlx functions ...`: planner data and function domains."""
+"""`octo-mlx data ...`: planner datasets: synthesize, validate, count, export."""
 
 from __future__ import annotations
 
-from octo_mlx.cli import command
-
-# --- data -----------------------------------------------------------------------------------
+from octo_mlx.cli.registry import command
 
 
 def _domains_arg(p):
@@ -20,7 +18,7 @@ def _domains_arg(p):
 def _load_domains_arg(names):
     if not names:
         return None
-    from octo_mlx.functions import load_domains
+    from octo_mlx.domains.catalog import load_domains
 
     return load_domains(names)
 
@@ -102,13 +100,14 @@ def _synth_args(p):
 
 @command(
     "data synth",
-    "octo_mlx.synth:synthesize",
+    "octo_mlx.synth.run:synthesize",
     "make a planner dataset (offline or with a teacher LLM)",
     _synth_args,
 )
 def _data_synth(a):
     from octo_mlx import ui
-    from octo_mlx.synth import SynthConfig, parse_steps, synthesize
+    from octo_mlx.synth import run
+    from octo_mlx.synth.config import SynthConfig, parse_steps
 
     config = SynthConfig(
         domains=a.domain or ["android"],
@@ -136,7 +135,7 @@ def _data_synth(a):
         price_out=a.price_out,
     )
     with ui.synth_progress(config.n) as progress:
-        report = synthesize(config, progress)
+        report = run.synthesize(config, progress)
     ui.show_synth_report(report)
 
 
@@ -147,7 +146,7 @@ def _export_args(p):
 
 @command(
     "data export-hf",
-    "octo_mlx.data:to_hf",
+    "octo_mlx.data:export_hf",
     "save a dataset folder as a Hugging Face DatasetDict",
     _export_args,
 )
@@ -157,62 +156,4 @@ def _data_export_hf(a):
 
     if not a.to:
         raise OctoError("give --to FOLDER for the saved DatasetDict")
-    dd = data.to_hf(_dataset_dir(a))
-    dd.save_to_disk(a.to)
-    ui.console.print(f"saved {', '.join(f'{k}: {len(v)}' for k, v in dd.items())} to {a.to}")
-
-# --- functions ------------------------------------------------------------------------------
-
-
-def _functions_domain_arg(p):
-    p.add_argument(
-        "--domain",
-        action="append",
-        default=None,
-        metavar="NAME_OR_FILE",
-        help="bundled domain name, JSON/YAML file or module:DOMAIN; repeat (default: all bundled)",
-    )
-
-
-def _functions_show_args(p):
-    p.add_argument("name", nargs="?", help="function name, e.g. send_email")
-    _functions_domain_arg(p)
-
-
-@command(
-    "functions list",
-    "octo_mlx.functions:load_domains",
-    "table of the functions in each domain (all bundled domains by default)",
-    _functions_domain_arg,
-)
-def _functions_list(a):
-    from octo_mlx import functions, ui
-
-    ui.show_functions(functions.load_domains(a.domain))
-
-
-@command(
-    "functions show",
-    "octo_mlx.functions:find_function",
-    "one function's full JSON schema",
-    _functions_show_args,
-)
-def _functions_show(a):
-    from octo_mlx import functions, ui
-    from octo_mlx.errors import OctoError
-
-    if not a.name:
-        raise OctoError("give a function name, e.g. `octo-mlx functions show send_email`")
-    ui.show_function(functions.find_function(a.name, a.domain))
-
-
-@command(
-    "functions export",
-    "octo_mlx.functions:export_tools",
-    "OpenAI tools JSON of the domains on stdout",
-    _functions_domain_arg,
-)
-def _functions_export(a):
-    from octo_mlx import functions, ui
-
-    ui.print_json(functions.export_tools(a.domain))
+    ui.show_exported_hf(data.export_hf(_dataset_dir(a), a.to), a.to)

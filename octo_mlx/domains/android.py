@@ -11,8 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from octo_mlx.signatures import domain_from_module, octo_function
-from octo_mlx.simulator import TODAY, CallError, DeviceState
+from octo_mlx.functions.signatures import domain_from_module, octo_function
+from octo_mlx.functions.simulator import TODAY, CallError, DeviceState
 
 E164 = r"^\+[1-9]\d{1,14}$"
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"

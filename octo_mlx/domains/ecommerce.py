@@ -12,8 +12,8 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from octo_mlx.domains.world import product_words
-from octo_mlx.signatures import domain_from_module, octo_function
-from octo_mlx.simulator import CallError, DeviceState
+from octo_mlx.functions.signatures import domain_from_module, octo_function
+from octo_mlx.functions.simulator import CallError, DeviceState
 
 _SEARCH_LIMIT = 5  # results per search: enough to choose from, short enough for a small model's context
 

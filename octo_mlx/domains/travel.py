@@ -15,8 +15,8 @@ from typing import Annotated
 from pydantic import Field
 
 from octo_mlx.domains.world import USD_RATES, usd_rate
-from octo_mlx.signatures import domain_from_module, octo_function
-from octo_mlx.simulator import TODAY, CallError, DeviceState
+from octo_mlx.functions.signatures import domain_from_module, octo_function
+from octo_mlx.functions.simulator import TODAY, CallError, DeviceState
 
 DATE = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"
 ISO4217 = r"^[A-Z]{3}$"

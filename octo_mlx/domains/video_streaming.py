@@ -13,8 +13,8 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from octo_mlx.domains.world import GENRES
-from octo_mlx.signatures import domain_from_module, octo_function
-from octo_mlx.simulator import CallError, DeviceState
+from octo_mlx.functions.signatures import domain_from_module, octo_function
+from octo_mlx.functions.simulator import CallError, DeviceState
 
 Genre = Literal[GENRES]  # type: ignore[valid-type]
 

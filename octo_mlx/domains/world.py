@@ -7,7 +7,7 @@ things ("headphones", "a comedy", "Mom"), and a search that finds nothing only t
 
 from __future__ import annotations
 
-from octo_mlx.simulator import DeviceState
+from octo_mlx.functions.simulator import DeviceState
 
 FIRST_NAMES = (
     "Alice", "Bob", "Carol", "David", "Emma", "Frank", "Grace", "Henry", "Isabel", "Jack",
@@ -78,6 +78,11 @@ USD_RATES = {
     "AUD": 1.55, "CHF": 0.82, "MXN": 19.2, "BRL": 5.6, "KRW": 1370.0, "SGD": 1.29, "SEK": 9.6,
     "NOK": 10.1, "HKD": 7.85, "NZD": 1.67, "ZAR": 17.9, "THB": 32.7, "AED": 3.67,
 }  # fmt: skip
+
+
+def new_state(seed: int = 0) -> DeviceState:
+    """A freshly seeded device: same seed, same contacts, catalogue, orders and prices."""
+    return seed_state(DeviceState(seed=seed))
 
 
 def seed_state(state: DeviceState) -> DeviceState:

@@ -26,11 +26,11 @@ from typing import Any
 
 from octo_mlx.data import IRRELEVANT_STEP, PlanExample, split_examples, write_dataset
 from octo_mlx.errors import OctoError
-from octo_mlx.synth import ProgressEvent, SynthConfig, SynthReport
+from octo_mlx.files import RecordLog, write_atomic
+from octo_mlx.llm import ChatClient, Endpoint, EndpointError, RequestCache, Usage, scrub
 from octo_mlx.synth import prompts as P
-from octo_mlx.synth.cache import RecordLog, RequestCache, scrub, write_atomic
 from octo_mlx.synth.checks import Deduper, Rejection, check_candidate
-from octo_mlx.synth.client import ChatClient, Endpoint, TeacherError, Usage
+from octo_mlx.synth.config import ProgressEvent, SynthConfig, SynthReport
 
 # Reply budgets in tokens: a query is one sentence (~40 tokens), a 5-step plan in JSON ~250,
 # a verdict ~60; the margins keep a verbose teacher from being cut mid-JSON.
@@ -259,7 +259,7 @@ def run_teacher(config: SynthConfig, domains: list, progress: Callable | None = 
                 if not pending:
                     break
                 pending = _round(run, pool, tasks, pending, attempt, dedup, accepted)
-        except TeacherError as e:
+        except EndpointError as e:
             pool.shutdown(wait=True, cancel_futures=True)
             saved = run.counts["accepted"] + run.counts["rejected"]
             raise OctoError(
@@ -299,7 +299,7 @@ def _round(
                 dedup.add(rec["query"], f"task {i}")
             outcome[i] = rec
             continue
-        cand = writes[i].result()  # raises TeacherError: stop the run
+        cand = writes[i].result()  # raises EndpointError: stop the run
         if isinstance(cand, Rejection):
             outcome[i] = run.record(task, attempt, None, cand)
             continue

@@ -13,7 +13,7 @@ import string
 from collections.abc import Sequence
 from typing import TypeVar
 
-from octo_mlx.simulator import TODAY
+from octo_mlx.functions.simulator import TODAY
 from octo_mlx.synth.phrasebank import pools
 
 T = TypeVar("T")

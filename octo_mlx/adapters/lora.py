@@ -1,0 +1,122 @@
+"""LoRA and DoRA on an mlx-lm model, from a LoRA config (as PEFT's tuners take their own config).
+
+mlx-lm's ``linear_to_lora_layers`` swaps the layers; this module decides which (``all-linear``:
+every linear layer of attention and MLP in every block, the paper's setting; mlx-lm's default is
+the last 16 blocks), freezes the rest, lets the rows of added tokens train beside the factors
+(octo_mlx.adapters.rows), and collects the tensors an adapter folder saves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from octo_mlx.errors import OctoError, check_field
+
+if TYPE_CHECKING:  # mlx loads only when a model is adapted: a recipe (this config) parses without it
+    import mlx.core as mx
+
+    from octo_mlx.adapters.rows import NewTokens
+
+ALL_LINEAR = "all-linear"
+
+
+@dataclass(frozen=True)
+class LoraConfig:
+    """LoRA/DoRA shape, as the paper gives it: rank and alpha, scale = alpha / rank."""
+
+    rank: int = 16
+    alpha: float = 32.0
+    dropout: float = 0.0
+    layers: tuple[str, ...] = (
+        ALL_LINEAR,
+    )  # [all-linear] or module keys inside a block, e.g. [self_attn.q_proj]
+    num_layers: int = -1  # blocks to adapt counting from the last; -1 = all (mlx-lm's default is 16)
+
+    def __post_init__(self):
+        check_field(self.rank > 0, "lora.rank", f"must be > 0, got {self.rank}")
+        check_field(self.alpha > 0, "lora.alpha", f"must be > 0, got {self.alpha}")
+        check_field(0.0 <= self.dropout < 1.0, "lora.dropout", f"must be in [0, 1), got {self.dropout}")
+        check_field(
+            self.num_layers == -1 or self.num_layers > 0, "lora.num_layers", "must be -1 (all) or > 0"
+        )
+        check_field(bool(self.layers), "lora.layers", f"'{ALL_LINEAR}' or a list of module keys")
+        check_field(
+            ALL_LINEAR not in self.layers or len(self.layers) == 1,
+            "lora.layers",
+            f"'{ALL_LINEAR}' stands alone",
+        )
+
+    @property
+    def scale(self) -> float:
+        """mlx-lm's ``scale``: the LoRA update is ``scale * x A B`` with scale = alpha / rank."""
+        return self.alpha / self.rank
+
+
+def lora_keys(model, layers: tuple[str, ...]) -> list[str]:
+    """Module keys inside one block to adapt: every linear layer of attention and MLP for all-linear."""
+    import mlx.nn as nn
+
+    found: set[str] = set()
+    for block in model.layers:
+        for k, m in block.named_modules():
+            if isinstance(m, (nn.Linear, nn.QuantizedLinear)) or hasattr(m, "to_lora"):
+                found.add(k)
+    if layers == (ALL_LINEAR,):
+        return sorted(found)
+    missing = [k for k in layers if k not in found]
+    if missing:
+        raise OctoError(
+            f"lora.layers: no linear layer {missing[0]!r} in a block (have: {', '.join(sorted(found))})"
+        )
+    return list(layers)
+
+
+def is_quantized(model) -> bool:
+    import mlx.nn as nn
+
+    return any(isinstance(m, (nn.QuantizedLinear, nn.QuantizedEmbedding)) for _, m in model.named_modules())
+
+
+def apply_lora(model, lora: LoraConfig, dora: bool, seed: int, new: NewTokens) -> dict:
+    """Freeze ``model`` and swap in LoRA (or DoRA) layers; the rows of ``new`` train beside them.
+
+    Args:
+        model: an mlx-lm model (a quantized base gives QLoRA).
+        lora: rank, alpha, dropout, layers and blocks to adapt.
+        dora: DoRA layers instead of LoRA.
+        seed: the factors' initialisation (the same on every rank and on resume).
+        new: the tokens added to the vocabulary (their rows train as a delta).
+
+    Returns:
+        the adapter_config.json fields mlx-lm reads (fine_tune_type, num_layers, lora_parameters).
+    """
+    import mlx.core as mx
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+
+    from octo_mlx.adapters import rows
+
+    keys = lora_keys(model, lora.layers)
+    model.freeze()
+    params = {"rank": lora.rank, "scale": lora.scale, "dropout": lora.dropout, "keys": keys}
+    mx.random.seed(seed)
+    linear_to_lora_layers(model, lora.num_layers, params, use_dora=dora)
+    rows.attach_new_rows(model, new)
+    saved_keys = keys + (rows.new_rows_keys(model) if new.ids else [])
+    return {
+        "fine_tune_type": "dora" if dora else "lora",
+        "num_layers": lora.num_layers,
+        "lora_parameters": dict(params, keys=saved_keys, alpha=lora.alpha),
+    }
+
+
+def adapter_weights(model, lora: LoraConfig, dora: bool, new: NewTokens) -> dict[str, mx.array]:
+    """The trainable LoRA/DoRA tensors, plus the new rows written as LoRA factors."""
+    from mlx.utils import tree_flatten
+
+    from octo_mlx.adapters import rows
+
+    weights = {k: v for k, v in tree_flatten(model.trainable_parameters()) if not k.endswith(".delta")}
+    if new.ids:
+        weights.update(rows.new_rows_as_lora(model, new, lora.rank, lora.scale, dora))
+    return weights

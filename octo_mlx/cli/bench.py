@@ -1,0 +1,151 @@
+"""`octo-mlx bench ...`: training speed and planner latency against their named peers."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+from octo_mlx.cli.registry import command
+
+# --- bench train ----------------------------------------------------------------------------
+
+
+def _bench_train_args(p):
+    p.add_argument("--data", required=True, help="a planner dataset folder (train.jsonl)")
+    p.add_argument("--model", default=None, help="model folder (default: the default model)")
+    p.add_argument("--method", default="lora", choices=["lora", "full"])
+    p.add_argument("--rank", type=int, default=16)
+    p.add_argument("--alpha", type=float, default=32.0)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument(
+        "--examples", type=int, default=32, help="first N training examples (a multiple of the batch)"
+    )
+    p.add_argument(
+        "--bundled-examples",
+        type=int,
+        default=8,
+        help="examples for the slow bundled-BLAS peer (per-token speed is what is compared)",
+    )
+    p.add_argument("--epochs", type=int, default=2, help="the last one is timed (the first compiles)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument(
+        "--peers",
+        default="octo,mlx_lm,mlx_lm_bundled,peft",
+        help="comma-separated: octo, mlx_lm, mlx_lm_bundled, peft, octo_pack (ours, each micro-batch "
+        "packed into one row)",
+    )
+    p.add_argument(
+        "--torch-python",
+        default=None,
+        help="python of the PyTorch + PEFT environment (default .venv-torch/bin/python)",
+    )
+    p.add_argument(
+        "--octo",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="extra recipe override for our side (repeatable)",
+    )
+    p.add_argument("--json", default=None, help="write every run as JSON here")
+    p.add_argument(
+        "--markdown",
+        default=None,
+        metavar="FILE",
+        help="write/replace this configuration's section of FILE (e.g. BENCHMARKS.md)",
+    )
+
+
+@command(
+    "bench train",
+    "octo_mlx.bench.train:run_bench",
+    "training speed and memory: octo-mlx vs mlx_lm.lora (OpenBLAS and bundled BLAS) vs PyTorch + PEFT",
+    _bench_train_args,
+)
+def _bench_train(a):
+    from octo_mlx import ui
+    from octo_mlx.bench import markdown, train
+
+    config = train.BenchConfig(
+        data=a.data,
+        model=a.model,
+        method=a.method,
+        rank=a.rank,
+        alpha=a.alpha,
+        batch_size=a.batch_size,
+        examples=a.examples,
+        bundled_examples=a.bundled_examples,
+        epochs=a.epochs,
+        repeats=a.repeats,
+        peers=tuple(p.strip() for p in a.peers.split(",") if p.strip()),
+        torch_python=a.torch_python,
+        octo_overrides=tuple(a.octo),
+    )
+    report = train.run_bench(config, callback=ui.bench_train_callback)
+    if a.json:
+        train.write_json(report, a.json)
+    if a.markdown:
+        markdown.write_section(
+            a.markdown, markdown.train_section(report, "octo-mlx " + shlex.join(sys.argv[1:]))
+        )
+    ui.show_bench_train(report)
+
+
+# --- bench plan -----------------------------------------------------------------------------
+
+
+def _bench_plan_args(p):
+    p.add_argument("--data", required=True, help="the test split, DIR/test.jsonl (DIR/train.jsonl: shots)")
+    p.add_argument("--model", default=None, help="the base model (default: the adapter's base, else default)")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--adapter", default=None, help="the fine-tuned planner as an adapter folder")
+    g.add_argument("--planner-model", default=None, help="the fine-tuned planner as a full model folder")
+    p.add_argument("--n", type=int, default=20, help="test queries timed (default 20)")
+    p.add_argument("--shots", type=int, default=3, help="worked examples in the in-context prompt")
+    p.add_argument("--tools", default="json", choices=["json", "text"], help="function list format")
+    p.add_argument("--max-tokens", type=int, default=128)
+    p.add_argument("--warmup", type=int, default=1, help="untimed queries per side first")
+    p.add_argument("--domain", action="append", default=None, metavar="NAME_OR_SPEC")
+    p.add_argument("--out", default=None, help="write the JSON result here")
+    p.add_argument(
+        "--markdown",
+        default=None,
+        metavar="FILE",
+        help="write/replace the plan section of this file (e.g. BENCHMARKS.md)",
+    )
+    p.add_argument("--note", default="", help="a sentence for the markdown: what planner, how trained")
+
+
+@command(
+    "bench plan",
+    "octo_mlx.bench.plan:run_bench_plan",
+    "latency: fine-tuned planner (bare query) vs base model with every function in context",
+    _bench_plan_args,
+)
+def _bench_plan(a):
+    import json
+
+    from octo_mlx import ui
+    from octo_mlx.bench import markdown, plan
+
+    config = plan.BenchPlanConfig(
+        data=a.data,
+        model=a.model,
+        adapter=a.adapter,
+        planner_model=a.planner_model,
+        n=a.n,
+        shots=a.shots,
+        tools=a.tools,
+        max_tokens=a.max_tokens,
+        warmup=a.warmup,
+        domains=tuple(a.domain) if a.domain else None,
+    )
+    with ui.status("bench plan: both sides, query by query"):
+        result = plan.run_bench_plan(config)
+    if a.out:
+        from octo_mlx.files import write_atomic
+
+        write_atomic(a.out, json.dumps(result.to_json(), indent=2) + "\n")
+    if a.markdown:
+        command = "octo-mlx " + shlex.join(sys.argv[1:])
+        markdown.write_section(a.markdown, markdown.plan_section(result, command, a.note))
+    ui.show_bench_plan(result)

@@ -1,0 +1,211 @@
+"""Batched generation over mlx-lm's ``BatchGenerator``: prompts in, texts and their timings out.
+
+Shared by everything that generates (the planner, the action model, the benchmarks). Generation
+stops at the model's end marker: its eos ids plus the chat end markers of :data:`END_MARKERS`
+that its tokenizer holds as single tokens, and the text comes back without it.
+
+Batching is continuous: at most ``batch_size`` sequences are live, a finished one frees its slot
+for the next prompt at once. Each output carries its own timings measured from the moment its
+prompt entered the generator, so with ``batch_size=1`` they are single-request latencies.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# Chat end markers of the families we meet (ChatML / SmolLM2, Phi-3, Gemma, Llama 3, Llama 2 /
+# Mistral) plus the paper's <nexa_end>: the one list every reader of model output uses.
+END_MARKERS = (
+    "<|im_end|>",
+    "<|end|>",
+    "<end_of_turn>",
+    "<|eot_id|>",
+    "<nexa_end>",
+    "<|endoftext|>",
+    "</s>",
+)
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One generated completion.
+
+    text: the decoded completion without its end marker; prompt_tokens / gen_tokens: token counts
+    (gen_tokens includes the end marker when one was produced); seconds: prompt entering the
+    generator -> last token; first_token_seconds: -> first token (time to first token);
+    finish_reason: "stop" (end marker) or "length" (max_tokens); token_ids: the generated ids, end
+    marker included.
+    """
+
+    text: str
+    prompt_tokens: int
+    gen_tokens: int
+    seconds: float
+    first_token_seconds: float
+    finish_reason: str
+    token_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """What one batched generation run did (mlx-lm's counters plus wall time and peak memory).
+
+    prompt_tokens/prompt_seconds: prefill work; gen_tokens: tokens decoded (end markers included);
+    seconds: wall time of the whole run; peak_memory_gb: MLX's high-water mark during the run
+    (weights + KV caches + activations).
+    """
+
+    prompts: int
+    prompt_tokens: int
+    prompt_seconds: float
+    gen_tokens: int
+    seconds: float
+    peak_memory_gb: float
+
+    @property
+    def prompt_tps(self) -> float:
+        return self.prompt_tokens / self.prompt_seconds if self.prompt_seconds > 0 else 0.0
+
+    @property
+    def gen_tps(self) -> float:
+        """Generated tokens per second of wall time not spent in prefill."""
+        decode = self.seconds - self.prompt_seconds
+        return self.gen_tokens / decode if decode > 0 else 0.0
+
+
+def encode_prompt(tokenizer, messages: list[dict[str, str]]) -> list[int]:
+    """Token ids of ``messages`` through the chat template, ending with the assistant header.
+
+    The same call mlx-lm's ChatDataset makes for ``--mask-prompt``, so a prompt seen here is
+    exactly the prefix a model was trained on. A template without a system role (Gemma's) gets
+    the system text at the start of the first user turn.
+    """
+    try:
+        ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=False)
+    except Exception:  # jinja raises TemplateError("System role not supported") e.g. for Gemma
+        if not messages or messages[0]["role"] != "system" or len(messages) < 2:
+            raise
+        first = dict(messages[1], content=messages[0]["content"] + "\n\n" + messages[1]["content"])
+        return encode_prompt(tokenizer, [first, *messages[2:]])
+    return list(ids)
+
+
+def stop_token_ids(tokenizer) -> list[int]:
+    """The end-marker ids: the tokenizer's eos ids plus any :data:`END_MARKERS` in its vocabulary."""
+    ids = set(tokenizer.eos_token_ids or [])
+    vocab = tokenizer.get_vocab()
+    ids.update(vocab[m] for m in END_MARKERS if m in vocab)
+    return sorted(ids)
+
+
+def strip_end_markers(text: str) -> str:
+    """``text`` without any :data:`END_MARKERS`, trimmed."""
+    for marker in END_MARKERS:
+        text = text.replace(marker, "")
+    return text.strip()
+
+
+def cut_at_end_marker(text: str) -> str:
+    """``text`` up to the first of :data:`END_MARKERS` (what a model wrote before it stopped)."""
+    for marker in END_MARKERS:
+        text = text.split(marker)[0]
+    return text
+
+
+def _decode_all(gen, tokenizer, prompts: Sequence[list[int]], batch_size: int) -> list[Generation]:
+    """Drive ``gen`` until every prompt has finished, keeping at most ``batch_size`` live."""
+    pending = deque(enumerate(prompts))
+    live: dict[int, int] = {}  # uid -> input index
+    started: dict[int, float] = {}
+    first: dict[int, float] = {}
+    tokens: dict[int, list[int]] = {}
+    outputs: list[Generation | None] = [None] * len(prompts)
+    while pending or live:
+        # Refill free slots: a prompt's clock starts when it enters the generator.
+        refill = []
+        while pending and len(live) + len(refill) < batch_size:
+            refill.append(pending.popleft())
+        if refill:
+            uids = gen.insert([list(p) for _, p in refill])
+            now = time.perf_counter()
+            for uid, (index, _) in zip(uids, refill):
+                live[uid], started[uid], tokens[uid] = index, now, []
+        for r in gen.next_generated():
+            now = time.perf_counter()
+            first.setdefault(r.uid, now)
+            tokens[r.uid].append(r.token)
+            if r.finish_reason is None:
+                continue
+            index = live.pop(r.uid)
+            ids = tokens.pop(r.uid)
+            body = ids[:-1] if r.finish_reason == "stop" else ids
+            outputs[index] = Generation(
+                text=strip_end_markers(tokenizer.decode(body)),
+                prompt_tokens=len(prompts[index]),
+                gen_tokens=len(ids),
+                seconds=now - started[r.uid],
+                first_token_seconds=first[r.uid] - started[r.uid],
+                finish_reason=r.finish_reason,
+                token_ids=tuple(ids),
+            )
+    return outputs  # type: ignore[return-value]
+
+
+def generate(
+    model,
+    tokenizer,
+    prompts: Sequence[list[int]],
+    max_tokens: int = 128,
+    batch_size: int = 16,
+    greedy: bool = True,
+    temperature: float = 0.7,
+    seed: int = 0,
+) -> tuple[list[Generation], RunStats]:
+    """Generate a completion for each tokenized prompt, continuously batched, in input order.
+
+    Returns the outputs and the run's :class:`RunStats`.
+
+    Args:
+        model, tokenizer: as returned by ``mlx_lm.load`` (or ``octo_mlx.models.loading.load_model``).
+        prompts: token ids of each prompt (e.g. from :func:`encode_prompt`).
+        max_tokens: most generated tokens per prompt (a plan of 5 steps is ~60-80 tokens).
+        batch_size: most sequences decoded together.
+        greedy: argmax decoding (the default for evaluation); else sampling at ``temperature``.
+        temperature: sampling temperature when ``greedy`` is False.
+        seed: random seed for sampling.
+    """
+    import mlx.core as mx
+    from mlx_lm.generate import BatchGenerator
+    from mlx_lm.sample_utils import make_sampler
+
+    if batch_size < 1 or max_tokens < 1:
+        raise ValueError("batch_size and max_tokens must be >= 1")
+    mx.random.seed(seed)
+    sampler = make_sampler(temp=0.0 if greedy else temperature)
+    gen = BatchGenerator(
+        model,
+        max_tokens=max_tokens,
+        stop_tokens=[[t] for t in stop_token_ids(tokenizer)],
+        sampler=sampler,
+        completion_batch_size=batch_size,
+        prefill_batch_size=batch_size,
+    )
+    mx.reset_peak_memory()
+    t0 = time.perf_counter()
+    try:
+        with gen.stats() as stats:
+            outputs = _decode_all(gen, tokenizer, prompts, batch_size)
+    finally:
+        gen.close()
+    run = RunStats(
+        prompts=len(prompts),
+        prompt_tokens=sum(len(p) for p in prompts),
+        prompt_seconds=stats.prompt_time,
+        gen_tokens=sum(o.gen_tokens for o in outputs),
+        seconds=time.perf_counter() - t0,
+        peak_memory_gb=mx.get_peak_memory() / 1e9,
+    )
+    return outputs, run

@@ -1,0 +1,66 @@
+"""Planner dataset synthesis: ``synthesize(SynthConfig) -> SynthReport``.
+
+Two generators write the same format (octo_mlx/data.py):
+- ``offline`` (octo_mlx/synth/offline.py): compositional phrasing from the bundled function
+  specs, no network; the default when no teacher endpoint is given.
+- ``teacher`` (octo_mlx/synth/teacher.py): the paper's recipe against any OpenAI-compatible
+  endpoint (query -> plan -> judge), with a request cache and resumable record logs.
+The manifest (dataset.json) says which one made a dataset: "offline" or "teacher:<model>".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from octo_mlx.synth.config import ProgressEvent, SynthConfig, SynthReport
+
+
+def synthesize(config: SynthConfig, progress: Callable[[ProgressEvent], None] | None = None) -> SynthReport:
+    """Make a planner dataset in ``config.out`` with the offline generator or a teacher LLM.
+
+    Args:
+        config: what to make (see SynthConfig).
+        progress: called after each task attempt (teacher path) or once at the end (offline).
+    """
+    from octo_mlx.domains.catalog import load_domains
+
+    domains = load_domains(config.domains)  # refuses two domains sharing a function name
+    Path(config.out).mkdir(parents=True, exist_ok=True)
+    if config.uses_teacher:
+        from octo_mlx.synth.teacher import run_teacher
+
+        return run_teacher(config, domains, progress)
+    return _run_offline(config, domains, progress)
+
+
+def _run_offline(config: SynthConfig, domains: list, progress) -> SynthReport:
+    import time
+
+    from octo_mlx.data import write_dataset
+    from octo_mlx.synth.offline import generate_offline
+
+    t0 = time.perf_counter()
+    kwargs: dict[str, Any] = dict(
+        steps=config.steps,
+        irrelevant=config.irrelevant,
+        multi_domain=config.multi_domain,
+        fractions=config.fractions,
+    )
+    if config.holdout is not None:
+        kwargs["holdout"] = config.holdout
+    splits = generate_offline(domains, config.n, config.seed, **kwargs)
+    counts = {k: len(v) for k, v in splits.items()}
+    write_dataset(
+        config.out,
+        splits,
+        "offline",
+        config.seed,
+        [d.name for d in domains],
+        extra={"config": {**config.public(), "base_url": None, "model": None}},
+    )
+    total = sum(counts.values())
+    if progress:
+        progress(ProgressEvent(config.n, config.n, total, config.n - total, 0, 0))
+    return SynthReport(config.out, "offline", config.n, total, counts, seconds=time.perf_counter() - t0)

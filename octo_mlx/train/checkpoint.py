@@ -1,0 +1,188 @@
+"""What a training run writes: resumable checkpoints and the outputs people load.
+
+Layout of a run folder OUT:
+
+- ``recipe.yaml``: the resolved recipe.
+- ``last/`` and ``best/`` (lowest validation loss): for LoRA/DoRA an mlx-lm adapter folder
+  (``adapter_config.json`` + ``adapters.safetensors``, plus ``recipe.yaml``); for full fine-tuning
+  a complete model folder (config, weights, tokenizer).
+- ``base/``: only when tokens were added under LoRA/DoRA: the base model with the new tokens in
+  its tokenizer (and grown embedding rows when there was no room); load the adapter on it:
+  ``mlx_lm.generate --model OUT/base --adapter-path OUT/last``.
+- ``checkpoints/step-NNNNNNN/`` + ``checkpoints/LATEST``: trainable weights, optimizer state and
+  loop state. Written to a hidden temporary folder, fsynced, renamed, then LATEST is replaced:
+  a run killed at any instant leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import mlx.core as mx
+import mlx.nn as nn
+from mlx.utils import tree_flatten, tree_unflatten
+
+from octo_mlx.errors import OctoError
+from octo_mlx.files import fresh_tmp, replace_dir, write_atomic
+from octo_mlx.models.folder import stored_dtype
+
+CHECKPOINTS = "checkpoints"
+LATEST = "LATEST"
+SKIP_FILES = ("octo-mlx-source.json",)  # the model cache's import marker: OUT/base is not an import
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "tokenizer.model",
+    "vocab.json",
+    "merges.txt",
+    "chat_template.jinja",
+    "chat_template.json",
+)
+
+
+def write_summary(path: Path, summary: dict) -> None:
+    """Write a run's JSON summary in one piece (a reader never sees half a file)."""
+    write_atomic(path, json.dumps(summary, indent=2) + "\n")
+
+
+# --- resumable checkpoints ------------------------------------------------------------------
+
+
+def save_checkpoint(out: Path, step: int, model: nn.Module, optimizer, state: dict, keep: int = 1) -> Path:
+    """Write a resumable checkpoint of ``step`` atomically and point LATEST at it.
+
+    Args:
+        out: the run folder.
+        step: optimizer steps done.
+        model: trainable parameters are saved (LoRA factors, new rows, or all weights).
+        optimizer: its whole state (moments, step count, learning rate).
+        state: JSON-able loop state (epoch, best validation loss, history...).
+        keep: how many checkpoints to keep.
+    """
+    root = Path(out) / CHECKPOINTS
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step-{step:07d}"
+    tmp = fresh_tmp(final)
+    mx.save_safetensors(str(tmp / "trainable.safetensors"), dict(tree_flatten(model.trainable_parameters())))
+    mx.save_safetensors(str(tmp / "optimizer.safetensors"), dict(tree_flatten(optimizer.state)))
+    (tmp / "state.json").write_text(json.dumps(dict(state, step=step), indent=2))
+    replace_dir(tmp, final)
+    write_atomic(root / LATEST, final.name + "\n")
+    done = sorted(p for p in root.glob("step-*") if p.is_dir())
+    for old in done[:-keep]:
+        if old != final:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(out: Path) -> Path | None:
+    """The checkpoint LATEST points at, or None."""
+    pointer = Path(out) / CHECKPOINTS / LATEST
+    if not pointer.is_file():
+        return None
+    path = pointer.parent / pointer.read_text().strip()
+    return path if (path / "state.json").is_file() else None
+
+
+def load_checkpoint(path: Path, model: nn.Module, optimizer) -> dict:
+    """Restore trainable weights and optimizer state; returns the loop state."""
+    weights = mx.load(str(path / "trainable.safetensors"))
+    expected = dict(tree_flatten(model.trainable_parameters()))
+    if set(weights) != set(expected):
+        raise OctoError("checkpoint does not match this model/method (different trainable parameters)", path)
+    model.load_weights(list(weights.items()), strict=False)
+    optimizer.init(model.trainable_parameters())
+    saved = mx.load(str(path / "optimizer.safetensors"))
+    current = dict(tree_flatten(optimizer.state))
+    current.update(saved)
+    optimizer.state = tree_unflatten(list(current.items()))
+    mx.eval(model.parameters(), optimizer.state)
+    return json.loads((path / "state.json").read_text())
+
+
+def clear_checkpoints(out: Path) -> None:
+    shutil.rmtree(Path(out) / CHECKPOINTS, ignore_errors=True)
+
+
+# --- outputs --------------------------------------------------------------------------------
+
+
+def save_tokenizer(tokenizer, folder: Path) -> None:
+    hf = getattr(tokenizer, "_tokenizer", tokenizer)
+    hf.save_pretrained(str(folder))
+
+
+def _copy_extras(source: Path, dest: Path) -> None:
+    """Copy the small files of a model folder (generation config, licence...), not weights or tokenizer."""
+    for f in source.iterdir():
+        if (
+            f.is_file()
+            and f.name not in TOKENIZER_FILES
+            and not f.name.startswith("model")
+            and f.suffix != ".gguf"
+        ):
+            shutil.copy2(f, dest / f.name)
+
+
+def _save_in_dtype(folder: Path, model: nn.Module, dtype) -> None:
+    """save_model with float tensors cast back to the dtype the base was stored in (CPU trains in float32)."""
+    from mlx_lm.utils import save_model
+
+    if dtype is not None:
+        params = tree_flatten(model.parameters())
+        model.update(
+            tree_unflatten([(k, v.astype(dtype)) for k, v in params if mx.issubdtype(v.dtype, mx.floating)])
+        )
+        save_model(folder, model)
+        model.update(tree_unflatten(params))
+    else:
+        save_model(folder, model)
+
+
+def write_base(folder: Path, source: Path, model: nn.Module | None, tokenizer, config: dict) -> Path:
+    """Write OUT/base: the base model with the added tokens, loadable by mlx_lm.load.
+
+    Args:
+        folder: where (OUT/base).
+        source: the original model folder.
+        model: the resized base model to save, or None to link the original weights (the
+            vocabulary had room, so no weight changed shape).
+        tokenizer: the tokenizer with the new tokens.
+        config: the model config (vocab_size is set from the model when saving it).
+    """
+    from mlx_lm.utils import save_config
+
+    tmp = fresh_tmp(folder)
+    _copy_extras(source, tmp)
+    if model is None:
+        for f in source.glob("model*"):
+            os.symlink(f.resolve(), tmp / f.name)
+    else:
+        _save_in_dtype(tmp, model, stored_dtype(source))
+        config = dict(config, vocab_size=int(model.model.embed_tokens.weight.shape[0]))
+    save_config(dict(config), tmp / "config.json")
+    save_tokenizer(tokenizer, tmp)
+    replace_dir(tmp, folder)
+    return folder
+
+
+def save_full_model(
+    folder: Path, model: nn.Module, tokenizer, config: dict, source: Path, recipe_yaml: str
+) -> Path:
+    """Write a complete model folder (config, weights, tokenizer, recipe) atomically."""
+    from mlx_lm.utils import save_config, save_model
+
+    tmp = fresh_tmp(folder)
+    _copy_extras(source, tmp)
+    save_model(tmp, model)
+    config = dict(config, vocab_size=int(model.model.embed_tokens.weight.shape[0]))
+    save_config(config, tmp / "config.json")
+    save_tokenizer(tokenizer, tmp)
+    (tmp / "recipe.yaml").write_text(recipe_yaml)
+    replace_dir(tmp, folder)
+    return folder

@@ -1,0 +1,236 @@
+"""Everything a training run needs before its first step: data, base model, added tokens, trainables.
+
+Set-up and loop are apart (as torchtune's ``_setup_*`` methods are): :func:`load` reads the
+recipe's data (bad data fails before any model loads), loads the base, adds the recipe's tokens
+and encodes the examples; :func:`make_trainable` then makes the method's parameters trainable
+(full, or LoRA/DoRA through octo_mlx.adapters) and builds the optimizer and the step. The loop
+(octo_mlx.train.loop) writes the base with the added tokens between the two; benchmarks that
+time single steps call :func:`setup`, both at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlx.core as mx
+import mlx.optimizers as optim
+import numpy as np
+
+from octo_mlx.adapters import lora, rows
+from octo_mlx.errors import OctoError
+from octo_mlx.train import batching
+from octo_mlx.train.recipe import Recipe
+from octo_mlx.train.step import Stepper
+
+
+@dataclass
+class Run:
+    """A training run set up from its recipe.
+
+    After :func:`load`: the data encoded with the base's tokenizer and the base model with the
+    recipe's tokens added. After :func:`make_trainable`: its trainable parameters, optimizer and
+    step too.
+    """
+
+    recipe: Recipe
+    world: Any  # mx.distributed group (size 1 without mlx.launch)
+    model: Any
+    tokenizer: Any
+    model_path: Path  # the base model's folder
+    config: dict  # its config.json
+    new: rows.NewTokens
+    train: list[batching.Encoded]
+    valid: list[batching.Encoded]
+    pad_id: int
+    adapter_config: dict = field(default_factory=dict)  # adapter_config.json fields; {} for full
+    optimizer: Any = None
+    stepper: Stepper | None = None
+
+    @property
+    def rank(self) -> int:
+        return self.world.rank()
+
+
+def read_examples(recipe: Recipe) -> tuple[list, list]:
+    """(train, valid) PlanExamples, filtered and limited as the recipe says; fails before any model loads."""
+    from octo_mlx.data import read_split
+
+    folder = Path(recipe.data.path)
+    if not folder.is_dir():
+        raise OctoError("data folder not found", folder)
+    if not (folder / "train.jsonl").is_file():
+        raise OctoError("no train.jsonl in the data folder", folder)
+    train = read_split(folder / "train.jsonl")
+    valid = read_split(folder / "valid.jsonl") if (folder / "valid.jsonl").is_file() else []
+    if recipe.data.domains is not None:
+        keep = set(recipe.data.domains)
+        train = [e for e in train if set(e.domains) <= keep]
+        valid = [e for e in valid if set(e.domains) <= keep]
+    if recipe.data.limit is not None:
+        if recipe.data.limit > len(train):
+            raise OctoError(f"data.limit={recipe.data.limit} but only {len(train)} training examples", folder)
+        pick = np.sort(np.random.default_rng(recipe.train.seed).permutation(len(train))[: recipe.data.limit])
+        train = [train[i] for i in pick]
+    if recipe.data.valid_limit is not None:
+        valid = valid[: recipe.data.valid_limit]
+    if not train:
+        raise OctoError("no training examples left after data.domains", folder)
+    return train, valid
+
+
+def encode_examples(examples, tokenizer, max_len: int, where: str) -> list[batching.Encoded]:
+    """Tokenize each example through the chat template; one longer than ``max_len`` is refused."""
+    out = []
+    for e in examples:
+        enc = batching.encode_chat(tokenizer, e.to_record()["messages"])
+        if len(enc.tokens) > max_len:
+            raise OctoError(
+                f"example {e.id} has {len(enc.tokens)} tokens > data.max_seq_length={max_len}", where
+            )
+        out.append(enc)
+    return out
+
+
+def load_base(recipe: Recipe):
+    """(model, tokenizer, model folder, config dict), float32 on the CPU (runtime policy)."""
+    from octo_mlx.models.folder import read_config
+    from octo_mlx.models.loading import load_model, resolve_model
+
+    path = resolve_model(recipe.model.path)
+    model, tokenizer = load_model(path)
+    return model, tokenizer, path, read_config(path)
+
+
+def load(recipe: Recipe, world=None) -> Run:
+    """Read and encode the recipe's data, load the base model and add the recipe's tokens.
+
+    Args:
+        recipe: from :func:`octo_mlx.train.recipe.load_recipe`.
+        world: the mx.distributed group (default: ``mx.distributed.init()``).
+    """
+    from octo_mlx.models.folder import stored_dtype
+
+    world = world or mx.distributed.init()
+    t = recipe.train
+    if t.batch_size % world.size():
+        raise OctoError(f"train.batch_size={t.batch_size} must be a multiple of the {world.size()} ranks")
+    train_ex, valid_ex = read_examples(recipe)  # bad data fails here, before the model loads
+    model, tokenizer, model_path, config = load_base(recipe)
+    new = rows.add_tokens(model, tokenizer, recipe.model.new_tokens, stored_dtype(model_path))
+    max_len, where = recipe.data.max_seq_length, recipe.data.path
+    return Run(
+        recipe=recipe,
+        world=world,
+        model=model,
+        tokenizer=tokenizer,
+        model_path=model_path,
+        config=config,
+        new=new,
+        train=encode_examples(train_ex, tokenizer, max_len, where),
+        valid=encode_examples(valid_ex, tokenizer, max_len, where),
+        pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+    )
+
+
+def make_optimizer(recipe: Recipe):
+    t = recipe.train
+    if t.optimizer == "adamw":
+        return optim.AdamW(learning_rate=t.learning_rate, weight_decay=t.weight_decay)
+    if t.optimizer == "adam":
+        return optim.Adam(learning_rate=t.learning_rate)
+    return optim.SGD(learning_rate=t.learning_rate, weight_decay=t.weight_decay)
+
+
+def make_trainable(run: Run) -> Run:
+    """Make the method's parameters trainable (full, or LoRA/DoRA) and build the optimizer and step."""
+    recipe, model = run.recipe, run.model
+    method = recipe.train.method
+    if method == "full":
+        if lora.is_quantized(model):
+            raise OctoError("train.method=full needs a float model; this one is quantized (use lora: QLoRA)")
+        model.unfreeze()
+        run.adapter_config = {}
+    else:  # the same factor initialisation on every rank and on resume
+        run.adapter_config = lora.apply_lora(model, recipe.lora, method == "dora", recipe.train.seed, run.new)
+    if recipe.train.grad_checkpoint:
+        from mlx_lm.tuner.trainer import grad_checkpoint
+
+        grad_checkpoint(model.layers[0])
+    run.optimizer = make_optimizer(recipe)
+    run.stepper = Stepper(model, run.optimizer, recipe, run.world)
+    return run
+
+
+def setup(recipe: Recipe, world=None) -> Run:
+    """:func:`load` then :func:`make_trainable`: a run ready for its first step."""
+    return make_trainable(load(recipe, world))
+
+
+# --- the memory plan of a recipe ---------------------------------------------------------------
+
+
+def _recipe_geometry(recipe: Recipe, folder: Path | None):
+    """The worst micro-batch of the recipe's training data, tokenized with the model's tokenizer
+    (no model loads); an upper bound from data.max_seq_length when there is nothing to measure."""
+    from octo_mlx.train.memory import Geometry, data_geometry
+
+    t = recipe.train
+    data = Path(recipe.data.path)
+    if not (data / "train.jsonl").is_file() or folder is None or not (folder / "tokenizer.json").is_file():
+        return Geometry(
+            t.batch_size,
+            recipe.data.max_seq_length,
+            t.batching == "pack" and t.batch_size > 1,
+            1.0,
+            f"data.max_seq_length={recipe.data.max_seq_length} (an upper bound: no data to measure)",
+        )
+    from transformers import AutoTokenizer
+
+    train, _ = read_examples(recipe)
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    if recipe.model.new_tokens:
+        tokenizer.add_tokens(list(recipe.model.new_tokens))
+    encoded = [batching.encode_chat(tokenizer, e.to_record()["messages"]) for e in train]
+    return data_geometry(
+        [len(e.tokens) for e in encoded],
+        [e.completion_len for e in encoded],
+        t.batch_size,
+        t.batching,
+        t.pad_multiple,
+        f"{len(encoded)} examples of {data}, the {t.batch_size} longest in one micro-batch",
+    )
+
+
+def plan_recipe(
+    recipe: Recipe, seq_len: int | None = None, dtype: str | None = None, memory_gb: float | None = None
+):
+    """Plan the memory of a recipe on this machine (or on a Mac of ``memory_gb`` GB), before
+    anything loads: `octo-mlx train --plan-memory`.
+
+    Args:
+        recipe: the run's recipe.
+        seq_len: tokens per example; default: measured on the recipe's data with the model's
+            tokenizer, else data.max_seq_length.
+        dtype: compute dtype; default bfloat16 on a Mac, float32 elsewhere (octo_mlx.runtime.device).
+        memory_gb: plan for a Mac with this much unified memory instead of this machine.
+
+    Returns:
+        an :class:`octo_mlx.train.memory.RecipePlan`.
+    """
+    from octo_mlx.train.memory import Geometry, model_config_for, plan_on_machine
+
+    config, where, folder = model_config_for(recipe.model.path)
+    t = recipe.train
+    if seq_len is not None:
+        if seq_len <= 0:
+            raise OctoError(f"--seq-len must be > 0, got {seq_len}")
+        packed = t.batching == "pack" and t.batch_size > 1
+        source = f"--seq-len {seq_len} (half the positions reach the LM head)"
+        geometry = Geometry(t.batch_size, seq_len, packed, 0.5, source)
+    else:
+        geometry = _recipe_geometry(recipe, folder)
+    return plan_on_machine(
+        config, where, geometry, t.method, recipe.lora.rank, t.grad_checkpoint, t.optimizer, dtype, memory_gb
+    )

@@ -1,0 +1,230 @@
+"""Real OpenAI-compatible servers for tests: `mlx_lm.server` subprocesses on 127.0.0.1.
+
+- ``MLXServer(model_dir)``: start `python -m mlx_lm.server --model DIR --host 127.0.0.1 --port P`
+  (OpenBLAS preloaded through runtime.openblas_env()), wait until a chat completion answers,
+  kill it at exit. Start-up is ~3-10 s, so fixtures start one per session.
+- ``build_scripted_model(out, pairs)``: a tiny random model is a useless teacher (it emits
+  garbage, so every pair would be rejected). This trains a tiny real MLX model for a few seconds
+  until it reproduces fixed replies to fixed chat prompts exactly: real weights, real
+  tokenizer, real server, real HTTP; the replies are the only scripted thing. Prompts it was
+  not trained on get garbage, as from any weak model.
+- Fixture ``mlx_server``: the random tiny llama behind a real server (for plumbing tests).
+
+Other test modules reuse these (register fixtures in conftest.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+START_TIMEOUT_S = 120.0  # ~10 s idle; the 2-core CI box runs other tests at the same time
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class MLXServer:
+    """A running `mlx_lm.server` on 127.0.0.1; ``.base_url`` is the OpenAI-style ``.../v1``."""
+
+    def __init__(self, model_dir: str | Path, log_path: str | Path | None = None, port: int | None = None):
+        from octo_mlx.runtime.blas import openblas_env
+
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.base_url = f"{self.url}/v1"
+        self.log_path = Path(log_path) if log_path else Path(model_dir) / f"server-{self.port}.log"
+        self._log = self.log_path.open("wb")
+        cmd = [
+            sys.executable,
+            "-m",
+            "mlx_lm.server",
+            "--model",
+            str(model_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
+        self.proc = subprocess.Popen(
+            cmd, stdout=self._log, stderr=subprocess.STDOUT, env=openblas_env(), start_new_session=True
+        )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        body = json.dumps(
+            {"model": "default_model", "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]}
+        ).encode()
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mlx_lm.server exited with {self.proc.returncode}: {self.log_tail()}")
+            req = urllib.request.Request(
+                f"{self.url}/v1/chat/completions", data=body, headers={"Content-Type": "application/json"}
+            )
+            try:
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    if "choices" in json.loads(r.read()):
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"mlx_lm.server did not answer in {START_TIMEOUT_S:.0f} s: {self.log_tail()}")
+
+    def log_tail(self, n: int = 2000) -> str:
+        self._log.flush()
+        return self.log_path.read_bytes()[-n:].decode(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._log.close()
+
+    def __enter__(self) -> MLXServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# --- a tiny model that answers fixed prompts -----------------------------------------------------
+
+
+def _build_tokenizer(out: Path, corpus: Sequence[str], vocab_size: int) -> int:
+    """A byte-level BPE trained on the prompts themselves (short sequences = fast training)."""
+    from tests.helpers.tiny import build_tokenizer
+
+    build_tokenizer(out, vocab_size, corpus=corpus, max_length=4096)
+    return len(json.loads((out / "tokenizer.json").read_text())["model"]["vocab"])
+
+
+def build_scripted_model(
+    out: str | Path,
+    pairs: Sequence[tuple[list[dict], str]],
+    hidden: int = 64,
+    layers: int = 2,
+    max_steps: int = 400,
+    seed: int = 0,
+) -> dict:
+    """Train a tiny llama until greedy decoding reproduces every (messages -> reply) pair.
+
+    Full fine-tuning, AdamW 3e-3, the whole set as one batch, loss on the reply tokens only
+    (logits computed only there: the 1024-token head on every prompt position was ~30% of the
+    FLOPs). 15 pairs of ~330 tokens converge in ~60 steps. Returns {"steps", "loss", "exact",
+    "pairs"}; exact = replies reproduced token for token by greedy decoding.
+    """
+    import mlx.core as mx
+    import mlx.nn as nn
+    import mlx.optimizers as optim
+    from mlx_lm.generate import generate
+    from mlx_lm.sample_utils import make_sampler
+    from mlx_lm.utils import _get_classes, load_tokenizer, save_config, save_model
+
+    from tests.helpers.tiny import ARCH_CONFIGS
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    corpus = [m["content"] for msgs, _ in pairs for m in msgs] + [r for _, r in pairs]
+    vocab_size = _build_tokenizer(out, corpus, vocab_size=1024)
+    tok = load_tokenizer(out)
+    eos = tok.convert_tokens_to_ids("<|im_end|>")
+    config = dict(
+        ARCH_CONFIGS["llama"],
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        intermediate_size=2 * hidden,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=vocab_size,
+        eos_token_id=eos,
+        max_position_embeddings=4096,
+        pad_token_id=tok.convert_tokens_to_ids("<|endoftext|>"),
+    )
+    model_class, args_class = _get_classes(config)
+    mx.random.seed(seed)
+    model = model_class(args_class.from_dict(config))
+
+    prompts = [tok.apply_chat_template(msgs, add_generation_prompt=True) for msgs, _ in pairs]
+    replies = [tok.encode(r, add_special_tokens=False) + [eos] for _, r in pairs]
+    seqs = [p + r for p, r in zip(prompts, replies)]
+    width = max(map(len, seqs))
+    tokens = mx.array([s + [0] * (width - len(s)) for s in seqs])
+    # (row, position) whose next token is a reply token, and that token
+    where = [
+        (b, len(p) - 1 + j, t) for b, (p, r) in enumerate(zip(prompts, replies)) for j, t in enumerate(r)
+    ]
+    rows, cols, targets = (mx.array(list(x)) for x in zip(*where))
+
+    def loss_fn(m):
+        hidden_states = m.model(tokens)[rows, cols]
+        logits = m.model.embed_tokens.as_linear(hidden_states)
+        return nn.losses.cross_entropy(logits, targets, reduction="mean")
+
+    opt = optim.AdamW(learning_rate=3e-3, weight_decay=0.0)
+    value_and_grad = nn.value_and_grad(model, loss_fn)
+    state = [model.state, opt.state]
+
+    def train_step():
+        loss, grads = value_and_grad(model)
+        opt.update(model, grads)
+        return loss
+
+    train_step = mx.compile(train_step, inputs=state, outputs=state)
+    greedy = make_sampler(temp=0.0)
+    loss, step, exact, next_check = float("inf"), 0, 0, 0
+    while step < max_steps:
+        loss = train_step()
+        mx.eval(state, loss)
+        step += 1
+        loss = loss.item()
+        # mean p(reply token) > 0.997: check exact reproduction (again every 20 steps if not yet)
+        if (loss < 0.003 and step >= next_check) or step == max_steps:
+            next_check = step + 20
+            exact = sum(
+                generate(model, tok, p, max_tokens=len(r) + 2, sampler=greedy) == tok.decode(r[:-1])
+                for p, r in zip(prompts, replies)
+            )
+            if exact == len(pairs):
+                break
+    save_model(out, model)
+    save_config(dict(config), out / "config.json")
+    return {"steps": step, "loss": loss, "exact": exact, "pairs": len(pairs)}
+
+
+@pytest.fixture(scope="session")
+def mlx_server(tiny_llama, tmp_path_factory):
+    """`mlx_lm.server` on the random tiny llama (garbage replies: for plumbing tests)."""
+    with MLXServer(tiny_llama, log_path=tmp_path_factory.mktemp("mlx-server") / "server.log") as server:
+        yield server
+
+
+def cached_replies(cache_dir: str | Path) -> set[str]:
+    """The reply texts an octo_mlx.llm.RequestCache holds (one file per request)."""
+    replies = set()
+    for f in Path(cache_dir).rglob("*.json"):
+        body = json.loads(f.read_text())["response"]
+        replies.add(body["choices"][0]["message"]["content"])
+    return replies

@@ -1,0 +1,108 @@
+"""The one home of durable writes, the cache root and fingerprints (octo_mlx.files)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import mlx.core as mx
+import pytest
+
+from octo_mlx import files
+from octo_mlx.errors import OctoError
+
+
+def test_write_atomic_syncs_the_file_and_its_folder(tmp_path, monkeypatch):
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")) or real(fd))
+    files.write_atomic(tmp_path / "a" / "report.json", "{}\n")
+    assert (tmp_path / "a" / "report.json").read_text() == "{}\n"
+    assert len(synced) == 2 and synced[1] == str(tmp_path / "a")  # the data first, then the rename
+    assert Path(synced[0]).parent == tmp_path / "a" and Path(synced[0]).name.endswith(".tmp")
+
+
+def test_a_write_that_fails_before_the_rename_keeps_the_old_file(tmp_path, monkeypatch):
+    path = files.write_atomic(tmp_path / "summary.json", "old")
+
+    def crash(fd):
+        raise OSError("killed")
+
+    monkeypatch.setattr(os, "fsync", crash)
+    with pytest.raises(OSError, match="killed"):
+        files.write_atomic(path, "new")
+    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+
+
+def test_concurrent_writers_of_one_file_never_mix(tmp_path):
+    """Threads of the teacher's pool write cache files at once: each temporary name is their own."""
+    path = tmp_path / "shared.txt"
+    payloads = [str(i) * 20000 for i in range(8)]
+    threads = [threading.Thread(target=files.write_atomic, args=(path, p)) for p in payloads]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert path.read_text() in payloads and [p.name for p in tmp_path.iterdir()] == ["shared.txt"]
+
+
+def test_replace_dir_swaps_a_whole_folder_in(tmp_path):
+    final = tmp_path / "last"
+    final.mkdir()
+    (final / "weights").write_text("old")
+    tmp = files.fresh_tmp(final)
+    (tmp / "weights").write_text("new")
+    assert (final / "weights").read_text() == "old"  # untouched while the new one is built
+    files.replace_dir(tmp, final)
+    assert (final / "weights").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["last"]
+
+
+def test_record_log_cuts_only_a_torn_last_line(tmp_path):
+    log = files.RecordLog(tmp_path / "a.jsonl")
+    for i in range(5):
+        log.append({"task": i})
+    with (tmp_path / "a.jsonl").open("a") as f:
+        f.write('{"task": 5, "que')  # killed mid-write
+    log2 = files.RecordLog(tmp_path / "a.jsonl")
+    assert [r["task"] for r in log2.load()] == list(range(5)) and log2.torn == 1
+    log2.append({"task": 5})
+    assert [r["task"] for r in files.RecordLog(tmp_path / "a.jsonl").load()] == list(range(6))
+    lines = (tmp_path / "a.jsonl").read_text().splitlines()
+    lines[2] = "{broken"
+    (tmp_path / "a.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(OctoError, match=r"a\.jsonl:3"):
+        files.RecordLog(tmp_path / "a.jsonl").load()
+
+
+def test_the_cache_root_is_one_place(monkeypatch, tmp_path):
+    monkeypatch.delenv(files.HOME_ENV, raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    assert files.cache_root() == Path.home() / ".cache" / "octo-mlx"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert files.cache_root() == tmp_path / "xdg" / "octo-mlx"
+    monkeypatch.setenv(files.HOME_ENV, str(tmp_path / "home"))
+    assert files.cache_root() == tmp_path / "home"  # OCTO_MLX_HOME wins
+    from octo_mlx.eval.judges import default_cache
+    from octo_mlx.models.default import default_model_dir
+
+    assert default_model_dir().parent.parent == default_cache().parent == tmp_path / "home"
+
+
+def test_fingerprint_follows_the_bytes_not_the_time(tmp_path):
+    (tmp_path / "model.safetensors").write_bytes(b"abc")
+    (tmp_path / "notes.txt").write_text("not weights")
+    first = files.fingerprint(tmp_path)
+    assert list(first["files"]) == ["model.safetensors"]
+    os.utime(tmp_path / "model.safetensors", (1, 1))
+    assert files.fingerprint(tmp_path) == first
+    (tmp_path / "model.safetensors").write_bytes(b"abd")
+    assert files.fingerprint(tmp_path)["sha256"] != first["sha256"]
+    assert files.fingerprint(None) == {}
+
+
+def test_safetensors_header_is_what_mlx_wrote(tmp_path):
+    path = tmp_path / "w.safetensors"
+    mx.save_safetensors(str(path), {"a": mx.zeros((2, 3), dtype=mx.float16)})
+    header = files.safetensors_header(path)
+    assert header["a"]["dtype"] == "F16" and header["a"]["shape"] == [2, 3]
