@@ -130,7 +130,7 @@ def one_run(data: str, method: str, batches: int, passes: int) -> dict:
     return {
         "passes": usage,
         "mlx_peak_gb": mx.get_peak_memory() / 1e9,
-        "max_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
+        "max_rss_gb": device.peak_rss_bytes() / 1e9,
     }
 
 

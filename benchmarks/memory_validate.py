@@ -1,7 +1,7 @@
-"""Predicted vs measured peak memory of real training steps (octo_mlx.train), several model shapes.
+"""Predicted vs measured peak memory of real training steps (octo_mlx.train.loop), several model shapes.
 
 Each case trains one epoch of a few examples in a fresh process and reads the MLX allocator
-peak (mx.get_peak_memory) and the process max RSS; the prediction is octo_mlx.memory's plan for
+peak (mx.get_peak_memory) and the process max RSS; the prediction is octo_mlx.train.memory's plan for
 the micro-batches that ran. Random weights for the synthetic shapes (memory does not depend on
 the values), the real default model (SmolLM2-135M-Instruct) for the last cases.
 

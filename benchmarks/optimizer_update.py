@@ -1,4 +1,4 @@
-"""AdamW update of every parameter of a model: octo_mlx.step's compiled update vs uncompiled.
+"""AdamW update of every parameter of a model: octo_mlx.train.step's compiled update vs uncompiled.
 
 Loads a model (default: the default model) in float32, makes random gradients, and times one
 optimizer update plus its evaluation, the two variants interleaved, medians reported:

@@ -85,7 +85,8 @@ def main(spec_path: str) -> None:
             losses.append(float(out.loss))
             useful += int(att.sum())
         epochs.append(dict(seconds=seconds, useful_tokens=useful, first_loss=losses[0], last_loss=losses[-1]))
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # bytes on macOS, KiB elsewhere
+    rss = rss if sys.platform == "darwin" else rss * 1024  # (octo_mlx is not installed in this env)
     result = dict(
         epochs=epochs,
         max_rss=rss,

@@ -325,7 +325,12 @@ def dataset_domains(
 
     if names:
         return load_domains(list(names))
-    manifest = read_manifest(folder)
+    return _manifest_domains(read_manifest(folder), example_domains, folder)
+
+
+def _manifest_domains(manifest: Mapping[str, Any], example_domains: Iterable[str], folder) -> list:
+    from octo_mlx.domains.catalog import load_domains
+
     candidates = [
         (manifest.get("config") or {}).get("domains"),
         manifest.get("domains"),
@@ -348,9 +353,9 @@ def resolve_domains(folder: str | Path, domains: Iterable[Any] | None = None) ->
     domains the manifest names (None when they cannot be loaded: structure-only check)."""
     if domains is not None:
         return known_functions(domains)
-    read_manifest(folder)  # a manifest that is not JSON is an error, not a structure-only check
+    manifest = read_manifest(folder)  # a manifest that is not JSON is an error, not a structure-only check
     try:
-        return known_functions(dataset_domains(folder))
+        return known_functions(_manifest_domains(manifest, (), folder))
     except OctoError:
         return None
 

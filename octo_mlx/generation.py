@@ -1,6 +1,7 @@
 """Batched generation over mlx-lm's ``BatchGenerator``: prompts in, texts and their timings out.
 
-Shared by everything that generates (the planner, the action model, the benchmarks). Generation
+Shared by everything that generates (the planner and its benchmark; the coming action model).
+Generation
 stops at the model's end marker: its eos ids plus the chat end markers of :data:`END_MARKERS`
 that its tokenizer holds as single tokens, and the text comes back without it.
 

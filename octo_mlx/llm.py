@@ -277,7 +277,8 @@ class ChatClient:
             code = e.status_code
             if code >= 500 or code in (408, 409):
                 raise _Transient(str(code), _short(e), _retry_after(e.response)) from None
-            if code in (400, 422) and self.format_mode != "none" and "format" in _short(e).lower():
+            asked_format = "response_format" in params
+            if code in (400, 422) and asked_format and "format" in _short(e).lower():
                 raise _FormatUnsupported() from None
             raise EndpointError(
                 scrub(f"{safe_base_url(self.endpoint.base_url)} answered {code}: {_short(e)}", self._secrets)

@@ -85,6 +85,13 @@ def test_command_names_are_unique_and_parse():
         assert node.get_default("_run") is cmd.run, cmd.name
 
 
+def test_help_lists_every_command_group_in_its_order():
+    helps = cli.build_parser().format_help()
+    firsts = [w for w in cli.HELP_ORDER if f"    {w} " in helps or f"    {w}\n" in helps]
+    assert firsts == list(cli.HELP_ORDER)
+    assert sorted(helps.index(f"    {w}") for w in firsts) == [helps.index(f"    {w}") for w in firsts]
+
+
 def test_help_does_not_import_mlx():
     code = "import sys; from octo_mlx import cli; cli.build_parser(); print('mlx.core' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,4 +1,4 @@
-"""octo_mlx.fastmath against MLX's own functions and float64, and its install on a real model."""
+"""octo_mlx.runtime.fastmath against MLX's own functions and float64, and its install on a real model."""
 
 from __future__ import annotations
 

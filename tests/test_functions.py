@@ -380,7 +380,7 @@ def test_state_type_only_known_to_type_checkers(tmp_path, monkeypatch):
         "from __future__ import annotations\n"
         "from typing import TYPE_CHECKING, Literal\n"
         "if TYPE_CHECKING:\n"
-        "    from octo_mlx.simulator import DeviceState\n"
+        "    from octo_mlx.functions.simulator import DeviceState\n"
         "def water(state: DeviceState, zone: Literal['front', 'back']) -> Result:\n"
         '    """Waters a zone.\n\n    Args:\n        zone: Which garden zone.\n    """\n'
         "    return zone\n"

@@ -265,3 +265,13 @@ def test_unreachable_endpoint_is_a_clear_error(tmp_path):
     judge = LLMJudge(_config(f"http://127.0.0.1:{free_port()}/v1", tmp_path, max_retries=1, timeout=5))
     with pytest.raises(OctoError, match="unreachable"):
         judge.judge_many(judge_prompts(1))
+
+
+def test_a_400_about_the_format_is_final_when_no_format_was_asked(proxy, tmp_path):
+    """The judge asks for plain text: a 400 that mentions "format" is the server's answer, not a
+    cue to retry with a weaker response_format (the teacher's downgrade), so one request only."""
+    p = proxy(lambda n: "bad_message_format")
+    judge = LLMJudge(_config(p.base_url, tmp_path))
+    v = judge.ask(judge_prompts(1)[0])
+    assert not v.judged and v.correct is None and "400" in v.reason
+    assert p.count == 1 and judge.stats.failures == 1

@@ -17,7 +17,7 @@ import pytest
 from mlx.utils import tree_flatten
 from mlx_lm.utils import load
 
-from octo_mlx.adapters import rows as tokens
+from octo_mlx.adapters import rows as vocab_rows
 from octo_mlx.cli import main as cli_main
 from octo_mlx.runtime.blas import openblas_env
 from octo_mlx.runtime.device import apply_dtype_policy
@@ -40,7 +40,7 @@ def _model_and_examples(path, n=5):
 
     model, tok = load(str(path))
     apply_dtype_policy(model)
-    tokens.add_tokens(model, tok, ["<nexa_split>"])
+    vocab_rows.add_tokens(model, tok, ["<nexa_split>"])
     encs = [batching.encode_chat(tok, e.to_record()["messages"]) for e in planner_examples(n)]
     return model, tok, encs
 

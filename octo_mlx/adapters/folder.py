@@ -8,7 +8,7 @@ from pathlib import Path
 from octo_mlx.errors import OctoError
 from octo_mlx.files import fresh_tmp, read_json_object, replace_dir
 from octo_mlx.models.folder import read_config
-from octo_mlx.models.loading import resolve_model
+from octo_mlx.models.loading import load_model
 
 
 def read_adapter_config(adapter: str | Path) -> dict:
@@ -38,20 +38,17 @@ def check_adapter(adapter: str | Path, cfg: dict, model_config: dict) -> None:
         )
 
 
-def adapter_base(path: str | Path | None, adapter_path: str | Path | None) -> Path:
-    """The model folder to load: ``path``, else the base an `octo-mlx train` adapter names
-    (``base_model``: the model with any added tokens), else the default model."""
-    cfg = read_adapter_config(adapter_path) if adapter_path is not None else {}
-    if path is None and cfg.get("base_model") and Path(cfg["base_model"]).is_dir():
-        path = cfg["base_model"]
-    return resolve_model(path)
+def adapter_base(path: str | Path | None, adapter_config: dict) -> str | Path | None:
+    """The model to load an adapter on: ``path``, else the base an `octo-mlx train` adapter names
+    (``base_model``: the model with any added tokens), else None (the default model)."""
+    base = adapter_config.get("base_model")
+    if path is None and base and Path(base).is_dir():
+        return base
+    return path
 
 
 def load_with_adapter(path: str | Path | None = None, adapter_path: str | Path | None = None):
     """Load (model, tokenizer, model folder) with mlx-lm, apply an adapter, cast to the compute dtype.
-
-    Without ``path``, an adapter made by `octo-mlx train` names its base (``base_model``: the
-    model with any added tokens); without either, the default model.
 
     Args:
         path: a model folder; None = the adapter's base (see :func:`adapter_base`), else the
@@ -59,15 +56,13 @@ def load_with_adapter(path: str | Path | None = None, adapter_path: str | Path |
         adapter_path: an mlx-lm adapter folder (adapter_config.json + adapters.safetensors), or
             None. One made for another base model is a clear OctoError, not a shape traceback.
     """
-    import mlx_lm
-    from mlx_lm.tuner.utils import load_adapters
+    if adapter_path is None:
+        return load_model(path)
+    cfg = read_adapter_config(adapter_path)
 
-    from octo_mlx.runtime.device import prepare_model
+    def apply(model, folder: Path):
+        from mlx_lm.tuner.utils import load_adapters
 
-    folder = adapter_base(path, adapter_path)
-    model, tokenizer = mlx_lm.load(str(folder))
-    if adapter_path is not None:
-        cfg = read_adapter_config(adapter_path)
         check_adapter(adapter_path, cfg, read_config(folder))
         try:
             model = load_adapters(model, str(adapter_path))
@@ -79,8 +74,9 @@ def load_with_adapter(path: str | Path | None = None, adapter_path: str | Path |
             msg = f"adapter does not fit the model {folder}: it was trained on {base}: {detail}{more}"
             raise OctoError(msg, adapter_path) from None
         model.eval()
-    prepare_model(model)
-    return model, tokenizer, folder
+        return model
+
+    return load_model(adapter_base(path, cfg), adapt=apply)
 
 
 def save_adapter(folder: Path, weights: dict, adapter_config: dict, recipe_yaml: str) -> Path:

@@ -222,18 +222,3 @@ def new_rows_as_lora(model, new: NewTokens, rank: int, scale: float, dora: bool)
         if dora:
             out["lm_head.m"] = mx.linalg.norm(w + scale * (a @ b).T, axis=1)
     return out
-
-
-def merge_new_rows(model) -> None:
-    """Replace the wrappers by plain layers with the deltas added (for saving a full model)."""
-    emb = model.model.embed_tokens
-    if isinstance(emb, NewRowsEmbedding):
-        plain = nn.Embedding(*_dense_weight(emb.base).shape)
-        plain.weight = _dense_weight(emb.base).at[emb._ids].add(emb.delta.astype(emb.base.weight.dtype))
-        model.model.embed_tokens = plain
-    head = getattr(model, "lm_head", None)
-    if isinstance(head, NewRowsLinear):
-        w = _dense_weight(head.base)
-        plain = nn.Linear(w.shape[1], w.shape[0], bias=False)
-        plain.weight = w.at[head._ids].add(head.delta.astype(w.dtype))
-        model.lm_head = plain

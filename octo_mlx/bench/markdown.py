@@ -9,11 +9,15 @@ that made its figures.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from octo_mlx.bench.plan import BenchPlanResult
-from octo_mlx.bench.train import DEFAULT_PEERS, BenchConfig, BenchReport
+from octo_mlx.bench.train import DEFAULT_PEERS
 from octo_mlx.files import write_atomic
 from octo_mlx.stats import format_rate
+
+if TYPE_CHECKING:  # experiments/report.py writes RESULTS.md sections without loading eval
+    from octo_mlx.bench.plan import BenchPlanResult
+    from octo_mlx.bench.train import BenchConfig, BenchReport
 
 TRAIN_SECTION = "bench-train"  # <!-- bench-train:KEY:start --> ... <!-- bench-train:KEY:end -->
 PLAN_START = "<!-- bench-plan:start -->"

@@ -4,7 +4,7 @@ One invocation runs every peer on the same model, the same examples and the same
 (completion only), side by side and interleaved (octo, mlx_lm, ..., then again), each run in a
 fresh process so its peak memory is its own:
 
-- ``octo``: :func:`octo_mlx.train.train` with the recipe defaults (length-bucketed rows, LM head
+- ``octo``: :func:`octo_mlx.train.loop.train` with the recipe defaults (length-bucketed rows, LM head
   on completion positions only).
 - ``mlx_lm``: mlx-lm's own ``mlx_lm.lora`` (its YAML config: LoRA on every layer, --mask-prompt,
   the same rank and scale, batch and optimizer), OpenBLAS preloaded as for us.

@@ -14,9 +14,11 @@ import argparse
 import os
 import sys
 
-# each module registers its commands on import; the order here is the order of `octo-mlx --help`
-from octo_mlx.cli import bench, data, doctor, eval, functions, model, plan, train  # noqa: F401, I001
+from octo_mlx.cli import bench, data, doctor, eval, functions, model, plan, train  # noqa: F401  (they register)
 from octo_mlx.cli.registry import COMMANDS
+
+# The order of `octo-mlx --help`, by first word: from the machine to the results.
+HELP_ORDER = ("doctor", "model", "data", "functions", "train", "memory", "bench", "eval", "plan")
 
 # --- parser and entry point -------------------------------------------------------------------
 
@@ -28,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     tree: dict[tuple[str, ...], argparse._SubParsersAction] = {(): parser.add_subparsers(dest="command")}
     groups: dict[tuple[str, ...], argparse.ArgumentParser] = {(): parser}
-    for cmd in COMMANDS:
+    for cmd in sorted(COMMANDS, key=lambda c: HELP_ORDER.index(c.name.split()[0])):
         parts = tuple(cmd.name.split())
         for depth in range(1, len(parts)):
             prefix = parts[:depth]

@@ -146,6 +146,11 @@ def parse_answer(text: str) -> Verdict:
     return Verdict(False, None, f"unparseable judge answer: {snippet!r}")
 
 
+def default_cache() -> Path:
+    """The judge's answer cache under the one cache root (``$OCTO_MLX_HOME/judge``)."""
+    return cache_root() / "judge"
+
+
 @dataclass(frozen=True)
 class LLMJudgeConfig:
     """Where and how to ask the LLM judge. The API key is read from ``api_key_env`` at call time
@@ -171,13 +176,8 @@ class LLMJudgeConfig:
     timeout: float = 60.0
     max_retries: int = 4
     concurrency: int = 4
-    cache_dir: Path | None = field(default_factory=lambda: default_cache())
+    cache_dir: Path | None = field(default_factory=default_cache)
     with_reference: bool = True
-
-
-def default_cache() -> Path:
-    """The judge's answer cache under the one cache root (``$OCTO_MLX_HOME/judge``)."""
-    return cache_root() / "judge"
 
 
 @dataclass
@@ -202,8 +202,14 @@ class LLMJudge:
         )
         cache = RequestCache(config.cache_dir) if config.cache_dir is not None else None
         self.client = ChatClient(endpoint, cache, Usage())
-        self.stats = LLMJudgeStats()
+        self.failures = 0  # calls that still failed after the client's retries
         self._lock = threading.Lock()
+
+    @property
+    def stats(self) -> LLMJudgeStats:
+        """Requests sent (failed ones included), answers from the cache, calls that failed."""
+        usage = self.client.usage
+        return LLMJudgeStats(usage.paid_requests + self.failures, usage.cached_requests, self.failures)
 
     def ask(self, prompt: str) -> Verdict:
         """One judgement: from the cache, or one request (with the client's retries)."""
@@ -217,14 +223,8 @@ class LLMJudge:
             raise OctoError(f"judge endpoint unreachable: {e}", self.config.base_url) from None
         except EndpointError as e:
             with self._lock:
-                self.stats.requests += 1
-                self.stats.failures += 1
+                self.failures += 1
             return Verdict(False, None, f"judge call failed: {e}")
-        with self._lock:
-            if reply.cached:
-                self.stats.cache_hits += 1
-            else:
-                self.stats.requests += 1
         return parse_answer(reply.text)
 
     def judge_many(self, prompts: Sequence[str]) -> list[Verdict]:

@@ -4,13 +4,14 @@ under the device policy."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from octo_mlx.errors import OctoError
 from octo_mlx.models.default import default_model_path
 from octo_mlx.models.folder import check_model_folder
 
-_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")  # "owner/name", as mlx_lm.load takes it
+_HUB_ID = re.compile(r"^\w[\w.-]*/[\w.-]+$")  # "owner/name", as mlx_lm.load takes it; not ./x, /x, ~/x
 
 
 def _from_hub(repo: str) -> Path:
@@ -21,9 +22,8 @@ def _from_hub(repo: str) -> Path:
         return Path(_download(repo))
     except Exception as e:  # offline, unknown repo, gated model: one line, not a traceback
         detail = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise OctoError(
-            f"no such model folder, and fetching it from the Hugging Face hub failed: {detail}", repo
-        )
+        message = f"no such model folder, and fetching it from the Hugging Face hub failed: {detail}"
+        raise OctoError(message, repo) from None
 
 
 def resolve_model(path: str | Path | None = None) -> Path:
@@ -43,11 +43,14 @@ def resolve_model(path: str | Path | None = None) -> Path:
     return check_model_folder(folder, path)
 
 
-def load_model(path: str | Path | None = None):
-    """Load (model, tokenizer) with mlx-lm and apply the device policy (compute dtype, CPU maths).
+def load_model(path: str | Path | None = None, adapt: Callable | None = None):
+    """Load (model, tokenizer, model folder) with mlx-lm under the device policy (compute dtype,
+    CPU maths); the one loader every stage uses.
 
     Args:
         path: a model folder or hub id; None = the default model.
+        adapt: ``adapt(model, folder) -> model``, applied before the device policy (an adapter's
+            layers are then cast and sped up like the rest).
     """
     import mlx_lm
 
@@ -59,5 +62,7 @@ def load_model(path: str | Path | None = None):
     except Exception as e:
         detail = str(e).splitlines()[0] if str(e) else ""
         raise OctoError(f"cannot load model: {type(e).__name__}: {detail}", path or folder) from None
+    if adapt is not None:
+        model = adapt(model, folder)
     prepare_model(model)
-    return model, tokenizer
+    return model, tokenizer, folder

@@ -27,11 +27,11 @@ from mlx.utils import tree_flatten, tree_unflatten
 
 from octo_mlx.errors import OctoError
 from octo_mlx.files import fresh_tmp, replace_dir, write_atomic
+from octo_mlx.models.default import MARKER
 from octo_mlx.models.folder import stored_dtype
 
 CHECKPOINTS = "checkpoints"
 LATEST = "LATEST"
-SKIP_FILES = ("octo-mlx-source.json",)  # the model cache's import marker: OUT/base is not an import
 TOKENIZER_FILES = (
     "tokenizer.json",
     "tokenizer_config.json",
@@ -123,6 +123,7 @@ def _copy_extras(source: Path, dest: Path) -> None:
         if (
             f.is_file()
             and f.name not in TOKENIZER_FILES
+            and f.name != MARKER  # the default model's import marker: OUT/base is not an import
             and not f.name.startswith("model")
             and f.suffix != ".gguf"
         ):

@@ -387,13 +387,10 @@ def model_config_for(path: str | None) -> tuple[dict, str, Path | None]:
         if (folder / "config.json").is_file():
             return read_model_config(folder), f"{folder} (default model)", folder
         return known_config("smollm2-135m"), "SmolLM2-135M-Instruct (default model, not imported yet)", None
+    config = read_model_config(path)  # a folder's config.json, else a known architecture's
     folder = Path(path).expanduser()
     if folder.is_dir():
-        return read_model_config(folder), str(folder), folder
-    config = known_config(path)
-    if config is None:
-        known = ", ".join(KNOWN_CONFIGS)
-        raise OctoError(f"not a local model folder nor a known architecture ({known})", path)
+        return config, str(folder), folder
     return config, f"{path} (config from octo_mlx.models.shape.KNOWN_CONFIGS)", None
 
 

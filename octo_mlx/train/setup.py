@@ -96,10 +96,9 @@ def encode_examples(examples, tokenizer, max_len: int, where: str) -> list[batch
 def load_base(recipe: Recipe):
     """(model, tokenizer, model folder, config dict), float32 on the CPU (runtime policy)."""
     from octo_mlx.models.folder import read_config
-    from octo_mlx.models.loading import load_model, resolve_model
+    from octo_mlx.models.loading import load_model
 
-    path = resolve_model(recipe.model.path)
-    model, tokenizer = load_model(path)
+    model, tokenizer, path = load_model(recipe.model.path)
     return model, tokenizer, path, read_config(path)
 
 

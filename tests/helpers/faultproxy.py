@@ -6,7 +6,8 @@ forward), ``429`` (with Retry-After), ``500``, ``503``, ``malformed`` (200 with 
 not JSON), ``truncated`` (the real reply cut in half, the connection closed before the
 announced Content-Length), ``truncated_json`` (the real reply cut in half with a matching
 Content-Length: a 200 whose JSON ends early), ``reject_format`` (a 400 saying response_format is
-not supported, as some servers answer). ``forwarded`` counts requests that reached the server
+not supported, as some servers answer), ``bad_message_format`` (a 400 about the messages' format,
+whatever the request asked). ``forwarded`` counts requests that reached the server
 (the "paid" ones); ``delay_s`` slows every forwarded request (to kill a run mid-way);
 ``authorizations`` keeps the Authorization headers seen (to prove a key was really sent).
 """
@@ -20,7 +21,17 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-FAULTS = ("timeout", "429", "500", "503", "malformed", "truncated", "truncated_json", "reject_format")
+FAULTS = (
+    "timeout",
+    "429",
+    "500",
+    "503",
+    "malformed",
+    "truncated",
+    "truncated_json",
+    "reject_format",
+    "bad_message_format",
+)
 
 
 class FaultProxy:
@@ -145,6 +156,8 @@ class FaultProxy:
                     return self._send(int(fault), b'{"error": {"message": "server error"}}')
                 if fault == "reject_format" and b"response_format" in body:
                     return self._send(400, b'{"error": {"message": "response_format is not supported"}}')
+                if fault == "bad_message_format":
+                    return self._send(400, b'{"error": {"message": "invalid message format: role"}}')
                 if fault == "malformed":
                     return self._send(200, b"<html>upstream hiccup</html>", ctype="application/json")
                 if proxy.delay_s:

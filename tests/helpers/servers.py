@@ -113,14 +113,6 @@ class MLXServer:
 # --- a tiny model that answers fixed prompts -----------------------------------------------------
 
 
-def _build_tokenizer(out: Path, corpus: Sequence[str], vocab_size: int) -> int:
-    """A byte-level BPE trained on the prompts themselves (short sequences = fast training)."""
-    from tests.helpers.tiny import build_tokenizer
-
-    build_tokenizer(out, vocab_size, corpus=corpus, max_length=4096)
-    return len(json.loads((out / "tokenizer.json").read_text())["model"]["vocab"])
-
-
 def build_scripted_model(
     out: str | Path,
     pairs: Sequence[tuple[list[dict], str]],
@@ -136,39 +128,34 @@ def build_scripted_model(
     FLOPs). 15 pairs of ~330 tokens converge in ~60 steps. Returns {"steps", "loss", "exact",
     "pairs"}; exact = replies reproduced token for token by greedy decoding.
     """
+    from mlx_lm.utils import load_tokenizer, save_config, save_model
+
+    from tests.helpers.tiny import build_tokenizer, random_model
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    corpus = [m["content"] for msgs, _ in pairs for m in msgs] + [r for _, r in pairs]
+    build_tokenizer(out, 1024, corpus=corpus, max_length=4096)  # trained on the prompts: short sequences
+    tok = load_tokenizer(out)
+    vocab = json.loads((out / "tokenizer.json").read_text())["model"]["vocab"]
+    model, config = random_model("llama", vocab, hidden, layers, seed, max_position_embeddings=4096)
+    eos = config["eos_token_id"]
+    prompts = [tok.apply_chat_template(msgs, add_generation_prompt=True) for msgs, _ in pairs]
+    replies = [tok.encode(r, add_special_tokens=False) + [eos] for _, r in pairs]
+    step, loss, exact = _teach_until_exact(model, tok, prompts, replies, max_steps)
+    save_model(out, model)
+    save_config(dict(config), out / "config.json")
+    return {"steps": step, "loss": loss, "exact": exact, "pairs": len(pairs)}
+
+
+def _teach_until_exact(model, tok, prompts: list[list[int]], replies: list[list[int]], max_steps: int):
+    """Full fine-tuning on the replies until greedy decoding gives each back; (steps, loss, exact)."""
     import mlx.core as mx
     import mlx.nn as nn
     import mlx.optimizers as optim
     from mlx_lm.generate import generate
     from mlx_lm.sample_utils import make_sampler
-    from mlx_lm.utils import _get_classes, load_tokenizer, save_config, save_model
 
-    from tests.helpers.tiny import ARCH_CONFIGS
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    corpus = [m["content"] for msgs, _ in pairs for m in msgs] + [r for _, r in pairs]
-    vocab_size = _build_tokenizer(out, corpus, vocab_size=1024)
-    tok = load_tokenizer(out)
-    eos = tok.convert_tokens_to_ids("<|im_end|>")
-    config = dict(
-        ARCH_CONFIGS["llama"],
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        intermediate_size=2 * hidden,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        vocab_size=vocab_size,
-        eos_token_id=eos,
-        max_position_embeddings=4096,
-        pad_token_id=tok.convert_tokens_to_ids("<|endoftext|>"),
-    )
-    model_class, args_class = _get_classes(config)
-    mx.random.seed(seed)
-    model = model_class(args_class.from_dict(config))
-
-    prompts = [tok.apply_chat_template(msgs, add_generation_prompt=True) for msgs, _ in pairs]
-    replies = [tok.encode(r, add_special_tokens=False) + [eos] for _, r in pairs]
     seqs = [p + r for p, r in zip(prompts, replies)]
     width = max(map(len, seqs))
     tokens = mx.array([s + [0] * (width - len(s)) for s in seqs])
@@ -207,11 +194,9 @@ def build_scripted_model(
                 generate(model, tok, p, max_tokens=len(r) + 2, sampler=greedy) == tok.decode(r[:-1])
                 for p, r in zip(prompts, replies)
             )
-            if exact == len(pairs):
+            if exact == len(prompts):
                 break
-    save_model(out, model)
-    save_config(dict(config), out / "config.json")
-    return {"steps": step, "loss": loss, "exact": exact, "pairs": len(pairs)}
+    return step, loss, exact
 
 
 @pytest.fixture(scope="session")

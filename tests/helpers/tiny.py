@@ -76,16 +76,11 @@ ARCH_CONFIGS = {
 }
 
 
-def build_tiny_model(
-    out: Path, arch: str = "llama", seed: int = 0, hidden: int = 64, layers: int = 2
-) -> Path:
-    """A random `arch` model (2 layers, hidden 64) plus the local tokenizer, loadable by mlx_lm.load."""
+def random_model(arch: str, vocab: dict[str, int], hidden: int = 64, layers: int = 2, seed: int = 0, **extra):
+    """(model, config): a random ``arch`` model of mlx-lm's own class for the tokenizer ``vocab``
+    (its end marker <|im_end|> and pad <|endoftext|> ids come from it); ``extra`` config fields win."""
     from mlx_lm.utils import _get_classes
 
-    out = Path(out)
-    build_tokenizer(out)
-    vocab = json.loads((out / "tokenizer.json").read_text())
-    vocab_size = len(vocab["model"]["vocab"])  # the special tokens are part of it
     config = dict(
         ARCH_CONFIGS[arch],
         hidden_size=hidden,
@@ -93,14 +88,26 @@ def build_tiny_model(
         intermediate_size=2 * hidden,
         num_attention_heads=4,
         num_key_value_heads=2,
-        vocab_size=vocab_size,
-        eos_token_id=vocab["model"]["vocab"]["<|im_end|>"],
-        pad_token_id=vocab["model"]["vocab"]["<|endoftext|>"],
+        vocab_size=len(vocab),  # the special tokens are part of it
+        eos_token_id=vocab["<|im_end|>"],
+        pad_token_id=vocab["<|endoftext|>"],
+        **extra,
     )
     model_class, args_class = _get_classes(config)
     mx.random.seed(seed)
     model = model_class(args_class.from_dict(config))
     mx.eval(model.parameters())
+    return model, config
+
+
+def build_tiny_model(
+    out: Path, arch: str = "llama", seed: int = 0, hidden: int = 64, layers: int = 2
+) -> Path:
+    """A random `arch` model (2 layers, hidden 64) plus the local tokenizer, loadable by mlx_lm.load."""
+    out = Path(out)
+    build_tokenizer(out)
+    vocab = json.loads((out / "tokenizer.json").read_text())["model"]["vocab"]
+    model, config = random_model(arch, vocab, hidden, layers, seed)
     save_model(out, model)
     save_config(dict(config), out / "config.json")
     return out

@@ -19,7 +19,7 @@ same numbers as llama.cpp's own float32 dequantization. They are then stored as 
 4-bit rounding step is ~1/15 of a group's range, ~100x the float16 rounding (2^-11 relative),
 and float16 halves the folder (270 MB instead of 540 MB for SmolLM2-135M). F32/F16 tensors are
 written as they are, so float files round-trip bit-exactly. The runtime casts to its compute
-dtype on load (float32 on a Linux CPU, see runtime.py).
+dtype on load (float32 on a Linux CPU, see octo_mlx.runtime.device).
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from octo_mlx.errors import OctoError
+from octo_mlx.models.folder import read_config
 from octo_mlx.models.gguf.format import load_gguf_tensors, read_gguf_header
+from octo_mlx.models.shape import ModelShape
 
 ARCHITECTURES = ("llama", "phi3", "gemma")
 
@@ -359,10 +361,8 @@ def export_gguf(model_dir: str | Path, out_path: str | Path, dtype: str | None =
     from octo_mlx.models.gguf import vocab as gguf_vocab
 
     model_dir, out_path = Path(model_dir), Path(out_path)
+    config = read_config(model_dir)
     config_path = model_dir / "config.json"
-    if not config_path.is_file():
-        raise OctoError("not a model folder: no config.json", model_dir)
-    config = json.loads(config_path.read_text())
     arch = config.get("model_type")
     if arch not in ARCHITECTURES:
         raise OctoError(
@@ -377,11 +377,9 @@ def export_gguf(model_dir: str | Path, out_path: str | Path, dtype: str | None =
         weights.update(mx.load(str(f)))
     if not weights:
         raise OctoError("no model*.safetensors", model_dir)
-    heads = config["num_attention_heads"]
-    kv_heads = config.get("num_key_value_heads") or heads
-    hidden = config["hidden_size"]
-    head_dim = config.get("head_dim") or hidden // heads
-    if config.get("tie_word_embeddings", arch != "phi3") or arch == "gemma":
+    shape = ModelShape.from_config(config, config_path)  # mlx-lm's defaults: kv heads, head_dim, tying
+    heads, kv_heads, hidden, head_dim = shape.heads, shape.kv_heads, shape.hidden, shape.head_dim
+    if shape.tied:
         weights.pop("lm_head.weight", None)
     out = to_gguf_weights(weights, arch, heads, kv_heads)
     for k, v in out.items():

@@ -1,5 +1,6 @@
-"""New tokens: the vocabulary grows, rows start at the mean, only they train under LoRA, and the
-saved adapter reloads in plain mlx-lm with the same logits."""
+"""Adapters (octo_mlx.adapters): new tokens grow the vocabulary with rows at the mean, only they
+and the LoRA/DoRA factors train, and the saved adapter folder reloads in plain mlx-lm with the
+same logits."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from mlx.utils import tree_flatten, tree_map
 from mlx_lm.utils import load, save_config, save_model
 
-from octo_mlx.adapters import rows as tokens
+from octo_mlx.adapters import rows as vocab_rows
 from octo_mlx.adapters.folder import save_adapter
 from octo_mlx.adapters.lora import LoraConfig, adapter_weights, apply_lora
 from octo_mlx.models.folder import stored_dtype
@@ -63,23 +64,23 @@ def tiny_phi3(tmp_path_factory) -> Path:
 def test_vocab_grows_and_new_row_is_the_mean(tiny_llama):
     model, tok = _load(tiny_llama)
     old = np.array(model.model.embed_tokens.weight)
-    n_before = len(tokens.hf_tokenizer(tok))
-    new = tokens.add_tokens(model, tok, [SPLIT])
+    n_before = len(vocab_rows.hf_tokenizer(tok))
+    new = vocab_rows.add_tokens(model, tok, [SPLIT])
     assert new.tokens == (SPLIT,) and new.resized
-    assert len(tokens.hf_tokenizer(tok)) == n_before + 1
+    assert len(vocab_rows.hf_tokenizer(tok)) == n_before + 1
     w = np.array(model.model.embed_tokens.weight)
     assert w.shape[0] == old.shape[0] + 1 == new.new_rows
     np.testing.assert_allclose(w[new.ids[0]], old.mean(axis=0), atol=1e-6)
     np.testing.assert_array_equal(w[: old.shape[0]], old)
     ids = tok.encode(f"step one{SPLIT}step two", add_special_tokens=False)
     assert ids.count(new.ids[0]) == 1  # one token, not "<", "n", "exa"...
-    assert tokens.add_tokens(model, tok, [SPLIT]).ids == ()  # adding again changes nothing
+    assert vocab_rows.add_tokens(model, tok, [SPLIT]).ids == ()  # adding again changes nothing
 
 
 def test_untied_head_grows_too(tiny_phi3):
     model, tok = _load(tiny_phi3)
     old_head = np.array(model.lm_head.weight)
-    new = tokens.add_tokens(model, tok, [SPLIT, "<nexa_end>"])
+    new = vocab_rows.add_tokens(model, tok, [SPLIT, "<nexa_end>"])
     assert len(new.ids) == 2
     head = np.array(model.lm_head.weight)
     assert head.shape[0] == old_head.shape[0] + 2
@@ -91,9 +92,9 @@ def test_untied_head_grows_too(tiny_phi3):
 def test_spare_rows_are_used_without_resizing(tiny_llama, tmp_path):
     path = _with_spare_rows(tiny_llama, tmp_path / "spare")
     model, tok = _load(path)
-    rows = tokens.embedding_rows(model)
-    n_tok = len(tokens.hf_tokenizer(tok))
-    new = tokens.add_tokens(model, tok, [SPLIT])
+    rows = vocab_rows.embedding_rows(model)
+    n_tok = len(vocab_rows.hf_tokenizer(tok))
+    new = vocab_rows.add_tokens(model, tok, [SPLIT])
     assert not new.resized and new.new_rows == rows and new.ids == (n_tok,)
     w = np.array(model.model.embed_tokens.weight)
     np.testing.assert_allclose(w[n_tok], w[:n_tok].mean(axis=0), atol=1e-6)  # spare rows not in the mean
@@ -122,7 +123,7 @@ def test_saved_adapter_with_new_rows_gives_the_same_logits(tmp_path, arch, metho
     lora, dora = LoraConfig(rank=4, alpha=8), method == "dora"
     model, tok = _load(src)
     config = json.loads((src / "config.json").read_text())
-    new = tokens.add_tokens(model, tok, [SPLIT])
+    new = vocab_rows.add_tokens(model, tok, [SPLIT])
     base = tmp_path / "out" / "base"
     checkpoint.write_base(base, src, model if new.resized else None, tok, config)
     adapter_config = apply_lora(model, lora, dora, 0, new)
@@ -162,7 +163,7 @@ def test_lora_trains_only_the_new_rows_and_adapters(tiny_llama, tmp_path):
 def test_too_many_new_tokens_for_the_rank_is_a_clear_error(tiny_llama):
     lora = LoraConfig(rank=1, alpha=2)
     model, tok = _load(tiny_llama)
-    new = tokens.add_tokens(model, tok, ["<a1>", "<a2>"])
+    new = vocab_rows.add_tokens(model, tok, ["<a1>", "<a2>"])
     apply_lora(model, lora, False, 0, new)
     with pytest.raises(Exception, match="lora.rank >= 2"):
         adapter_weights(model, lora, False, new)
@@ -205,3 +206,25 @@ def test_grown_base_keeps_the_stored_dtype(tiny_llama, tmp_path):
     w = np.array(base.model.embed_tokens.weight.astype(mx.float32))
     expected = w[:-1].mean(axis=0).astype(np.float16).astype(np.float32)
     np.testing.assert_array_equal(w[-1], expected)
+
+
+def test_the_base_written_beside_an_adapter_is_not_a_cached_import(tmp_path, tiny_llama):
+    """OUT/base copies the small files of the model it came from, but not the default model's
+    import marker: with it, OUT/base would pass for a finished import of the GGUF."""
+    from octo_mlx.models.default import MARKER, is_finished_import
+
+    src = tmp_path / "cache-import"
+    shutil.copytree(tiny_llama, src)
+    (src / MARKER).write_text("{}")
+    (src / "generation_config.json").write_text("{}")
+    model, tok = _load(src)
+    new = vocab_rows.add_tokens(model, tok, [SPLIT])
+    base = checkpoint.write_base(
+        tmp_path / "base",
+        src,
+        model if new.resized else None,
+        tok,
+        json.loads((src / "config.json").read_text()),
+    )
+    assert (base / "generation_config.json").is_file()  # the other small files still come along
+    assert not (base / MARKER).exists() and not is_finished_import(base)
