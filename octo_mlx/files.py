@@ -108,6 +108,90 @@ def replace_dir(tmp: Path, final: Path) -> Path:
     return final
 
 
+def check_output_file(path: str | Path, what: str = "output file") -> Path:
+    """Refuse, before any work starts, a file path that cannot be written: a folder, a file where
+    a parent folder should be, a folder without write permission.
+
+    Args:
+        path: the file to be written later (its folders need not exist yet).
+        what: how the error names it (e.g. ``"--out"``).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OctoError(f"{what} is a folder, expected a file path", path)
+    _check_parents(path, what)
+    return path
+
+
+def check_output_folder(path: str | Path, what: str = "output folder", overwrite: bool = False) -> Path:
+    """Refuse, before any work starts, a folder path that is a file, that cannot be created, or
+    that already holds something (unless ``overwrite``: the caller then replaces it whole).
+
+    Args:
+        path: the folder to be written later.
+        what: how the error names it (e.g. ``"--out"``).
+        overwrite: allow a non-empty folder (the user said so, e.g. ``--overwrite``).
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OctoError(f"{what} is a file, expected a folder", path)
+    if path.is_dir():
+        if any(path.iterdir()) and not overwrite:
+            raise OctoError(f"{what} is not empty; choose another or pass --overwrite to replace it", path)
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise OctoError(f"{what} is not writable", path)
+        return path
+    _check_parents(path, what)
+    return path
+
+
+def _check_parents(path: Path, what: str) -> None:
+    """The nearest existing parent of ``path`` must be a writable folder."""
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OctoError(f"{what}: {parent} is a file, not a folder", path)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OctoError(f"{what}: cannot write in {parent}", path)
+
+
+class FolderLock:
+    """An exclusive lock on a folder for one writer (``with FolderLock(out): ...``).
+
+    A second holder fails at once with one clear line instead of both writing; the lock is the
+    kernel's (flock on ``FOLDER/.lock``), so a killed holder never leaves it stuck.
+    """
+
+    NAME = ".lock"
+
+    def __init__(self, folder: str | Path, what: str = "output folder"):
+        self.folder, self.what, self.fd = Path(folder), what, None
+
+    def __enter__(self) -> FolderLock:
+        import fcntl
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.folder / self.NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise OctoError(
+                f"{self.what} is in use by another octo-mlx run (pid {holder})", self.folder
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing releases the flock
+            self.fd = None
+
+
 class RecordLog:
     """An append-only JSONL file: each ``append`` is one line, flushed and fsync'd (thread-safe)."""
 
@@ -155,6 +239,40 @@ class RecordLog:
 # --- reading what others wrote ----------------------------------------------------------------
 
 
+def _undecodable(path: Path, raw: bytes, e: UnicodeDecodeError) -> OctoError:
+    line = raw.count(b"\n", 0, e.start) + 1
+    column = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+    byte = raw[e.start : e.start + 1].hex()
+    return OctoError(f"not UTF-8 text: byte 0x{byte} at column {column}", f"{path}:{line}")
+
+
+def read_text(path: str | Path) -> str:
+    """The whole of a UTF-8 text file (a leading BOM dropped): the one decoding path of every
+    reader of user files; a byte that is not UTF-8 is one OctoError naming ``file:line``.
+
+    Raises:
+        OctoError: no such file, a folder, unreadable, or not UTF-8.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise OctoError("no such file", path) from None
+    except IsADirectoryError:
+        raise OctoError("is a folder, expected a file", path) from None
+    except OSError as e:
+        raise OctoError(f"cannot read: {e.strerror}", path) from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise _undecodable(path, raw, e) from None
+
+
+def read_lines(path: str | Path) -> list[str]:
+    """The lines of a UTF-8 text file (without line ends), decoded by :func:`read_text`."""
+    return read_text(path).splitlines()
+
+
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with Path(path).open("rb") as f:
@@ -178,11 +296,9 @@ def read_json_object(path: str | Path) -> dict:
     """A JSON file that must hold one object (a manifest, a config); one clear line otherwise."""
     path = Path(path)
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
+        value = json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise OctoError(f"bad JSON: {e.msg} at line {e.lineno}", path) from None
-    except UnicodeDecodeError:
-        raise OctoError("not a UTF-8 text file", path) from None
     if not isinstance(value, dict):
         raise OctoError(f"expected a JSON object, got {type(value).__name__}", path)
     return value

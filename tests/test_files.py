@@ -106,3 +106,50 @@ def test_safetensors_header_is_what_mlx_wrote(tmp_path):
     mx.save_safetensors(str(path), {"a": mx.zeros((2, 3), dtype=mx.float16)})
     header = files.safetensors_header(path)
     assert header["a"]["dtype"] == "F16" and header["a"]["shape"] == [2, 3]
+
+
+# --- the one decoding path and the output checks ----------------------------------------------
+
+
+def test_read_text_names_the_file_and_line_of_a_byte_that_is_not_utf8(tmp_path):
+    f = tmp_path / "bad.jsonl"
+    f.write_bytes(b'{"a": 1}\n{"b": "caf\xe9"}\n')
+    with pytest.raises(OctoError) as e:
+        files.read_text(f)
+    assert e.value.where == f"{f}:2"
+    assert "0xe9" in e.value.message and "column 11" in e.value.message  # {"b": "caf = 10 bytes
+
+
+def test_read_text_drops_a_bom_and_refuses_folders_and_missing_files(tmp_path):
+    f = tmp_path / "bom.txt"
+    f.write_bytes(b"\xef\xbb\xbfhello\nworld\n")
+    assert files.read_lines(f) == ["hello", "world"]
+    with pytest.raises(OctoError, match="is a folder"):
+        files.read_text(tmp_path)
+    with pytest.raises(OctoError, match="no such file"):
+        files.read_text(tmp_path / "missing")
+
+
+def test_check_output_paths_refuse_before_any_work(tmp_path):
+    a_file = tmp_path / "f"
+    a_file.write_text("x")
+    with pytest.raises(OctoError, match="is a folder"):
+        files.check_output_file(tmp_path, "--out")
+    with pytest.raises(OctoError, match="is a file, not a folder"):
+        files.check_output_file(a_file / "report.json", "--out")
+    with pytest.raises(OctoError, match="is a file, expected a folder"):
+        files.check_output_folder(a_file, "--out")
+    with pytest.raises(OctoError, match="not empty"):
+        files.check_output_folder(tmp_path, "--out")
+    assert files.check_output_folder(tmp_path, "--out", overwrite=True) == tmp_path
+    assert files.check_output_folder(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
+    assert not (tmp_path / "new").exists()  # checking creates nothing
+
+
+def test_folder_lock_refuses_a_second_holder_at_once_and_frees_on_exit(tmp_path):
+    with files.FolderLock(tmp_path / "run"):
+        with pytest.raises(OctoError, match=f"in use by another octo-mlx run \\(pid {os.getpid()}\\)"):
+            with files.FolderLock(tmp_path / "run"):
+                pass
+    with files.FolderLock(tmp_path / "run"):  # released: a later run takes it
+        pass

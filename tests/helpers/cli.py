@@ -1,0 +1,21 @@
+"""Run the installed `octo-mlx` console script as a user would: a real process, its exit code
+and its two streams."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+OCTO = Path(sys.executable).with_name("octo-mlx")  # the console script pip installed beside python
+
+
+def run_octo(
+    *args: str, cwd: str | Path | None = None, env: dict | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """``octo-mlx ARGS...`` in ``cwd``; returns the finished process (text stdout/stderr)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [str(OCTO), *map(str, args)], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
