@@ -67,3 +67,29 @@ def test_the_dtype_policy_computes_in_float32_on_the_cpu_and_bfloat16_on_metal()
     model = nn.Sequential(layer, quantized)
     device.apply_dtype_policy(model)
     assert layer.weight.dtype == want and quantized.weight.dtype == mx.uint32
+
+
+PLANTED = ("rich", "json", "yaml", "numpy", "transformers")
+
+
+@pytest.mark.skipif(blas.find_openblas() is None, reason="the re-exec needs Debian OpenBLAS (make setup)")
+def test_no_command_imports_a_module_planted_in_the_current_folder(tmp_path, tiny_llama):
+    """A rich.py (json.py, ...) where the user types a command is never imported, through the
+    OpenBLAS re-exec included (it used to run `python -m`, which puts the folder on sys.path)."""
+    from tests.helpers.cli import run_octo
+
+    marker = tmp_path / "PLANTED-CODE-RAN"
+    for name in PLANTED:
+        (tmp_path / f"{name}.py").write_text(f"open({str(marker)!r}, 'a').write({name!r})\n")
+    commands = [
+        ("--help",),
+        ("functions", "list"),
+        ("data", "validate", "no-such-folder"),
+        ("model", "info", str(tiny_llama)),
+        ("doctor", "--size", "128"),
+    ]
+    for args in commands:
+        res = run_octo(*args, cwd=tmp_path, drop=("LD_PRELOAD", "OCTO_MLX_REEXECED"))
+        assert not marker.exists(), f"octo-mlx {' '.join(args)} imported {marker.read_text()} from the cwd"
+        assert "Traceback" not in res.stderr, (args, res.stderr)
+    assert "OpenBLAS" in res.stdout  # the last command (doctor) did re-execute itself

@@ -31,7 +31,6 @@ import platform
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -40,6 +39,7 @@ from pathlib import Path
 
 from octo_mlx.errors import OctoError
 from octo_mlx.files import write_atomic
+from octo_mlx.runtime.blas import python_command
 
 PEERS = ("octo", "mlx_lm", "mlx_lm_bundled", "peft", "octo_pack")
 DEFAULT_PEERS = PEERS[:4]
@@ -228,7 +228,7 @@ def _run_process(
 
 
 def _worker_cmd(kind: str, spec: Path) -> list[str]:
-    return [sys.executable, "-m", "octo_mlx.bench.workers", kind, str(spec)]
+    return python_command("octo_mlx.bench.workers", kind, str(spec))
 
 
 def run_peer(peer: str, repeat: int, spec: dict, work: Path, timeout: float | None = None) -> PeerRun:

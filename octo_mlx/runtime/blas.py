@@ -63,6 +63,25 @@ def openblas_env(env: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def python_command(module: str, *args: str) -> list[str]:
+    """The argv that runs ``python -m MODULE ARGS`` in this interpreter, in safe-path mode.
+
+    ``-m`` alone puts the current folder first on ``sys.path``, so a ``rich.py`` or ``json.py``
+    in the folder where a user types a command would be imported and run; ``-P`` (Python 3.11)
+    keeps it off. Every Python child octo-mlx starts (the re-exec, bench workers, pip) uses this.
+    """
+    return [sys.executable, "-P", "-m", module, *args]
+
+
+def _package_path_env(env: dict[str, str]) -> dict[str, str]:
+    """Keep octo_mlx importable under ``-P`` when it is only importable from the current folder
+    (a source checkout run as ``python -m octo_mlx`` without an install)."""
+    root = Path(__file__).resolve().parents[2]
+    if root == Path.cwd().resolve():
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
 def ensure_fast_blas(argv: list[str] | None = None) -> None:
     """Re-execute this process with OpenBLAS preloaded when that helps (Linux only).
 
@@ -76,7 +95,7 @@ def ensure_fast_blas(argv: list[str] | None = None) -> None:
     lib = find_openblas()
     if lib is None or lib in os.environ.get("LD_PRELOAD", "").split():
         return
-    env = openblas_env()
+    env = _package_path_env(openblas_env())
     env[_REEXEC_MARK] = "1"
     args = sys.argv[1:] if argv is None else argv
-    os.execve(sys.executable, [sys.executable, "-m", "octo_mlx", *args], env)
+    os.execve(sys.executable, python_command("octo_mlx", *args), env)

@@ -12,10 +12,19 @@ OCTO = Path(sys.executable).with_name("octo-mlx")  # the console script pip inst
 
 
 def run_octo(
-    *args: str, cwd: str | Path | None = None, env: dict | None = None, timeout: float = 300
+    *args: str,
+    cwd: str | Path | None = None,
+    env: dict | None = None,
+    drop: tuple[str, ...] = (),
+    timeout: float = 300,
 ) -> subprocess.CompletedProcess:
-    """``octo-mlx ARGS...`` in ``cwd``; returns the finished process (text stdout/stderr)."""
-    full_env = {**os.environ, **(env or {})}
+    """``octo-mlx ARGS...`` in ``cwd``; returns the finished process (text stdout/stderr).
+
+    Args:
+        env: variables to set on top of this process's environment.
+        drop: variables to remove (e.g. LD_PRELOAD, so that the command re-executes itself).
+    """
+    full_env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k not in drop}
     return subprocess.run(
         [str(OCTO), *map(str, args)], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
     )
