@@ -314,9 +314,10 @@ def write_dataset(
 def dataset_domains(
     folder: str | Path, names: Sequence[str] | None = None, example_domains: Iterable[str] = ()
 ) -> list:
-    """The Domain objects a dataset folder is checked against: ``names`` if given; else the specs
-    the manifest recorded (``config.domains``: bundled names or spec files), its domain names, or
-    ``example_domains`` (the examples' own), the first of these that loads.
+    """The Domain objects a dataset folder is checked against: ``names`` if given (the user's:
+    they may import ``module:DOMAIN``); else the specs the manifest recorded (``config.domains``:
+    bundled names or spec files), its domain names, or ``example_domains`` (the examples' own),
+    the first of these that loads. Names read from data never import Python code.
 
     Raises:
         OctoError: none of them loads (the last error), or nothing names a domain.
@@ -340,7 +341,7 @@ def _manifest_domains(manifest: Mapping[str, Any], example_domains: Iterable[str
     for specs in candidates:
         if specs and isinstance(specs, list):
             try:
-                return load_domains([str(x) for x in specs])
+                return load_domains([str(x) for x in specs], imports=False)  # data never imports
             except OctoError as e:
                 error = e
     if error is not None:

@@ -393,3 +393,38 @@ def test_state_type_only_known_to_type_checkers(tmp_path, monkeypatch):
     assert d["water"].call(None, {"zone": "back"}) == "back"
     with pytest.raises(OctoError, match="not a Domain"):
         load_domain("user_tools:water")
+
+
+def test_a_domain_named_by_data_never_imports_python(tmp_path, tiny_llama):
+    """dataset.json and the examples' `domains` may name bundled domains and tool files only:
+    `module:ATTR` from data is refused, while the same name on the command line is imported."""
+    from tests.helpers.cli import run_octo
+    from tests.helpers.datasets import write_planner_data
+
+    marker = tmp_path / "IMPORTED"
+    mods = tmp_path / "mods"
+    mods.mkdir()
+    (mods / "evil_dom.py").write_text(
+        f"open({str(marker)!r}, 'a').write('x')\nfrom octo_mlx.domains.android import DOMAIN\n"
+    )
+    data = write_planner_data(tmp_path / "data", n_train=3, n_valid=3)
+    spec = "evil_dom:DOMAIN"
+    for split in ("train", "valid"):
+        path = data / f"{split}.jsonl"
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        path.write_text("".join(json.dumps(dict(r, domains=[spec])) + "\n" for r in records))
+    (data / "dataset.json").write_text(json.dumps({"domains": [spec], "config": {"domains": [spec]}}))
+    env = {"PYTHONPATH": str(mods)}
+
+    for args in (
+        ("data", "validate", data),
+        ("data", "stats", data),
+        ("eval", "--data", data / "valid.jsonl", "--model", tiny_llama),
+    ):
+        res = run_octo(*args, cwd=tmp_path, env=env)
+        assert not marker.exists(), f"octo-mlx {args[:2]} imported a module named by data"
+        assert "Traceback" not in res.stderr
+    assert res.returncode == 2 and "names Python code" in res.stderr  # eval says why it stops
+
+    res = run_octo("functions", "list", "--domain", spec, cwd=tmp_path, env=env)  # the user names it
+    assert res.returncode == 0 and marker.exists(), res.stderr

@@ -13,12 +13,15 @@ from octo_mlx.functions.specs import load_domain_file
 BUNDLED_DOMAINS = ("android", "ecommerce", "video_streaming", "travel")
 
 
-def load_domain(name_or_path: str | Path) -> Domain:
+def load_domain(name_or_path: str | Path, imports: bool = True) -> Domain:
     """A bundled domain by name, a JSON/YAML file of functions, or ``module:attribute``.
 
     Args:
         name_or_path: ``"android"`` etc.; a path to ``.json``/``.yaml``/``.yml`` in the OpenAI
             tools format; or ``"package.module:DOMAIN"`` naming a Domain object.
+        imports: whether ``module:attribute`` may import Python code. True only for what the
+            user names on the command line or in a recipe; a name read from a data file
+            (a manifest, an example's ``domains``) is loaded with False: data never runs code.
 
     Raises:
         OctoError: unknown name, unreadable or malformed file, invalid function.
@@ -30,6 +33,11 @@ def load_domain(name_or_path: str | Path) -> Domain:
     if path.suffix.lower() in (".json", ".yaml", ".yml") or path.exists():
         return load_domain_file(path)
     if ":" in spec:
+        if not imports:
+            raise OctoError(
+                f"domain {spec!r} names Python code; a data file may name only bundled domains "
+                "and JSON/YAML tool files (give the module on the command line: --domain)"
+            )
         module, _, attr = spec.partition(":")
         try:
             obj = getattr(importlib.import_module(module), attr)
@@ -43,9 +51,14 @@ def load_domain(name_or_path: str | Path) -> Domain:
     )
 
 
-def load_domains(names: Iterable[str | Path] | None = None) -> list[Domain]:
-    """Several domains (all bundled ones by default), checking names stay unique across them."""
-    domains = [load_domain(n) for n in (BUNDLED_DOMAINS if names is None else names)]
+def load_domains(names: Iterable[str | Path] | None = None, imports: bool = True) -> list[Domain]:
+    """Several domains (all bundled ones by default), checking names stay unique across them.
+
+    Args:
+        names: bundled names, tool files or ``module:attribute`` (see :func:`load_domain`).
+        imports: False when the names come from a data file (no Python import then).
+    """
+    domains = [load_domain(n, imports) for n in (BUNDLED_DOMAINS if names is None else names)]
     check_unique(domains)
     return domains
 
