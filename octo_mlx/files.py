@@ -20,6 +20,7 @@ import shutil
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from octo_mlx.errors import OctoError
 
@@ -302,6 +303,70 @@ def read_json_object(path: str | Path) -> dict:
     if not isinstance(value, dict):
         raise OctoError(f"expected a JSON object, got {type(value).__name__}", path)
     return value
+
+
+def parse_yaml(text: str, path: str | Path, what: str = "not valid YAML") -> Any:
+    """YAML ``text`` read from ``path``, parsed safely and strictly: a syntax error or a key given
+    twice in one mapping (PyYAML keeps the last) is one OctoError at ``file:line``, the column in
+    its message.
+
+    Args:
+        text: the file's text (from :func:`read_text`).
+        path: the file, for the error.
+        what: how the error starts (e.g. ``"malformed YAML"``).
+    """
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=_strict_yaml_loader())  # noqa: S506 (a SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        problem = e.problem or e.context or str(e).splitlines()[0]
+        if mark is None:
+            raise OctoError(f"{what}: {problem}", path) from None
+        raise OctoError(f"{what}: {problem}, column {mark.column + 1}", f"{path}:{mark.line + 1}") from None
+    except yaml.YAMLError as e:
+        raise OctoError(f"{what}: {str(e).splitlines()[0]}", path) from None
+
+
+def read_yaml(path: str | Path, what: str = "not valid YAML") -> Any:
+    """A YAML file through :func:`read_text` and :func:`parse_yaml`."""
+    return parse_yaml(read_text(path), path, what)
+
+
+_STRICT_LOADER = None
+
+
+def _strict_yaml_loader():
+    """A yaml.SafeLoader that refuses a key given twice in one mapping (built once, on first use)."""
+    global _STRICT_LOADER
+    if _STRICT_LOADER is not None:
+        return _STRICT_LOADER
+    import yaml
+
+    class StrictSafeLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            if isinstance(node, yaml.MappingNode):
+                seen: dict = {}
+                for key_node, _ in node.value:
+                    if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` may override
+                        continue
+                    key = self.construct_object(key_node, deep=True)
+                    try:
+                        first = seen.setdefault(key, key_node.start_mark)
+                    except TypeError:  # an unhashable key: the base class says so
+                        continue
+                    if first is not key_node.start_mark:
+                        raise yaml.constructor.ConstructorError(
+                            None,
+                            None,
+                            f"key {key!r} given twice (first on line {first.line + 1})",
+                            key_node.start_mark,
+                        )
+            return super().construct_mapping(node, deep)
+
+    _STRICT_LOADER = StrictSafeLoader
+    return _STRICT_LOADER
 
 
 def safetensors_header(path: str | Path) -> dict:

@@ -428,3 +428,41 @@ def test_a_domain_named_by_data_never_imports_python(tmp_path, tiny_llama):
 
     res = run_octo("functions", "list", "--domain", spec, cwd=tmp_path, env=env)  # the user names it
     assert res.returncode == 0 and marker.exists(), res.stderr
+
+
+# --- hardening (#11): tool files with bad bytes, YAML errors, keys given twice ---------------------
+
+
+def test_tools_yaml_error_gives_line_and_column(tmp_path):
+    text = "tools:\n  - name: a\n    description: x: y\n"
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    with pytest.raises(OctoError) as e:
+        load_domain(path)
+    assert e.value.where == f"{path}:3"
+    assert f"column {text.splitlines()[2].index(': y') + 1}" in e.value.message
+
+
+def test_tools_yaml_key_given_twice_is_refused(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text("tools:\n  - name: a\n    description: first\n    description: second\n")
+    with pytest.raises(OctoError) as e:
+        load_domain(path)
+    assert e.value.where == f"{path}:4" and "'description' given twice" in e.value.message
+
+
+@pytest.mark.parametrize("name", ["bad.yaml", "bad.json"])
+def test_tools_file_that_is_not_utf8_is_one_line_exit_2_through_the_cli(tmp_path, name):
+    from tests.helpers.cli import run_octo
+
+    path = tmp_path / name
+    good = (
+        "tools:\n  - name: a\n    description: caf\u00e9\n"
+        if name.endswith(".yaml")
+        else '[{"name": "a",\n  "description": "caf\u00e9"}]'
+    )
+    path.write_bytes(good.encode("latin-1"))
+    out = run_octo("functions", "list", "--domain", str(path), cwd=tmp_path, timeout=120)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+    assert f"{path}:3" in out.stderr if name.endswith(".yaml") else f"{path}:2" in out.stderr

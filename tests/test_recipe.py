@@ -9,7 +9,7 @@ import yaml
 
 from octo_mlx.adapters.lora import LoraConfig
 from octo_mlx.errors import OctoError
-from octo_mlx.train.recipe import Recipe, TrainConfig, dump_recipe, load_recipe, recipe_to_dict
+from octo_mlx.train.recipe import Recipe, TrainConfig, dump_recipe, load_recipe, recipe_to_dict, save_recipe
 
 RECIPES = sorted((Path(__file__).parent.parent / "recipes").glob("*.yaml"))
 
@@ -140,3 +140,74 @@ def test_every_shipped_recipe_parses_and_shows_its_command(path):
         assert path.stem.endswith("-smollm2") and "RESULTS.md" in "\n".join(header), path.name
     if r.train.method == "lora":
         assert (r.lora.rank, r.lora.alpha) in ((16, 32.0), (64, 256.0))
+
+
+# --- hardening (#11): what a careless recipe gets ------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# a comment, nothing else\n", "---\n", "{}\n", "~\n"])
+def test_empty_recipe_is_refused_naming_the_file(tmp_path, text):
+    p = _write(tmp_path, text)
+    with pytest.raises(OctoError) as e:
+        load_recipe(p)
+    assert e.value.where == str(p) and "empty" in e.value.message
+
+
+@pytest.mark.parametrize(
+    "text, line, key",
+    [
+        ("train:\n  epochs: 2\n  batch_size: 4\n  epochs: 3\n", 4, "epochs"),
+        ("lora:\n  rank: 4\ntrain:\n  epochs: 1\nlora:\n  alpha: 8\n", 5, "lora"),
+        ("train: {epochs: 2, epochs: 3}\n", 1, "epochs"),
+    ],
+)
+def test_a_key_given_twice_is_refused_naming_file_line_and_key(tmp_path, text, line, key):
+    p = _write(tmp_path, text)
+    with pytest.raises(OctoError) as e:
+        load_recipe(p)
+    assert e.value.where == f"{p}:{line}"
+    assert repr(key) in e.value.message and "twice" in e.value.message
+
+
+def test_yaml_errors_give_line_and_column(tmp_path):
+    text = "train:\n  epochs: 2\n  batch_size: 4: 5\n"
+    p = _write(tmp_path, text)
+    with pytest.raises(OctoError) as e:
+        load_recipe(p)
+    bad_line = text.splitlines()[2]
+    assert e.value.where == f"{p}:3"
+    assert f"column {bad_line.index(': 5') + 1}" in e.value.message
+
+
+def test_recipe_that_is_not_utf8_names_file_and_line(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_bytes("train:\n  epochs: 2\n  # café\n".encode("latin-1"))
+    with pytest.raises(OctoError) as e:
+        load_recipe(p)
+    assert e.value.where == f"{p}:3" and "UTF-8" in e.value.message
+
+
+def test_recipe_that_is_not_utf8_is_one_line_exit_2_through_the_cli(tmp_path):
+    from tests.helpers.cli import run_octo
+
+    p = tmp_path / "bad.yaml"
+    p.write_bytes(b"lora:\n  rank: 4\n  alpha: 8 # \xff\n")
+    out = run_octo("train", "--recipe", str(p), cwd=tmp_path, timeout=120)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.count("\n") == 1 and f"{p}:3" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_lora_without_alpha_states_the_default_alpha_and_scale_it_resolves_to(tmp_path):
+    r = load_recipe(_write(tmp_path, "lora:\n  rank: 4\n"))
+    assert r.lora.alpha == LoraConfig().alpha  # the stated default, not an error
+    saved = save_recipe(r, tmp_path / "out" / "recipe.yaml", "octo-mlx train --recipe r.yaml")
+    text = saved.read_text()
+    assert yaml.safe_load(text)["lora"]["alpha"] == r.lora.alpha  # the value used, shown explicitly
+    header = [line for line in text.splitlines() if line.startswith("#")]
+    said = [line for line in header if "scale" in line]
+    assert said and f"{r.lora.scale:g}" in said[0] and "default" in said[0]
+    # an alpha the recipe sets is not called a default
+    r = load_recipe(_write(tmp_path, "lora:\n  rank: 4\n  alpha: 8\n"))
+    said = [line for line in dump_recipe(r).splitlines() if line.startswith("#") and "scale" in line]
+    assert said and f"{r.lora.scale:g}" in said[0] and "default" not in said[0]
+    assert load_recipe(_write(tmp_path, dump_recipe(r), name="again.yaml")) == r

@@ -208,6 +208,13 @@ def test_state_json_round_trip(tmp_path):
     path.write_text("{oops")
     with pytest.raises(OctoError, match="state.json:1"):
         DeviceState.load(path)
+    text = state.to_json().replace("Denver", "D\u00e9nver")  # then saved as Latin-1, not UTF-8
+    assert text != state.to_json()
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(OctoError) as e:  # one line naming the file and line (#11)
+        DeviceState.load(path)
+    line = next(i for i, x in enumerate(text.splitlines(), 1) if "\u00e9" in x)
+    assert e.value.where == f"{path}:{line}" and "UTF-8" in e.value.message
 
 
 def test_functions_without_implementation_are_echoed(tmp_path):

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from octo_mlx.bench.train import DEFAULT_PEERS
-from octo_mlx.files import write_atomic
+from octo_mlx.files import read_text, write_atomic
 from octo_mlx.stats import format_rate
 
 if TYPE_CHECKING:  # experiments/report.py writes RESULTS.md sections without loading eval
@@ -35,7 +35,7 @@ def write_section(path: str | Path, text: str, title: str = "# Benchmarks\n") ->
     path = Path(path)
     start = text.split("\n", 1)[0]
     end = text.rstrip("\n").rsplit("\n", 1)[-1]
-    old = path.read_text() if path.exists() else title
+    old = read_text(path) if path.exists() else title
     if start in old and end in old:
         head, rest = old.split(start, 1)
         _, tail = rest.split(end, 1)

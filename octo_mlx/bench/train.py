@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from octo_mlx.errors import OctoError
-from octo_mlx.files import write_atomic
+from octo_mlx.files import read_json_object, write_atomic
 from octo_mlx.runtime.blas import python_command
 
 PEERS = ("octo", "mlx_lm", "mlx_lm_bundled", "peft", "octo_pack")
@@ -224,7 +224,10 @@ def _run_process(
     if out.returncode != 0 or not result.is_file():
         tail = (out.stderr or out.stdout).strip().splitlines()[-3:]
         return None, f"exit {out.returncode}: " + " | ".join(tail), wall
-    return json.loads(result.read_text()), "", wall
+    try:
+        return read_json_object(result), "", wall
+    except OctoError as e:  # not UTF-8, not JSON: this peer failed, the others still run
+        return None, str(e), wall
 
 
 def _worker_cmd(kind: str, spec: Path) -> list[str]:

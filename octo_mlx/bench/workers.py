@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from octo_mlx.files import write_atomic
+from octo_mlx.files import read_json_object, write_atomic
 from octo_mlx.runtime.device import peak_rss_bytes
 
 
@@ -125,7 +125,7 @@ def main(argv: list[str]) -> None:
     """``python -m octo_mlx.bench.workers KIND SPEC.json``: run one peer, write what it measured to
     the spec's ``result`` file (stdout is the peer's own: mlx_lm.lora logs there)."""
     kind, spec_path = argv
-    spec = json.loads(Path(spec_path).read_text())
+    spec = read_json_object(spec_path)
     write_atomic(spec["result"], json.dumps(WORKERS[kind](spec)))
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from octo_mlx.errors import OctoError
+from octo_mlx.files import read_text
 from octo_mlx.functions.contract import Function
 
 TODAY = "2025-06-02"  # the simulated calendar's today (a Monday); fixed so results never depend on the clock
@@ -149,7 +150,7 @@ class DeviceState:
         path = Path(path)
         if not path.is_file():
             raise OctoError("no such file", path)
-        return cls.from_json(path.read_text(encoding="utf-8"), path)
+        return cls.from_json(read_text(path), path)
 
 
 def _check_keys(data: dict, known: set[str], prefix: str, where: Any) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from octo_mlx.errors import OctoError
+from octo_mlx.files import parse_yaml, read_text
 from octo_mlx.functions.contract import Domain, Function, make_domain
 
 
@@ -21,8 +22,7 @@ def load_domain_file(path: str | Path) -> Domain:
     path = Path(path)
     if not path.is_file():
         raise OctoError("no such file", path)
-    text = path.read_text(encoding="utf-8")
-    data = _parse_text(text, path)
+    data = _parse_text(read_text(path), path)
     name, description = path.stem, ""
     if isinstance(data, dict) and ("tools" in data or "functions" in data):
         unknown = set(data) - {"name", "description", "tools", "functions"}
@@ -49,15 +49,7 @@ def _parse_text(text: str, path: Path) -> Any:
             return json.loads(text)
         except json.JSONDecodeError as e:
             raise OctoError(f"malformed JSON: {e.msg} (column {e.colno})", f"{path}:{e.lineno}") from e
-    import yaml
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else path
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise OctoError(f"malformed YAML: {problem}", where) from e
+    return parse_yaml(text, path, "malformed YAML")  # a key given twice refused; line and column
 
 
 def _function_from_tool(item: Any, index: int, domain: str, path: Path) -> Function:

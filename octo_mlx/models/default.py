@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from octo_mlx.errors import OctoError
-from octo_mlx.files import cache_root
+from octo_mlx.files import cache_root, read_text
 from octo_mlx.models.folder import is_model_folder
 from octo_mlx.runtime.blas import python_command
 
@@ -99,8 +99,8 @@ def is_finished_import(folder: Path, fingerprint: dict | None = None) -> bool:
     if fingerprint is None:
         return True
     try:
-        return json.loads(marker.read_text()) == fingerprint
-    except (OSError, ValueError):
+        return json.loads(read_text(marker)) == fingerprint
+    except (OctoError, ValueError):  # unreadable, not UTF-8 or not JSON: not a finished import
         return False
 
 

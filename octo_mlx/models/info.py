@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from octo_mlx.files import safetensors_header
+from octo_mlx.files import read_json_object, safetensors_header
 from octo_mlx.models.folder import read_config
 from octo_mlx.models.loading import resolve_model
 from octo_mlx.models.shape import ModelShape
@@ -56,7 +55,7 @@ def model_info(path: str | Path | None = None) -> ModelInfo:
             dtypes[meta["dtype"]] = dtypes.get(meta["dtype"], 0) + 1
     tok_config = folder / "tokenizer_config.json"
     template = (folder / "chat_template.jinja").is_file() or (
-        tok_config.is_file() and bool(json.loads(tok_config.read_text()).get("chat_template"))
+        tok_config.is_file() and bool(read_json_object(tok_config).get("chat_template"))
     )
     return ModelInfo(
         path=folder,

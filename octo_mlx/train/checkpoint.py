@@ -26,7 +26,7 @@ import mlx.nn as nn
 from mlx.utils import tree_flatten, tree_unflatten
 
 from octo_mlx.errors import OctoError
-from octo_mlx.files import fresh_tmp, replace_dir, write_atomic
+from octo_mlx.files import fresh_tmp, read_json_object, read_text, replace_dir, write_atomic
 from octo_mlx.models.default import MARKER
 from octo_mlx.models.folder import stored_dtype
 
@@ -85,7 +85,7 @@ def latest_checkpoint(out: Path) -> Path | None:
     pointer = Path(out) / CHECKPOINTS / LATEST
     if not pointer.is_file():
         return None
-    path = pointer.parent / pointer.read_text().strip()
+    path = pointer.parent / read_text(pointer).strip()
     return path if (path / "state.json").is_file() else None
 
 
@@ -102,7 +102,7 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer) -> dict:
     current.update(saved)
     optimizer.state = tree_unflatten(list(current.items()))
     mx.eval(model.parameters(), optimizer.state)
-    return json.loads((path / "state.json").read_text())
+    return read_json_object(path / "state.json")
 
 
 def clear_checkpoints(out: Path) -> None:

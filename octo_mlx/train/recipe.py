@@ -21,7 +21,7 @@ import yaml
 
 from octo_mlx.adapters.lora import LoraConfig
 from octo_mlx.errors import InvalidField, OctoError, check_field
-from octo_mlx.files import write_atomic
+from octo_mlx.files import read_yaml, write_atomic
 
 METHODS = ("full", "lora", "dora")
 SCHEDULES = ("cosine", "linear", "constant")
@@ -289,10 +289,13 @@ def load_recipe(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
         path = Path(path)
         if not path.is_file():
             raise OctoError("recipe file not found", path)
-        try:
-            mapping = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise OctoError(f"not valid YAML: {str(e).splitlines()[0]}", path) from None
+        mapping = read_yaml(path)  # UTF-8, a key given twice refused, errors at file:line, column
+        if mapping is None or mapping == {}:
+            raise OctoError(
+                "empty recipe: it would train with every default; set at least one section "
+                "(model, data, lora, train, output)",
+                path,
+            )
         layers.append((mapping, str(path)))
     layers.append((parse_overrides(list(overrides)), "command line"))
     recipe = resolve_recipe(layers)
@@ -320,7 +323,19 @@ def dump_recipe(recipe: Recipe, command: str | None = None) -> str:
     head = "# Resolved recipe (defaults < recipe file < overrides), written by octo-mlx train.\n"
     if command:
         head += f"# {command}\n"
+    if recipe.train.method != "full":
+        head += f"# {lora_scale_line(recipe.lora)}\n"
     return head + yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False)
+
+
+def lora_scale_line(lora: LoraConfig) -> str:
+    """The LoRA scale a run uses and where its alpha came from, in one line (a default alpha is
+    stated, never silent: the scale is alpha / rank, so rank 4 with the default alpha 32 is 8)."""
+    line = f"lora scale = alpha / rank = {lora.alpha:g} / {lora.rank} = {lora.scale:g}"
+    default = LoraConfig().alpha
+    if lora.alpha == default:
+        line += f" (alpha {default:g} is the default, set lora.alpha to choose the scale)"
+    return line
 
 
 def save_recipe(recipe: Recipe, path: str | Path, command: str | None = None) -> Path:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from octo_mlx.errors import OctoError
+from octo_mlx.files import read_json_object, read_text
 
 NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
 
@@ -314,9 +315,9 @@ def tokenizer_to_gguf(model_dir: Path, config: dict, n_vocab: int) -> dict:
     path = model_dir / "tokenizer.json"
     if not path.is_file():
         raise OctoError("no tokenizer.json", model_dir)
-    tj = json.loads(path.read_text())
+    tj = read_json_object(path)
     tc_path = model_dir / "tokenizer_config.json"
-    tc = json.loads(tc_path.read_text()) if tc_path.is_file() else {}
+    tc = read_json_object(tc_path) if tc_path.is_file() else {}
     model = tj.get("model", {})
     if model.get("type") != "BPE" or (tj.get("decoder") or {}).get("type") != "ByteLevel":
         raise OctoError("only byte-level BPE tokenizers can be written to GGUF", path)
@@ -364,7 +365,7 @@ def tokenizer_to_gguf(model_dir: Path, config: dict, n_vocab: int) -> dict:
     meta["tokenizer.ggml.add_bos_token"] = mx.array(bool(add_bos))
     template = tc.get("chat_template")
     if template is None and (model_dir / "chat_template.jinja").is_file():
-        template = (model_dir / "chat_template.jinja").read_text()
+        template = read_text(model_dir / "chat_template.jinja")
     if isinstance(template, list):  # [{"name": "default", "template": ...}, ...]
         template = next((t["template"] for t in template if t.get("name") == "default"), None)
     if template:
