@@ -19,6 +19,11 @@ class OctoError(Exception):
         super().__init__(f"{self.where}: {message}" if self.where else message)
 
 
+class OctoWarning(UserWarning):
+    """Something the user should know but asked for (e.g. ``--force``); the CLI prints it as
+    one line ``octo-mlx: warning: ...``."""
+
+
 class InvalidField(ValueError):
     """A typed config's value is out of range, as ``section.key: what is wrong``.
 

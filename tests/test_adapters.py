@@ -5,6 +5,7 @@ same logits."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -228,3 +229,51 @@ def test_the_base_written_beside_an_adapter_is_not_a_cached_import(tmp_path, tin
     )
     assert (base / "generation_config.json").is_file()  # the other small files still come along
     assert not (base / MARKER).exists() and not is_finished_import(base)
+
+
+# --- a damaged adapter folder is one clear line (#11) -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained_adapter(tiny_llama, tmp_path_factory) -> Path:
+    """OUT/last of a few LoRA steps on the tiny llama (read-only: copy before damaging)."""
+    tmp = tmp_path_factory.mktemp("trained-adapter")
+    data = write_planner_data(tmp / "data")
+    return train(
+        load_recipe(None, tiny_overrides(tiny_llama, data, tmp / "run", "train.max_steps=1"))
+    ).last_dir
+
+
+def _copy_adapter(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+@pytest.mark.parametrize(
+    "damage, field",
+    [
+        ("truncated", "adapters.safetensors"),
+        ("random", "adapters.safetensors"),
+        ("rank", "lora_parameters.rank"),
+        ("num_layers", "num_layers"),
+    ],
+)
+def test_a_damaged_adapter_is_one_clear_line_on_the_command_line(trained_adapter, tmp_path, damage, field):
+    from tests.helpers.cli import run_octo
+
+    adapter = _copy_adapter(trained_adapter, tmp_path / "adapter")
+    weights, cfg_path = adapter / "adapters.safetensors", adapter / "adapter_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    if damage == "truncated":
+        weights.write_bytes(weights.read_bytes()[:-100])
+    elif damage == "random":
+        weights.write_bytes(os.urandom(4096))
+    elif damage == "rank":
+        cfg["lora_parameters"]["rank"] = "four"
+    else:
+        cfg["num_layers"] = "all"
+    cfg_path.write_text(json.dumps(cfg))
+    res = run_octo("plan", "Email Bob", "--adapter", adapter)
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("octo-mlx: error: ") and field in lines[0], lines

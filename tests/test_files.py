@@ -153,3 +153,18 @@ def test_folder_lock_refuses_a_second_holder_at_once_and_frees_on_exit(tmp_path)
                 pass
     with files.FolderLock(tmp_path / "run"):  # released: a later run takes it
         pass
+
+
+def test_sha256_file_is_remembered_by_path_size_and_mtime_and_follows_changes(tmp_path, monkeypatch):
+    import hashlib
+
+    monkeypatch.setenv(files.HOME_ENV, str(tmp_path / "home"))
+    f = tmp_path / "w.safetensors"
+    f.write_bytes(b"a" * 1000)
+    assert files.sha256_file(f) == hashlib.sha256(b"a" * 1000).hexdigest()
+    assert len(list((tmp_path / "home" / "sha256").rglob("*"))) == 2  # one folder, one digest
+    f.write_bytes(b"b" * 1001)  # new content, new size: a new key, never the old digest
+    assert files.sha256_file(f) == hashlib.sha256(b"b" * 1001).hexdigest()
+    link = tmp_path / "link.safetensors"
+    link.symlink_to(f)
+    assert files.sha256_file(link) == files.sha256_file(f)

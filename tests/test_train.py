@@ -367,3 +367,128 @@ def test_resuming_past_max_steps_trains_nothing_and_reports_the_steps_done(tiny_
     assert again.resumed_from == 4 and again.steps == 4  # not 2: four steps are in the weights
     assert again.train_seconds == pytest.approx(done.train_seconds)
     assert json.loads((tmp_path / "run" / "train.json").read_text())["steps"] == 4
+
+
+# --- hardening: output folders that survive a second run, wrong bases, bad values (#11) ---------
+
+
+class _Killed(Exception):
+    """Stands for SIGKILL at the first step: nothing else is written after it."""
+
+
+def _kill_at_first_step(event):
+    if event.kind == "step":
+        raise _Killed
+
+
+def _digests(folder: Path) -> dict:
+    from octo_mlx.files import sha256_file
+
+    return {
+        str(p.relative_to(folder)): sha256_file(p, cache=False)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_a_fresh_run_on_another_base_keeps_the_old_outputs_until_it_finishes(tiny_llama, data, tmp_path):
+    from octo_mlx.adapters.folder import load_with_adapter
+    from tests.helpers.tiny import build_tiny_model
+
+    other = build_tiny_model(tmp_path / "other", seed=7)  # the same shapes, other weights
+    out = tmp_path / "run"
+    first = train(load_recipe(None, tiny_overrides(tiny_llama, data, out)))
+    first_cfg = json.loads((first.last_dir / "adapter_config.json").read_text())
+    before = {name: _digests(out / name) for name in ("base", "last", "best")}
+    before["train.json"] = (out / "train.json").read_bytes()
+
+    args = tiny_overrides(other, data, out)
+    with pytest.raises(_Killed):
+        train(load_recipe(None, args), callback=_kill_at_first_step, resume=False)  # --fresh
+    after = {name: _digests(out / name) for name in ("base", "last", "best")}
+    after["train.json"] = (out / "train.json").read_bytes()
+    assert after == before  # the old run's outputs are whole and untouched
+    load_with_adapter(None, out / "last")  # and still load: their own base, fingerprint checked
+
+    second = train(load_recipe(None, args))  # the new run starts again and swaps its outputs in
+    assert second.steps > 0 and not (out / ".next").exists()
+    cfg = json.loads((out / "last" / "adapter_config.json").read_text())
+    assert cfg["base_model"] == "../base" and cfg["model"] == str(other)
+    assert cfg["base_fingerprint"] != first_cfg["base_fingerprint"]
+    _, _, folder = load_with_adapter(None, out / "best")
+    assert folder.resolve() == (out / "base").resolve()
+
+
+def test_an_adapter_refuses_a_base_of_the_same_shapes_with_other_weights(tiny_llama, data, tmp_path):
+    from octo_mlx.adapters.folder import load_with_adapter
+    from octo_mlx.errors import OctoError, OctoWarning
+    from tests.helpers.tiny import build_tiny_model
+
+    other = build_tiny_model(tmp_path / "other", seed=7)
+    no_new_rows = "model.new_tokens=[]"  # so the adapter fits both bases' shapes
+    result = train(load_recipe(None, tiny_overrides(tiny_llama, data, tmp_path / "run", no_new_rows)))
+    with pytest.raises(OctoError, match="trained on other weights"):
+        load_with_adapter(other, result.last_dir)
+    with pytest.warns(OctoWarning, match="used anyway"):
+        load_with_adapter(other, result.last_dir, force=True)
+
+
+def test_an_adapter_finds_its_base_from_any_folder_and_after_the_run_moves(
+    tiny_llama, data, tmp_path, monkeypatch
+):
+    from octo_mlx.adapters.folder import load_with_adapter
+
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    train(load_recipe(None, tiny_overrides(tiny_llama, data, Path("runs/rel"))))  # a relative output.dir
+    monkeypatch.chdir(tmp_path)
+    moved = tmp_path / "elsewhere" / "rel"
+    moved.parent.mkdir()
+    (tmp_path / "work" / "runs" / "rel").rename(moved)
+    _, _, folder = load_with_adapter(None, moved / "last")
+    assert folder.resolve() == (moved / "base").resolve()
+
+
+def test_a_rerun_of_a_finished_run_rewrites_nothing(tiny_llama, data, tmp_path):
+    out = tmp_path / "run"
+    args = tiny_overrides(tiny_llama, data, out)
+    train(load_recipe(None, args))
+    before = {
+        p: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file() and p.name != ".lock"
+    }
+    again = train(load_recipe(None, args))
+    after = {
+        p: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file() and p.name != ".lock"
+    }
+    assert after == before  # train.json keeps the figures of the run that trained
+    assert again.peak_memory_gb == json.loads((out / "train.json").read_text())["peak_memory_gb"] > 0
+
+
+def test_a_second_run_to_a_locked_output_folder_fails_at_once(tiny_llama, data, tmp_path):
+    from octo_mlx.errors import OctoError
+    from octo_mlx.files import FolderLock
+
+    out = tmp_path / "run"
+    with FolderLock(out):
+        tic = time.perf_counter()
+        with pytest.raises(OctoError, match="in use by another octo-mlx run"):
+            train(load_recipe(None, tiny_overrides(tiny_llama, data, out)))
+        assert time.perf_counter() - tic < 1.0  # before any data or model loads
+    assert not (out / "last").exists()
+
+
+def test_bad_output_dir_num_layers_and_empty_data_are_one_clear_line(tiny_llama, data, tmp_path):
+    from octo_mlx.errors import OctoError
+
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with pytest.raises(OctoError, match="output.dir is a file"):
+        train(load_recipe(None, tiny_overrides(tiny_llama, data, a_file)))
+    with pytest.raises(OctoError, match="lora.num_layers=999 but the model has 2 blocks"):
+        train(load_recipe(None, tiny_overrides(tiny_llama, data, tmp_path / "r1", "lora.num_layers=999")))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "train.jsonl").write_text("")
+    with pytest.raises(OctoError, match="no examples: the file is empty") as e:
+        train(load_recipe(None, tiny_overrides(tiny_llama, empty, tmp_path / "r2")))
+    assert e.value.where == str(empty / "train.jsonl")

@@ -3,21 +3,66 @@
 from __future__ import annotations
 
 import json
+import os
+import warnings
 from pathlib import Path
 
-from octo_mlx.errors import OctoError
-from octo_mlx.files import fresh_tmp, read_json_object, replace_dir
-from octo_mlx.models.folder import read_config
+from octo_mlx.errors import OctoError, OctoWarning
+from octo_mlx.files import fresh_tmp, read_json_object, replace_dir, safetensors_header
+from octo_mlx.models.folder import read_config, weights_sha256
 from octo_mlx.models.loading import load_model
+
+FINE_TUNE_TYPES = ("lora", "dora", "full")
 
 
 def read_adapter_config(adapter: str | Path) -> dict:
-    """An adapter folder's ``adapter_config.json``; OctoError when the folder is not an adapter."""
+    """An adapter folder's ``adapter_config.json``, checked field by field, and its weights
+    file's header; OctoError naming the file and field when the folder is not a usable adapter."""
     adapter = Path(adapter)
     cfg_path = adapter / "adapter_config.json"
-    if not cfg_path.is_file() or not (adapter / "adapters.safetensors").is_file():
+    weights = adapter / "adapters.safetensors"
+    if not cfg_path.is_file() or not weights.is_file():
         raise OctoError("not an adapter folder (needs adapter_config.json and adapters.safetensors)", adapter)
-    return read_json_object(cfg_path)
+    cfg = read_json_object(cfg_path)
+    _check_config_fields(cfg, cfg_path)
+    safetensors_header(weights)  # a truncated or random file: one line here, not mlx's traceback
+    return cfg
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_config_fields(cfg: dict, where: Path) -> None:
+    """The fields mlx-lm's ``load_adapters`` reads must have the types it assumes."""
+
+    def bad(field: str, message: str):
+        raise OctoError(f"{field}: {message}", where)
+
+    kind = cfg.get("fine_tune_type", "lora")
+    if kind not in FINE_TUNE_TYPES:
+        bad("fine_tune_type", f"must be one of {', '.join(FINE_TUNE_TYPES)}, got {kind!r}")
+    n = cfg.get("num_layers", -1)
+    if not _is_int(n) or not (n == -1 or n > 0):
+        bad("num_layers", f"must be -1 (all) or a positive integer, got {n!r}")
+    params = cfg.get("lora_parameters")
+    if kind == "full":
+        return
+    if not isinstance(params, dict):
+        bad("lora_parameters", f"must be an object with rank and scale, got {params!r}")
+    rank = params.get("rank")
+    if not _is_int(rank) or rank <= 0:
+        bad("lora_parameters.rank", f"must be a positive integer, got {rank!r}")
+    for key in ("scale", "dropout"):
+        if key in params and not _is_number(params[key]):
+            bad(f"lora_parameters.{key}", f"must be a number, got {params[key]!r}")
+    keys = params.get("keys")
+    if keys is not None and not (isinstance(keys, list) and all(isinstance(k, str) for k in keys)):
+        bad("lora_parameters.keys", f"must be a list of module names, got {keys!r}")
 
 
 def check_adapter(adapter: str | Path, cfg: dict, model_config: dict) -> None:
@@ -38,23 +83,66 @@ def check_adapter(adapter: str | Path, cfg: dict, model_config: dict) -> None:
         )
 
 
-def adapter_base(path: str | Path | None, adapter_config: dict) -> str | Path | None:
-    """The model to load an adapter on: ``path``, else the base an `octo-mlx train` adapter names
-    (``base_model``: the model with any added tokens), else None (the default model)."""
+def base_reference(base: Path, adapter: Path) -> str:
+    """How an adapter names its base: relative to the adapter folder when the base lives in the
+    same run folder (``../base``: the pair can move together), else the absolute path."""
+    base, adapter = Path(base).absolute(), Path(adapter).absolute()
+    if adapter.parent == base.parent:
+        return os.path.relpath(base, adapter)
+    return str(base)
+
+
+def adapter_base(path: str | Path | None, adapter_config: dict, adapter: str | Path) -> str | Path | None:
+    """The model to load an adapter on: ``path``; else the base an `octo-mlx train` adapter names
+    (``base_model``, relative to the adapter folder or absolute; older adapters named it relative
+    to the folder training ran in); else None (the default model: plain mlx-lm adapters).
+
+    Raises:
+        OctoError: the adapter names a base that is not there (rather than the default model).
+    """
     base = adapter_config.get("base_model")
-    if path is None and base and Path(base).is_dir():
-        return base
-    return path
+    if path is not None or not base:
+        return path
+    for candidate in (Path(adapter) / base, Path(base)):
+        if candidate.is_dir():
+            return candidate
+    raise OctoError(
+        f"the adapter's base model {base} is not there (looked beside the adapter and in the current "
+        "folder); give the model with --model",
+        Path(adapter) / "adapter_config.json",
+    )
 
 
-def load_with_adapter(path: str | Path | None = None, adapter_path: str | Path | None = None):
+def check_base_fingerprint(cfg: dict, folder: Path, adapter: str | Path, force: bool = False) -> None:
+    """Refuse a base whose weights differ from the ones the adapter was trained on (same shapes
+    included); ``force`` turns the refusal into a warning (OctoWarning)."""
+    want = cfg.get("base_fingerprint")
+    if not want:
+        return  # an adapter made elsewhere (mlx-lm, older octo-mlx): only shapes can be checked
+    got = weights_sha256(folder)
+    if got == want:
+        return
+    message = (
+        f"the adapter was trained on other weights than {folder} "
+        f"(base sha256 {want[:12]}..., this model {got[:12]}...)"
+    )
+    if not force:
+        raise OctoError(message + "; give its own base with --model, or --force to use it anyway", adapter)
+    warnings.warn(f"{adapter}: {message}; used anyway (--force)", OctoWarning, stacklevel=2)
+
+
+def load_with_adapter(
+    path: str | Path | None = None, adapter_path: str | Path | None = None, force: bool = False
+):
     """Load (model, tokenizer, model folder) with mlx-lm, apply an adapter, cast to the compute dtype.
 
     Args:
         path: a model folder; None = the adapter's base (see :func:`adapter_base`), else the
             default model.
         adapter_path: an mlx-lm adapter folder (adapter_config.json + adapters.safetensors), or
-            None. One made for another base model is a clear OctoError, not a shape traceback.
+            None. One made for another base model is a clear OctoError, not a shape traceback,
+            and so is one trained on other weights of the same shapes (the base fingerprint).
+        force: load an adapter on a base whose fingerprint differs, with a warning.
     """
     if adapter_path is None:
         return load_model(path)
@@ -64,6 +152,7 @@ def load_with_adapter(path: str | Path | None = None, adapter_path: str | Path |
         from mlx_lm.tuner.utils import load_adapters
 
         check_adapter(adapter_path, cfg, read_config(folder))
+        check_base_fingerprint(cfg, folder, adapter_path, force)
         try:
             model = load_adapters(model, str(adapter_path))
         except ValueError as e:
@@ -76,7 +165,7 @@ def load_with_adapter(path: str | Path | None = None, adapter_path: str | Path |
         model.eval()
         return model
 
-    return load_model(adapter_base(path, cfg), adapt=apply)
+    return load_model(adapter_base(path, cfg, adapter_path), adapt=apply)
 
 
 def save_adapter(folder: Path, weights: dict, adapter_config: dict, recipe_yaml: str) -> Path:

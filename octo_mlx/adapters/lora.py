@@ -96,6 +96,9 @@ def apply_lora(model, lora: LoraConfig, dora: bool, seed: int, new: NewTokens) -
 
     from octo_mlx.adapters import rows
 
+    blocks = len(model.layers)
+    if lora.num_layers > blocks:
+        raise OctoError(f"lora.num_layers={lora.num_layers} but the model has {blocks} blocks (-1 = all)")
     keys = lora_keys(model, lora.layers)
     model.freeze()
     params = {"rank": lora.rank, "scale": lora.scale, "dropout": lora.dropout, "keys": keys}

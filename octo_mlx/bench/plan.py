@@ -215,15 +215,13 @@ def _load_sides(config: BenchPlanConfig):
     An adapter loads on its own base (`octo-mlx train` writes OUT/base when it added tokens);
     the in-context side is the original base model the adapter was trained from.
     """
-    from octo_mlx.adapters.folder import load_with_adapter, read_adapter_config
+    from octo_mlx.adapters.folder import adapter_base, load_with_adapter, read_adapter_config
 
     base = config.model
     if config.adapter is None:
         return load_with_adapter(config.planner_model, None), load_with_adapter(base, None)
     acfg = read_adapter_config(config.adapter)
-    own_base = (
-        acfg.get("base_model") if acfg.get("base_model") and Path(acfg["base_model"]).is_dir() else base
-    )
+    own_base = adapter_base(None, acfg, config.adapter) if acfg.get("base_model") else base
     if base is None and acfg.get("model") and Path(acfg["model"]).is_dir():
         base = acfg["model"]
     return load_with_adapter(own_base, config.adapter), load_with_adapter(base, None)

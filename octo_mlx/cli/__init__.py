@@ -45,6 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warnings() -> None:
+    """Show OctoWarnings (a ``--force`` taken, say) as one line on stderr; others as Python does."""
+    import warnings
+
+    from octo_mlx.errors import OctoWarning
+
+    python_shows = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, OctoWarning):
+            print(f"octo-mlx: warning: {message}", file=sys.stderr)
+        else:
+            python_shows(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
     # transformers warns at import that PyTorch is missing: we use it only for tokenizers.
@@ -52,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     from octo_mlx.runtime.blas import ensure_fast_blas
 
     ensure_fast_blas(argv)
+    _one_line_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
     run = getattr(args, "_run", None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from octo_mlx.errors import OctoError
-from octo_mlx.files import read_json_object, safetensors_header
+from octo_mlx.files import fingerprint, read_json_object, safetensors_header
 
 
 def is_model_folder(folder: Path) -> bool:
@@ -47,3 +47,9 @@ def stored_dtype(folder: Path):
             if name.endswith("embed_tokens.weight"):
                 return {"F16": mx.float16, "BF16": mx.bfloat16, "F32": mx.float32}.get(info["dtype"])
     return None
+
+
+def weights_sha256(folder: str | Path) -> str:
+    """One digest over a model folder's weights files (name-ordered sha256 of each, cached by
+    path, size and mtime): what an adapter records of the base it was trained on."""
+    return fingerprint(folder)["sha256"]

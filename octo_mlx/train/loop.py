@@ -10,6 +10,10 @@ The set-up lives in :mod:`octo_mlx.train.setup`, the loss and the optimizer step
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,9 +22,11 @@ from pathlib import Path
 import mlx.core as mx
 from mlx.utils import tree_flatten, tree_map
 
-from octo_mlx.adapters.folder import save_adapter
+from octo_mlx.adapters.folder import base_reference, save_adapter
 from octo_mlx.adapters.lora import adapter_weights
 from octo_mlx.errors import OctoError
+from octo_mlx.files import FolderLock, fsync_dir, read_json_object, replace_dir
+from octo_mlx.models.folder import weights_sha256
 from octo_mlx.runtime.device import peak_rss_bytes
 from octo_mlx.train import batching, checkpoint
 from octo_mlx.train.recipe import Recipe, dump_recipe, load_recipe, recipe_to_dict, save_recipe
@@ -126,8 +132,15 @@ def _start_message(run: Run, stop: int, per_epoch: int, start: int, resumed: boo
     return message + (f", resumed at step {start}" if resumed else "")
 
 
-def _save_outputs(run: Run, folder: Path, base_dir: Path, recipe_yaml: str) -> None:
-    """OUT/last or OUT/best: a full model folder, or an adapter folder naming its base (rank 0)."""
+def _save_outputs(run: Run, folder: Path, base: Path, base_sha: str, recipe_yaml: str) -> None:
+    """OUT/last or OUT/best: a full model folder, or an adapter folder naming its base (rank 0).
+
+    Args:
+        folder: where (OUT/last, OUT/best, or their staged twins in OUT/.next).
+        base: the folder the adapter loads on, where it is now (OUT/base is named ``../base``:
+            relative, so a run folder can be moved or used from anywhere).
+        base_sha: that base's weights fingerprint, checked whenever the adapter loads.
+    """
     if run.rank != 0:
         return
     recipe, t = run.recipe, run.recipe.train
@@ -136,8 +149,9 @@ def _save_outputs(run: Run, folder: Path, base_dir: Path, recipe_yaml: str) -> N
         return
     cfg = dict(
         run.adapter_config,
-        model=str(run.model_path),
-        base_model=str(base_dir),
+        model=str(run.model_path.absolute()),
+        base_model=base_reference(base, folder),
+        base_fingerprint=base_sha,
         new_tokens=list(run.new.tokens),
         recipe=recipe_to_dict(recipe),
     )
@@ -178,6 +192,10 @@ def train(
 ) -> TrainResult:
     """Train as the recipe says; every rank of an mlx.launch group calls this.
 
+    The output folder is locked for the run (a second run to it fails at once). A fresh run
+    in a folder that holds another run's outputs builds its own in ``OUT/.next`` and swaps
+    them in only when it finishes: killed before, the old outputs stay as they were.
+
     Args:
         recipe: from :func:`octo_mlx.train.recipe.load_recipe`.
         callback: receives TrainEvents (on rank 0 only).
@@ -185,34 +203,83 @@ def train(
             fresh (old checkpoints are deleted); None = continue when there is one.
         command: the command line, recorded in the saved recipe's header.
     """
-    run = load(recipe)  # bad data fails first, before the model loads
     out = recipe.out_dir
-    ck = _find_checkpoint(out, recipe, resume)
-    base_dir = out / "base" if (run.new.ids and recipe.train.method != "full") else run.model_path
-    if run.rank == 0:
-        if ck is None:
-            checkpoint.clear_checkpoints(out)
-        if base_dir != run.model_path and (ck is None or not (base_dir / "config.json").is_file()):
-            # the base the adapter loads on: grown rows written out, or the original weights linked
-            model = run.model if run.new.resized else None
-            checkpoint.write_base(base_dir, run.model_path, model, run.tokenizer, run.config)
-    make_trainable(run)
-    emit = callback if (callback is not None and run.rank == 0) else (lambda e: None)
-    loop = _Loop(run, emit, base_dir, dump_recipe(recipe, command))
+    if out.exists() and not out.is_dir():
+        raise OctoError("output.dir is a file, expected a folder", out)
+    world = mx.distributed.init()
+    lock = FolderLock(out, "output.dir") if world.rank() == 0 else contextlib.nullcontext()
+    with lock:  # taken first: a second run to OUT fails before it loads anything
+        run = load(recipe, world)  # bad data fails next, before the model loads
+        ck = _find_checkpoint(out, recipe, resume)
+        stage = _staging_folder(out, ck, run.rank)
+        new_base = run.new.ids and recipe.train.method != "full"
+        base_dir = out / "base" if new_base else run.model_path
+        staged_base = stage / "base" if new_base else run.model_path
+        if run.rank == 0:
+            if ck is None:
+                checkpoint.clear_checkpoints(out)
+            if new_base and (ck is None or not (staged_base / "config.json").is_file()):
+                # the base the adapter loads on: grown rows written out, or the original weights linked
+                model = run.model if run.new.resized else None
+                checkpoint.write_base(staged_base, run.model_path, model, run.tokenizer, run.config)
+        make_trainable(run)
+        emit = callback if (callback is not None and run.rank == 0) else (lambda e: None)
+        loop = _Loop(run, emit, base_dir, stage, dump_recipe(recipe, command))
+        if ck is not None:
+            loop.restore(ck)
+        if loop.start >= loop.stop and (stage / "train.json").is_file():
+            if run.rank == 0 and stage != out:
+                _publish(out, stage)  # a kill came while the finished outputs were swapped in
+            return loop.nothing_to_do()  # a finished run: its outputs and figures stay as they are
+        if run.rank == 0:
+            save_recipe(recipe, out / "recipe.yaml", command)
+        loop.run_epochs()
+        return loop.finish()
+
+
+OUTPUTS = ("base", "best", "last")  # with train.json: what a finished run leaves for people
+STAGE = ".next"
+
+
+def _staging_folder(out: Path, ck: Path | None, rank: int) -> Path:
+    """Where this run writes its outputs: OUT itself, or OUT/.next when OUT holds outputs of an
+    earlier run that must survive until this one finishes (a resumed run keeps its choice)."""
+    stage = out / STAGE
     if ck is not None:
-        loop.restore(ck)
-    if run.rank == 0:
-        save_recipe(recipe, out / "recipe.yaml", command)
-    loop.run_epochs()
-    return loop.finish()
+        return stage if stage.is_dir() else out
+    if rank == 0 and stage.exists():
+        shutil.rmtree(stage)  # a killed fresh run's half outputs: this run starts over
+    has_outputs = any((out / n).exists() for n in (*OUTPUTS, "train.json"))
+    return stage if has_outputs else out
+
+
+def _publish(out: Path, stage: Path) -> None:
+    """Swap a finished run's staged outputs in, each folder atomically; an output the new run did
+    not make (no best/, no base/) goes, so nothing of the old run stays beside the new one.
+    Idempotent: a kill half-way is finished by the next run, which finds the checkpoint done."""
+    for name in OUTPUTS:
+        if (stage / name).exists():
+            replace_dir(stage / name, out / name)
+        elif (out / name).exists():
+            shutil.rmtree(out / name)
+    if (stage / "train.json").is_file():
+        os.replace(stage / "train.json", out / "train.json")
+    shutil.rmtree(stage)
+    fsync_dir(out)
 
 
 class _Loop:
     """The epochs of one run: its counters, progress events, validation, checkpoints and outputs."""
 
-    def __init__(self, run: Run, emit: Callable[[TrainEvent], None], base_dir: Path, recipe_yaml: str):
+    def __init__(
+        self, run: Run, emit: Callable[[TrainEvent], None], base_dir: Path, stage: Path, recipe_yaml: str
+    ):
         t = run.recipe.train
         self.run, self.emit, self.base_dir, self.recipe_yaml = run, emit, base_dir, recipe_yaml
+        self.stage = stage  # where outputs are written: OUT, or OUT/.next until the run finishes
+        self.staged_base = stage / "base" if base_dir != run.model_path else base_dir
+        full = t.method == "full"
+        self.base_sha = weights_sha256(self.staged_base) if run.rank == 0 and not full else ""
         self.spe = batching.steps_per_epoch(len(run.train), t.batch_size, t.grad_accumulation)
         self.total = self.spe * t.epochs
         self.stop = min(self.total, t.max_steps or self.total)
@@ -285,23 +352,54 @@ class _Loop:
                 best = self.state["best_val_loss"]
                 if run.recipe.output.save_best and (best is None or val < best):
                     self.state["best_val_loss"] = val
-                    _save_outputs(run, out / "best", self.base_dir, self.recipe_yaml)
+                    self.save_outputs("best")
         if run.rank == 0 and (done % run.recipe.train.save_every == 0 or epoch_end or done == self.stop):
+            self.note_peaks()
             keep = run.recipe.output.keep_checkpoints
             path = checkpoint.save_checkpoint(
                 out, done, run.model, run.optimizer, dict(self.state, epoch=epoch), keep
             )
             self.event("checkpoint", done, epoch, message=str(path))
 
-    def finish(self) -> TrainResult:
-        """OUT/last, and the run's result: written to OUT/train.json (rank 0), reported as "done"."""
-        run, state, out = self.run, self.state, self.run.recipe.out_dir
-        _save_outputs(run, out / "last", self.base_dir, self.recipe_yaml)
+    def note_peaks(self) -> tuple[float, float]:
+        """The memory peaks of the whole run, across resumptions (kept in the loop state)."""
         peak, rss = _memory()
+        self.state["peak_memory_gb"] = max(self.state.get("peak_memory_gb", 0.0), peak)
+        self.state["peak_rss_gb"] = max(self.state.get("peak_rss_gb", 0.0), rss)
+        return self.state["peak_memory_gb"], self.state["peak_rss_gb"]
+
+    def save_outputs(self, name: str) -> None:
+        _save_outputs(self.run, self.stage / name, self.staged_base, self.base_sha, self.recipe_yaml)
+
+    def nothing_to_do(self) -> TrainResult:
+        """A rerun of a finished run: it trains nothing, so it rewrites nothing (OUT/train.json
+        keeps the figures of the run that trained) and reports those figures."""
+        out = self.run.recipe.out_dir
+        summary = read_json_object(out / "train.json")
+        fields = {f.name for f in dataclasses.fields(TrainResult)}
+        values = {k: v for k, v in summary.items() if k in fields}
+        for key in ("out_dir", "last_dir", "best_dir", "base_dir"):
+            if values.get(key) is not None:
+                values[key] = Path(values[key])
+        values["val_losses"] = [tuple(v) for v in values.get("val_losses", [])]
+        values["new_tokens"] = tuple(values.get("new_tokens", ()))
+        values["resumed_from"] = self.resumed_from  # this call resumed, at the step the run is done
+        result = TrainResult(**values, rank=self.run.rank)
+        epoch = (self.stop - 1) // self.spe if self.stop else 0
+        message = f"nothing to train: {out} is done at step {self.start}; its outputs are unchanged"
+        self.event("done", self.stop, epoch, loss=result.final_loss, message=message)
+        return result
+
+    def finish(self) -> TrainResult:
+        """OUT/last, and the run's result: written to OUT/train.json (rank 0), reported as "done";
+        staged outputs are then swapped in."""
+        run, state, out = self.run, self.state, self.run.recipe.out_dir
+        self.save_outputs("last")
+        peak, rss = self.note_peaks()
         result = TrainResult(
             out_dir=out,
             last_dir=out / "last",
-            best_dir=out / "best" if (out / "best").exists() else None,
+            best_dir=out / "best" if (self.stage / "best").exists() else None,
             base_dir=self.base_dir,
             method=run.recipe.train.method,
             steps=self.stop,
@@ -320,7 +418,9 @@ class _Loop:
             rank=run.rank,
         )
         if run.rank == 0:
-            checkpoint.write_summary(out / "train.json", result_summary(result, run.recipe))
+            checkpoint.write_summary(self.stage / "train.json", result_summary(result, run.recipe))
+            if self.stage != out:
+                _publish(out, self.stage)
         last_val = state["val_losses"][-1][1] if state["val_losses"] else None
         epoch = (self.stop - 1) // self.spe if self.stop else 0
         self.event(

@@ -63,6 +63,8 @@ def read_examples(recipe: Recipe) -> tuple[list, list]:
     if not (folder / "train.jsonl").is_file():
         raise OctoError("no train.jsonl in the data folder", folder)
     train = read_split(folder / "train.jsonl")
+    if not train:
+        raise OctoError("no examples: the file is empty", folder / "train.jsonl")
     valid = read_split(folder / "valid.jsonl") if (folder / "valid.jsonl").is_file() else []
     if recipe.data.domains is not None:
         keep = set(recipe.data.domains)
@@ -76,7 +78,8 @@ def read_examples(recipe: Recipe) -> tuple[list, list]:
     if recipe.data.valid_limit is not None:
         valid = valid[: recipe.data.valid_limit]
     if not train:
-        raise OctoError("no training examples left after data.domains", folder)
+        kept = ", ".join(recipe.data.domains or ())
+        raise OctoError(f"no training examples left after data.domains=[{kept}]", folder)
     return train, valid
 
 
