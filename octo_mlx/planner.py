@@ -104,6 +104,7 @@ def plan_queries(
     model: str | Path | None = None,
     adapter: str | Path | None = None,
     max_tokens: int = 128,
+    force: bool = False,
 ) -> list[PlanOutput]:
     """Load a planner (base model, optionally an adapter) and plan each query: `octo-mlx plan`.
 
@@ -112,8 +113,9 @@ def plan_queries(
         model: the base model folder (default: the adapter's base, else the default model).
         adapter: an adapter folder from `octo-mlx train` or mlx_lm.lora.
         max_tokens: most generated tokens per plan.
+        force: use the adapter on a base whose weights differ from its own (with a warning).
     """
     from octo_mlx.adapters.folder import load_with_adapter
 
-    loaded, tokenizer, _ = load_with_adapter(model, adapter)
+    loaded, tokenizer, _ = load_with_adapter(model, adapter, force)
     return Planner(loaded, tokenizer, max_tokens=max_tokens).plan_many(queries)

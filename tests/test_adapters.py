@@ -277,3 +277,22 @@ def test_a_damaged_adapter_is_one_clear_line_on_the_command_line(trained_adapter
     assert res.returncode == 2, res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("octo-mlx: error: ") and field in lines[0], lines
+
+
+def test_plan_refuses_an_adapter_on_another_base_and_force_warns_in_one_line(tiny_llama, tmp_path):
+    from tests.helpers.cli import run_octo
+
+    other = build_tiny_model(tmp_path / "other", seed=7)  # the same shapes, other weights
+    data = write_planner_data(tmp_path / "data")
+    args = tiny_overrides(tiny_llama, data, tmp_path / "run", "train.max_steps=1", "model.new_tokens=[]")
+    adapter = train(load_recipe(None, args)).last_dir
+    res = run_octo("plan", "Email Bob", "--adapter", adapter, "--model", other, "--max-tokens", "4")
+    assert res.returncode == 2 and "trained on other weights" in res.stderr, res.stderr
+    res = run_octo(
+        "plan", "Email Bob", "--adapter", adapter, "--model", other, "--max-tokens", "4", "--force"
+    )
+    assert res.returncode == 0, res.stderr
+    warning = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(warning) == 1 and warning[0].startswith("octo-mlx: warning: ") and "--force" in warning[0]
+    res = run_octo("plan", "Email Bob", "--adapter", adapter, "--max-tokens", "4")  # its own base
+    assert res.returncode == 0 and not res.stderr.strip(), res.stderr

@@ -37,6 +37,7 @@ class EvalConfig:
         data: the test split (``DIR/test.jsonl``); ``DIR/train.jsonl`` trains the resolver.
         model: model folder (None: the default model).
         adapter: adapter folder (mlx-lm format) or None.
+        force: use the adapter on a base whose weights differ from its own (with a warning).
         judge: "deterministic", "llm" or "both".
         batch_size, max_tokens, greedy, temperature, seed: generation settings (temperature only
             when not greedy).
@@ -49,6 +50,7 @@ class EvalConfig:
     data: str
     model: str | None = None
     adapter: str | None = None
+    force: bool = False
     judge: str = "deterministic"
     batch_size: int = 16
     max_tokens: int = 128
@@ -238,7 +240,7 @@ def run_eval(config: EvalConfig, planner=None) -> EvalReport:
             config.data, domains, examples, config.resolver_data, config.seed
         )
     if planner is None:
-        model, tok, model_path = load_with_adapter(config.model, config.adapter)
+        model, tok, model_path = load_with_adapter(config.model, config.adapter, config.force)
     else:
         (model, tok), model_path = planner, config.model
     results, run = _plan_examples(model, tok, examples, config)
