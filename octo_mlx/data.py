@@ -17,8 +17,10 @@ ever dropped silently.
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
+import shutil
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from octo_mlx.errors import OctoError
-from octo_mlx.files import read_json_object, write_atomic
+from octo_mlx.files import (
+    check_output_folder,
+    fresh_tmp,
+    read_json_object,
+    read_lines,
+    replace_dir,
+    write_atomic,
+)
 
 PLAN_SPLIT = "<nexa_split>"
 NO_FUNCTION = "none"  # the gold "function" of an irrelevant query (one step, no call)
@@ -216,31 +225,51 @@ class Problem:
 
 
 def _scan(path: Path, known: Mapping[str, Iterable[str]] | None) -> tuple[list[PlanExample], list[Problem]]:
-    examples: list[PlanExample] = []
+    examples, problems, _ = _scan_lines(path, known)
+    return [e for _, e in examples], problems
+
+
+def _scan_lines(
+    path: Path, known: Mapping[str, Iterable[str]] | None
+) -> tuple[list[tuple[int, PlanExample]], list[Problem], int]:
+    """(line number, example) of each valid line, the problems of the others, the line count.
+
+    The file is read once through :func:`octo_mlx.files.read_lines` (a byte that is not UTF-8 is
+    an OctoError naming ``file:line``). Within the file an id or a query (normalised) given twice
+    is a problem on the later line.
+    """
+    examples: list[tuple[int, PlanExample]] = []
     problems: list[Problem] = []
     if not path.is_file():
-        return [], [Problem(str(path), 0, "no such file")]
+        return [], [Problem(str(path), 0, "no such file")], 0
+    lines = read_lines(path)
     seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip():
-                problems.append(Problem(str(path), i, "empty line"))
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                problems.append(Problem(str(path), i, f"bad JSON: {e.msg} at column {e.colno}"))
-                continue
-            reasons = check_record(record, known)
-            rid = record.get("id") if isinstance(record, dict) else None
-            if isinstance(rid, str) and rid in seen:
-                reasons.append(f"duplicate id {rid!r} (first on line {seen[rid]})")
-            if reasons:
-                problems.extend(Problem(str(path), i, r) for r in reasons)
-                continue
-            seen[rid] = i
-            examples.append(_build(record))
-    return examples, problems
+    seen_queries: dict[str, int] = {}
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            problems.append(Problem(str(path), i, "empty line"))
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            problems.append(Problem(str(path), i, f"bad JSON: {e.msg} at column {e.colno}"))
+            continue
+        reasons = check_record(record, known)
+        rid = record.get("id") if isinstance(record, dict) else None
+        if isinstance(rid, str) and rid in seen:
+            reasons.append(f"duplicate id {rid!r} (first on line {seen[rid]})")
+        key = None
+        if not reasons:
+            key = normalize_text(record["messages"][0]["content"])
+            if key in seen_queries:
+                reasons.append(f"query also on line {seen_queries[key]} (same query under another id)")
+        if reasons:
+            problems.extend(Problem(str(path), i, r) for r in reasons)
+            continue
+        seen[rid] = i
+        seen_queries[key] = i
+        examples.append((i, _build(record)))
+    return examples, problems, len(lines)
 
 
 def _refuse(problems: list[Problem]) -> None:
@@ -286,20 +315,26 @@ def write_dataset(
     seed: int | None,
     domains: Sequence[str],
     extra: Mapping[str, Any] | None = None,
+    keep: Sequence[str] = (),
 ) -> Path:
-    """Write train/valid/test.jsonl and the manifest ``dataset.json`` (each file atomically).
+    """Write train/valid/test.jsonl and the manifest ``dataset.json`` as one whole: built in a
+    temporary folder beside ``folder`` and swapped in (:func:`octo_mlx.files.replace_dir`), so a
+    kill leaves the old folder or the new one, never new splits beside an old manifest.
+
+    What ``folder`` held before is replaced (callers refuse a non-empty folder unless told to
+    overwrite it), except the entries named in ``keep``, carried into the new folder.
 
     Args:
-        folder: output folder (created).
+        folder: output folder (created, or replaced whole).
         splits: split name -> examples.
         generator: "offline" or "teacher:<model>".
         seed: the seed that made the data (recorded).
         domains: the domain names the data covers.
         extra: more manifest fields (e.g. the resolved synthesis config).
+        keep: names in ``folder`` to carry over (e.g. a teacher run's ``.synth`` work folder);
+            hard links where the file system allows, so nothing is copied twice.
     """
-    folder = Path(folder)
-    for name, examples in splits.items():
-        write_split(folder / f"{name}.jsonl", examples)
+    final = Path(os.path.abspath(folder))  # "." and "x/.." have no name to put a sibling beside
     manifest = {
         "generator": generator,
         "seed": seed,
@@ -307,8 +342,34 @@ def write_dataset(
         "counts": {name: len(ex) for name, ex in splits.items()},
         **(extra or {}),
     }
-    write_atomic(folder / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
-    return folder
+    tmp = fresh_tmp(final)  # a stale one from a killed run is removed first
+    try:
+        for name in keep:
+            if (final / name).exists():
+                _carry(final / name, tmp / name)
+        for name, examples in splits.items():
+            write_split(tmp / f"{name}.jsonl", examples)
+        write_atomic(tmp / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        replace_dir(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Path(folder)
+
+
+def _carry(src: Path, dst: Path) -> None:
+    """Hard-link (or copy, across file systems) a file or a folder tree from ``src`` to ``dst``."""
+
+    def link(s, d):
+        try:
+            os.link(s, d)
+        except OSError:
+            shutil.copy2(s, d)
+
+    if src.is_dir() and not src.is_symlink():
+        shutil.copytree(src, dst, symlinks=True, copy_function=link)
+    else:
+        link(src, dst)
 
 
 def dataset_domains(
@@ -362,8 +423,8 @@ def resolve_domains(folder: str | Path, domains: Iterable[Any] | None = None) ->
 
 
 def validate_dir(folder: str | Path, domains: Iterable[Any] | None = None) -> list[Problem]:
-    """Every problem in a dataset folder: each bad line, duplicate ids and queries across splits,
-    manifest counts that disagree with the files.
+    """Every problem in a dataset folder: each bad line, an id or a query given twice (within a
+    split or across splits), manifest counts that disagree with the files.
 
     Args:
         folder: the dataset folder.
@@ -387,9 +448,9 @@ def validate_dir(folder: str | Path, domains: Iterable[Any] | None = None) -> li
     queries: dict[str, str] = {}
     for split in present:
         path = folder / f"{split}.jsonl"
-        examples, bad = _scan(path, known)
+        examples, bad, n_lines = _scan_lines(path, known)
         problems.extend(bad)
-        for line, ex in _with_lines(path, examples):
+        for line, ex in examples:
             if ex.id in ids:
                 problems.append(Problem(str(path), line, f"id {ex.id!r} is also in {ids[ex.id]}"))
             ids.setdefault(ex.id, f"{path.name}:{line}")
@@ -398,7 +459,6 @@ def validate_dir(folder: str | Path, domains: Iterable[Any] | None = None) -> li
                 problems.append(Problem(str(path), line, f"query also in {queries[key]} (split leak)"))
             queries.setdefault(key, f"{path.name}:{line}")
         want = (manifest.get("counts") or {}).get(split)
-        n_lines = sum(1 for _ in path.open(encoding="utf-8"))
         if want is not None and want != n_lines:
             problems.append(
                 Problem(
@@ -406,20 +466,6 @@ def validate_dir(folder: str | Path, domains: Iterable[Any] | None = None) -> li
                 )
             )
     return problems
-
-
-def _with_lines(path: Path, examples: list[PlanExample]) -> list[tuple[int, PlanExample]]:
-    """Pair valid examples with their line numbers (ids are unique within a file after _scan)."""
-    where: dict[str, int] = {}
-    with path.open(encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            try:
-                rid = json.loads(line).get("id")
-            except (json.JSONDecodeError, AttributeError):
-                continue
-            if isinstance(rid, str):
-                where.setdefault(rid, i)
-    return [(where.get(e.id, 0), e) for e in examples]
 
 
 def load_dataset_dir(
@@ -546,11 +592,15 @@ def export_hf(folder: str | Path, to: str | Path, domains: Iterable[Any] | None 
     return dataset_dict
 
 
-def from_hf(dataset_dict, folder: str | Path, seed: int | None = None) -> Path:
-    """Write a ``datasets.DatasetDict`` (splits train/valid/test, our columns) as a dataset folder.
+def from_hf(dataset_dict, folder: str | Path, seed: int | None = None, overwrite: bool = False) -> Path:
+    """Write a ``datasets.DatasetDict`` (splits train/valid/test, our columns) as a dataset folder,
+    whole (:func:`write_dataset`).
 
-    Every row is checked like a JSONL line; a bad row raises OctoError ``split:row: reason``.
+    Every row is checked like a JSONL line; a bad row raises OctoError ``split:row: reason``. A
+    ``folder`` that is a file, or that already holds something, is refused before any row is
+    read, unless ``overwrite`` (then it is replaced whole).
     """
+    check_output_folder(folder, "output folder", overwrite=overwrite)
     splits: dict[str, list[PlanExample]] = {}
     for split in dataset_dict:
         if split not in SPLITS:

@@ -2,9 +2,11 @@
 
 We use the ``openai`` client with ``max_retries=0`` and retry in our own loop, because the
 client's loop does not retry a 200 whose body is not a chat completion (a proxy's HTML page, a
-truncated JSON body): here those are retried like timeouts, refused or dropped connections, 429
-and 5xx, with exponential backoff and jitter (0.5 s, 1 s, 2 s ... capped at 30 s; a 429's
-Retry-After wins when given).
+truncated JSON body): here those are retried like timeouts, dropped connections, 429 and 5xx,
+with exponential backoff and jitter (0.5 s, 1 s, 2 s ... capped at 30 s; a 429's Retry-After
+wins when given). What waiting cannot fix fails at once: a refused connection (nothing listens
+there: :class:`EndpointUnreachable`) and a base URL that is not an http(s) URL (an OctoError
+before any request, :func:`check_base_url`).
 
 Replies are cached on disk (:class:`RequestCache`): one file per request, named by the SHA-256 of
 what determines the reply (endpoint without credentials, model, messages, sampling parameters,
@@ -26,7 +28,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from octo_mlx.files import write_atomic
+from octo_mlx.errors import OctoError
+from octo_mlx.files import read_text, write_atomic
 
 
 def safe_base_url(url: str) -> str:
@@ -36,6 +39,37 @@ def safe_base_url(url: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+
+
+def check_base_url(url: str, what: str = "base URL") -> str:
+    """Refuse, before any request, an endpoint that is not an http(s) URL with a host (a URL that
+    is not one would otherwise fail every retry like a network error).
+
+    Args:
+        url: the endpoint, e.g. ``http://127.0.0.1:8080/v1``.
+        what: how the error names it (e.g. ``"--base-url"``).
+
+    Raises:
+        OctoError: not http(s)://HOST[:PORT][/PATH], or a port outside 1..65535.
+    """
+    shown = _shown_url(url)
+    try:
+        parts = urlsplit(str(url))
+        port = parts.port
+    except ValueError as e:  # a port that is not a number or out of range
+        raise OctoError(f"not a usable http(s) URL ({e}): {shown!r}", what) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
+        raise OctoError(f"not an http(s) URL with a host, e.g. http://127.0.0.1:8080/v1: {shown!r}", what)
+    return url
+
+
+def _shown_url(url: str) -> str:
+    """:func:`safe_base_url`, or, when it does not parse, the text after its last '@' without a
+    query or fragment (where secrets may sit)."""
+    try:
+        return safe_base_url(url)
+    except ValueError:
+        return str(url).rpartition("@")[2].split("?")[0].split("#")[0][:80]
 
 
 def scrub(text: str, secrets: list[str]) -> str:
@@ -65,9 +99,11 @@ class RequestCache:
     def get(self, key: str) -> dict | None:
         """The stored reply body, or None (a file that does not parse counts as absent)."""
         path = self._path(key)
+        if not path.is_file():
+            return None
         try:
-            return json.loads(path.read_text(encoding="utf-8"))["response"]
-        except (OSError, ValueError, KeyError, TypeError):
+            return json.loads(read_text(path))["response"]
+        except (OctoError, ValueError, KeyError, TypeError):
             return None
 
     def put(self, key: str, request: dict[str, Any], response: dict) -> None:
@@ -85,26 +121,37 @@ class EndpointError(RuntimeError):
 
 
 class EndpointUnreachable(EndpointError):
-    """Nothing listens at the endpoint: the connection was refused on every try."""
+    """Nothing listens at the endpoint (the connection was refused, the host does not resolve):
+    raised at the first try, since waiting does not make a server appear."""
 
 
 class _Transient(Exception):
-    def __init__(self, kind: str, detail: str, retry_after: float | None = None, refused: bool = False):
+    def __init__(self, kind: str, detail: str, retry_after: float | None = None):
         super().__init__(detail)
-        self.kind, self.retry_after, self.refused = kind, retry_after, refused
+        self.kind, self.retry_after = kind, retry_after
+
+
+def _in_causes(error: BaseException, names: tuple[str, ...], types: tuple[type, ...] = ()) -> bool:
+    """Whether an exception of one of these class names or types is in ``error``'s cause chain."""
+    seen: BaseException | None = error
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, types) or type(seen).__name__ in names:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _refused(error: BaseException) -> bool:
-    """Whether a connection error means nothing listens there (the transport's ConnectError or a
-    refused socket somewhere in the cause chain), rather than a dropped or cut-off connection."""
-    seen = error
-    for _ in range(8):
-        if isinstance(seen, ConnectionRefusedError) or type(seen).__name__ == "ConnectError":
-            return True
-        seen = seen.__cause__ or seen.__context__
-        if seen is None:
-            return False
-    return False
+    """Whether a connection error means nothing listens there (the transport's ConnectError: a
+    refused socket, a host that does not resolve), rather than a dropped or cut-off connection."""
+    return _in_causes(error, ("ConnectError",), (ConnectionRefusedError,))
+
+
+def _bad_url(error: BaseException) -> bool:
+    """Whether the transport refused the URL itself (no http(s) scheme, not a URL at all)."""
+    return _in_causes(error, ("UnsupportedProtocol", "InvalidURL", "LocalProtocolError"))
 
 
 @dataclass
@@ -154,6 +201,7 @@ class ChatClient:
     def __init__(self, endpoint: Endpoint, cache: RequestCache | None, usage: Usage, sleep=time.sleep):
         import openai
 
+        check_base_url(endpoint.base_url)
         self.endpoint, self.cache, self.usage, self.sleep = endpoint, cache, usage, sleep
         self._openai = openai
         # openai insists on a key; local servers ignore it. max_retries=0: we retry ourselves.
@@ -239,12 +287,12 @@ class ChatClient:
             return _completion(body, cached=False)
 
     def _request(self, params: dict) -> dict:
-        last, refused = "", False
+        last = ""
         for retry in range(self.endpoint.max_retries + 1):
             try:
                 return self._once(params)
             except _Transient as e:
-                last, refused = f"{e.kind}: {e}", e.refused
+                last = f"{e.kind}: {e}"
                 if retry == self.endpoint.max_retries:
                     break
                 self.usage.retried(e.kind)
@@ -253,8 +301,7 @@ class ChatClient:
                 if e.retry_after is not None:
                     delay = max(delay, min(e.retry_after, MAX_RETRY_AFTER_S))
                 self.sleep(delay)
-        error = EndpointUnreachable if refused else EndpointError
-        raise error(
+        raise EndpointError(
             scrub(
                 f"{self.endpoint.model} at {safe_base_url(self.endpoint.base_url)}: gave up after "
                 f"{self.endpoint.max_retries} retries; last error {last}",
@@ -270,7 +317,17 @@ class ChatClient:
         except openai.APITimeoutError as e:
             raise _Transient("timeout", str(e)) from None
         except openai.APIConnectionError as e:  # refused, reset, truncated body
-            raise _Transient("connection", str(e.__cause__ or e), refused=_refused(e)) from None
+            detail = str(e.__cause__ or e)
+            where = f"{self.endpoint.model} at {safe_base_url(self.endpoint.base_url)}"
+            if _refused(e):  # nothing listens there: retrying for a minute changes nothing
+                raise EndpointUnreachable(
+                    scrub(f"{where}: cannot connect ({detail}); is the server running?", self._secrets)
+                ) from None
+            if _bad_url(e):
+                raise EndpointError(
+                    scrub(f"{where}: the URL was refused ({detail})", self._secrets)
+                ) from None
+            raise _Transient("connection", detail) from None
         except openai.RateLimitError as e:
             raise _Transient("429", _short(e), _retry_after(e.response)) from None
         except openai.APIStatusError as e:

@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from octo_mlx import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,3 +98,68 @@ def test_help_does_not_import_mlx():
     code = "import sys; from octo_mlx import cli; cli.build_parser(); print('mlx.core' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# --- hardening (#11): number flags out of their range are one clear line, before any work -------
+
+# (command, extra arguments, the flag that must be named). Each is refused before the stage runs.
+BAD_NUMBERS = [
+    ("plan", ["--max-tokens", "0"], "--max-tokens"),
+    ("plan", ["--max-tokens", "-5"], "--max-tokens"),
+    ("eval", ["--max-tokens", "0"], "--max-tokens"),
+    ("eval", ["--limit", "-1"], "--limit"),
+    ("eval", ["--limit", "0"], "--limit"),
+    ("eval", ["--batch-size", "0"], "--batch-size"),
+    ("eval", ["--sample", "--temperature", "-0.5"], "--temperature"),
+    ("eval", ["--temperature", "nan"], "--temperature"),
+    ("eval", ["--seed", "-1"], "--seed"),
+    ("eval", ["--judge-concurrency", "0"], "--judge-concurrency"),
+    ("eval", ["--judge-timeout", "0"], "--judge-timeout"),
+    ("eval", ["--judge-retries", "-1"], "--judge-retries"),
+    ("data synth", ["--n", "0"], "--n"),
+    ("data synth", ["--temperature", "-1"], "--temperature"),
+    ("data synth", ["--irrelevant", "1"], "--irrelevant"),
+    ("data synth", ["--holdout", "-0.2"], "--holdout"),
+    ("data synth", ["--holdout", "1.5"], "--holdout"),
+    ("data synth", ["--concurrency", "0"], "--concurrency"),
+    ("data synth", ["--attempts", "0"], "--attempts"),
+    ("data synth", ["--timeout", "0"], "--timeout"),
+    ("data synth", ["--timeout", "inf"], "--timeout"),
+    ("data synth", ["--max-retries", "-1"], "--max-retries"),
+    ("data synth", ["--price-in", "-1"], "--price-in"),
+    ("data synth", ["--price-out", "nan"], "--price-out"),
+    ("bench train", ["--rank", "0"], "--rank"),
+    ("bench train", ["--alpha", "0"], "--alpha"),
+    ("bench train", ["--batch-size", "0"], "--batch-size"),
+    ("bench train", ["--examples", "-4"], "--examples"),
+    ("bench train", ["--bundled-examples", "0"], "--bundled-examples"),
+    ("bench train", ["--epochs", "1"], "--epochs"),
+    ("bench train", ["--repeats", "0"], "--repeats"),
+    ("bench plan", ["--n", "0"], "--n"),
+    ("bench plan", ["--shots", "-1"], "--shots"),
+    ("bench plan", ["--max-tokens", "0"], "--max-tokens"),
+    ("bench plan", ["--warmup", "-1"], "--warmup"),
+]
+
+
+@pytest.mark.parametrize(
+    "name,extra,flag", BAD_NUMBERS, ids=lambda x: x if isinstance(x, str) else " ".join(x)
+)
+def test_a_number_flag_out_of_range_is_refused_naming_the_flag(name, extra, flag, monkeypatch, tmp_path):
+    from octo_mlx.errors import OctoError
+
+    monkeypatch.chdir(tmp_path)
+    (cmd,) = [c for c in cli.COMMANDS if c.name == name]
+    with pytest.raises(OctoError) as e:
+        reaches_its_stage(cmd, [*ARGS[name], *extra], monkeypatch)
+    assert e.value.where == flag and extra[-1] in e.value.message, e.value
+
+
+def test_plan_max_tokens_0_is_one_line_exit_2(tmp_path):
+    """The issue's case: `plan --max-tokens 0` was an internal error while eval refused it."""
+    from tests.helpers.cli import run_octo
+
+    for args in (["plan", "Find news", "--max-tokens", "0"], ["eval", "--data", "x.jsonl", "--limit", "-1"]):
+        out = run_octo(*args, cwd=tmp_path)
+        assert out.returncode == 2, out
+        assert out.stderr.count("\n") == 1 and out.stderr.startswith("octo-mlx: error: --"), out.stderr

@@ -45,9 +45,8 @@ def make_examples(n: int, seed: int = 0) -> list[PlanExample]:
         k = rng.randint(1, 5)
         funcs = tuple(rng.choice(KNOWN[dom]) for _ in range(k))
         steps = tuple(f"Step {j} using {f} for request {i}" for j, f in enumerate(funcs))
-        out.append(
-            PlanExample(f"x{i}", f"Please do request {i} with {k} steps", steps, funcs, (dom,), "offline")
-        )
+        query = f"Please do request {i} of batch {seed} with {k} steps"  # unique per (i, seed)
+        out.append(PlanExample(f"x{i}", query, steps, funcs, (dom,), "offline"))
     return out
 
 
@@ -290,3 +289,71 @@ def test_export_hf_cli_saves_a_loadable_dataset_dict(tmp_path):
     dd = datasets.load_from_disk(str(tmp_path / "hf"))
     data.from_hf(dd, tmp_path / "b")
     assert data.load_dataset_dir(tmp_path / "b", KNOWN) == data.load_dataset_dir(tmp_path / "a", KNOWN)
+
+
+# --- hardening (#11): duplicates within a split, bytes that are not UTF-8 --------------------
+
+
+def test_the_same_query_twice_in_one_split_is_reported_and_refused(tmp_path):
+    """Two ids, one query (up to case and punctuation) in one split: validate names both lines,
+    and the loaders refuse the same line with the same message."""
+    exs = make_examples(5)
+    twin = PlanExample(
+        "twin", "  " + exs[1].query.upper() + "?!", exs[1].steps, exs[1].functions, exs[1].domains, "offline"
+    )
+    path = tmp_path / "train.jsonl"
+    data.write_split(path, [*exs[:3], twin, exs[3]])
+    problems = data.validate_dir(tmp_path, KNOWN)
+    assert [(p.file, p.line) for p in problems] == [(str(path), 4)], problems
+    assert "line 2" in problems[0].reason and "query" in problems[0].reason
+    with pytest.raises(OctoError) as e:
+        data.read_split(path, KNOWN)
+    assert str(e.value) == str(problems[0])
+    data.write_split(path, [*exs[:3], exs[3]])  # without the twin the split is clean
+    assert data.validate_dir(tmp_path, KNOWN) == []
+
+
+def test_the_generators_and_test_helpers_write_no_query_twice_in_a_split(tmp_path):
+    """The loaders now refuse a repeated query, so what the project itself writes must not have one."""
+    from octo_mlx.domains.catalog import load_domains
+    from octo_mlx.synth.offline import generate_offline
+    from tests.helpers.datasets import make_dataset, write_planner_data
+
+    write_planner_data(tmp_path / "p", n_train=20, n_valid=12)  # more examples than QUERIES
+    for split in ("train", "valid"):
+        assert data.read_split(tmp_path / "p" / f"{split}.jsonl")
+    make_dataset(tmp_path / "m")
+    assert data.read_split(tmp_path / "m" / "train.jsonl") and data.read_split(tmp_path / "m" / "test.jsonl")
+    splits = generate_offline(load_domains(["android"]), 300, seed=5, irrelevant=0.1)
+    data.write_dataset(tmp_path / "o", splits, "offline", 5, ["android"])
+    assert data.validate_dir(tmp_path / "o") == []
+
+
+def test_line_separators_inside_a_query_stay_in_their_line(tmp_path):
+    """JSON keeps U+2028, U+2029 and U+0085 raw inside strings: a reader that splits lines on them
+    (str.splitlines) would cut a valid example in two."""
+    ex = make_examples(1)[0]
+    odd = PlanExample(
+        "odd", "Email Bob\u2028the report\u0085now\u2029please", ex.steps, ex.functions, ex.domains, "offline"
+    )
+    path = tmp_path / "train.jsonl"
+    data.write_split(path, [odd, *make_examples(3, seed=9)])
+    assert data.read_split(path, KNOWN)[0] == odd
+    assert data.validate_dir(tmp_path, KNOWN) == []
+
+
+def test_a_byte_that_is_not_utf8_is_one_line_naming_file_and_line(tmp_path):
+    from tests.helpers.cli import run_octo
+
+    path = tmp_path / "train.jsonl"
+    write_lines(path, [good_record(i) for i in range(3)])
+    lines = path.read_bytes().split(b"\n")
+    lines[1] = lines[1].replace(b"Please", b"Pl\xffease", 1)
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(OctoError) as e:
+        data.read_split(path, KNOWN)
+    assert str(e.value).startswith(f"{path}:2: ") and "0xff" in str(e.value)
+    out = run_octo("data", "validate", str(tmp_path))
+    assert out.returncode == 2, out
+    assert out.stderr.count("\n") == 1 and f"{path}:2: " in out.stderr and "0xff" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr + out.stdout

@@ -404,3 +404,52 @@ def test_both_judges_use_parseable_answers_and_report_kappa(tmp_path, taught_pla
         m.llm_accuracy.n == len(judged) and m.llm_not_judged == 4 - len(judged) and m.kappa_n == len(judged)
     )
     assert m.kappa == cohen_kappa([r.deterministic.correct for r in judged], [r.llm.correct for r in judged])
+
+
+# --- hardening (#11): output paths and bad input refused before the work ------------------------
+
+
+def test_every_output_path_is_checked_before_the_evaluation_starts(tmp_path):
+    """`eval --out FOLDER` failed after the whole evaluation and lost it. Each output is now
+    refused first: the test data named here does not even exist, yet the error is the output's."""
+    from tests.helpers.cli import run_octo
+
+    (tmp_path / "a_folder").mkdir()
+    (tmp_path / "a_file").write_text("keep me")
+    (tmp_path / "plots" / "accuracy_by_steps.png").mkdir(parents=True)
+    missing = str(tmp_path / "no-such" / "test.jsonl")
+    judge = ["--judge", "llm", "--base-url", "http://127.0.0.1:9/v1", "--judge-model", "m"]
+    cases = [
+        (["--out", str(tmp_path / "a_folder")], "--out", "a_folder"),
+        (["--out", str(tmp_path / "a_file" / "r.json")], "--out", "a_file"),
+        (["--plots", str(tmp_path / "a_file")], "--plots", "a_file"),
+        (["--plots", str(tmp_path / "plots")], "--plots", "accuracy_by_steps.png"),
+        ([*judge, "--judge-cache", str(tmp_path / "a_file")], "--judge-cache", "a_file"),
+    ]
+    for extra, flag, named in cases:
+        out = run_octo("eval", "--data", missing, *extra, cwd=tmp_path)
+        assert out.returncode == 2, (extra, out)
+        assert out.stderr.count("\n") == 1 and out.stderr.startswith("octo-mlx: error: "), out.stderr
+        assert flag in out.stderr and named in out.stderr and "no-such" not in out.stderr, out.stderr
+    assert (tmp_path / "a_file").read_text() == "keep me"
+
+
+def test_limit_temperature_and_seed_out_of_range_are_refused_by_the_api(dataset):
+    for bad in ({"limit": -1}, {"limit": 0}, {"temperature": -0.5, "greedy": False}, {"seed": -1}):
+        with pytest.raises(OctoError):
+            EvalConfig(data=str(dataset / "test.jsonl"), **bad)
+
+
+def test_a_binary_data_file_is_one_line_naming_file_and_line(tmp_path):
+    """A GGUF or random bytes given as --data: one line `file:line: not UTF-8 ...`, exit 2."""
+    from tests.helpers.cli import run_octo
+
+    gguf = tmp_path / "model.gguf"
+    mx.save_gguf(str(gguf), {"w": mx.ones((64,))}, {"general.architecture": "llama"})
+    noise = tmp_path / "noise.jsonl"
+    noise.write_bytes(random.Random(0).randbytes(4096))
+    for path in (gguf, noise):
+        out = run_octo("eval", "--data", str(path), cwd=tmp_path)
+        assert out.returncode == 2, out
+        assert out.stderr.count("\n") == 1 and "not UTF-8" in out.stderr, out.stderr
+        assert f"error: {path}:" in out.stderr and "Traceback" not in out.stderr, out.stderr

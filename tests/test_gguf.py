@@ -388,6 +388,82 @@ def test_import_refuses_a_non_empty_output_folder(tmp_path, tiny_llama):
     assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
 
 
+KILL_DURING_IMPORT = """
+import os, signal, sys
+from octo_mlx import files
+from octo_mlx.models.gguf import convert
+
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if sys.argv[3] == "after-weights":  # the issue's instant: weights on disk, no tokenizer yet
+    save = convert._save_weights
+    def save_then_die(out_dir, weights):
+        save(out_dir, weights)
+        die()
+    convert._save_weights = save_then_die
+else:  # the whole folder built, killed before it is swapped in
+    files.fsync_tree = die
+convert.import_gguf(sys.argv[1], sys.argv[2])
+"""
+
+
+@pytest.mark.parametrize("when", ["after-weights", "before-swap"])
+def test_a_killed_import_leaves_nothing_and_the_rerun_completes(tmp_path, tiny_llama, when):
+    """`model import-gguf --out DIR` killed mid-way left weights without a tokenizer that `model
+    info` took for a model and the import refused to redo; now DIR appears whole or not at all."""
+    import subprocess
+    import sys
+
+    from tests.helpers.cli import run_octo
+
+    f = gguf.export_gguf(tiny_llama, tmp_path / "m.gguf")
+    out = tmp_path / "models" / "mine"
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_DURING_IMPORT, str(f), str(out), when], capture_output=True, text=True
+    )
+    assert proc.returncode == -9, proc.stderr
+    assert not out.exists()
+    rerun = run_octo("model", "import-gguf", str(f), "--out", str(out))  # the stale temporary is no obstacle
+    assert rerun.returncode == 0, rerun.stderr
+    assert {"config.json", "tokenizer.json", "tokenizer_config.json", "model.safetensors"} <= {
+        p.name for p in out.iterdir()
+    }
+    assert [p.name for p in out.parent.iterdir()] == ["mine"]  # nothing left beside it
+    import mlx_lm
+
+    model, tok = mlx_lm.load(str(out))
+    assert tok.encode("hello") and model(mx.array([tok.encode("hello")])).shape[-1] > 0
+
+
+def test_import_out_that_is_a_file_is_one_line(tmp_path, tiny_llama):
+    from tests.helpers.cli import run_octo
+
+    f = gguf.export_gguf(tiny_llama, tmp_path / "m.gguf")
+    (tmp_path / "a_file").write_text("mine")
+    proc = run_octo("model", "import-gguf", str(f), "--out", str(tmp_path / "a_file"))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "a_file" in proc.stderr, proc
+    assert (tmp_path / "a_file").read_text() == "mine"
+
+
+def test_export_adds_the_suffix_before_writing_and_reports_the_file_written(tmp_path, tiny_llama):
+    """`export-gguf --out x.yaml` printed `wrote x.yaml (0 kB)` while it wrote x.yaml.gguf."""
+    from octo_mlx import ui
+    from tests.helpers.cli import run_octo
+
+    f = gguf.export_gguf(tiny_llama, tmp_path / "x.yaml")
+    assert f == tmp_path / "x.yaml.gguf" and f.is_file() and not (tmp_path / "x.yaml").exists()
+    assert gguf_format.read_gguf_header(f).arch == "llama"
+    proc = run_octo("model", "export-gguf", str(tiny_llama), "--out", "y.yaml", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    written = tmp_path / "y.yaml.gguf"
+    assert f"wrote y.yaml.gguf ({ui._size(written.stat().st_size)})" in proc.stdout, proc.stdout
+    assert written.stat().st_size > 1000 and not (tmp_path / "y.yaml").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.yaml.gguf", "y.yaml.gguf"]  # no temporaries
+    proc = run_octo("model", "export-gguf", str(tiny_llama), "--out", str(tmp_path))  # a folder
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--out" in proc.stderr, proc
+
+
 # --- tokenizers ---------------------------------------------------------------------------------
 
 

@@ -402,3 +402,79 @@ def test_cli_writes_1000_android_examples_well_under_a_minute(tmp_path):
         "valid": 100,
         "test": 100,
     }
+
+
+# --- hardening (#11): the output folder is never clobbered, the dataset is written whole --------
+
+
+def _synth(out, n: int = 30, *extra: str):
+    from tests.helpers.cli import run_octo
+
+    return run_octo(
+        "data", "synth", "--offline", "--domain", "android", "--n", str(n), "--out", str(out), *extra
+    )
+
+
+def _files(folder) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_synth_refuses_a_folder_that_holds_something_unless_overwrite(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "train.jsonl").write_text("my own data\n")
+    a_file = tmp_path / "a_file"
+    a_file.write_text("keep me")
+    for out, said in ((mine, "--overwrite"), (a_file, "is a file")):
+        proc = _synth(out)
+        assert proc.returncode == 2, proc
+        assert proc.stderr.count("\n") == 1 and said in proc.stderr and str(out) in proc.stderr, proc.stderr
+    assert _files(mine) == {"train.jsonl": b"my own data\n"} and a_file.read_text() == "keep me"
+
+    proc = _synth(mine, 60, "--overwrite")  # said so: the folder is replaced whole
+    assert proc.returncode == 0, proc.stderr
+    assert validate_dir(mine) == []
+    assert sorted(_files(mine)) == ["dataset.json", "test.jsonl", "train.jsonl", "valid.jsonl"]
+    before = _files(mine)
+    proc = _synth(mine, 5)  # the issue's case: a 60-example dataset became 4/1/0, exit 0
+    assert proc.returncode == 2 and "--overwrite" in proc.stderr, proc
+    assert _files(mine) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "mine"]  # nothing left beside
+
+
+KILL_AFTER_FIRST_SPLIT = """
+import os, signal, sys
+from octo_mlx import data
+from octo_mlx.synth.config import SynthConfig
+from octo_mlx.synth.run import synthesize
+
+write_split = data.write_split
+
+def write_then_die(path, examples):  # SIGKILL right after the first split file is written
+    write_split(path, examples)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+data.write_split = write_then_die
+synthesize(SynthConfig(domains=["android"], n=12, seed=7, out=sys.argv[1], overwrite=True))
+"""
+
+
+def test_a_synth_killed_mid_write_leaves_the_old_dataset_whole(tmp_path):
+    """Killed right after the new train.jsonl was written, the folder still holds the old dataset
+    (no new train lines beside the old valid/test and manifest), and a rerun completes."""
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "data"
+    assert _synth(out, 60).returncode == 0
+    old = _files(out)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_AFTER_FIRST_SPLIT, str(out)], capture_output=True, text=True
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert _files(out) == old and validate_dir(out) == []
+    proc = _synth(out, 12, "--overwrite", "--seed", "7")  # a stale temporary folder does not block
+    assert proc.returncode == 0, proc.stderr
+    assert validate_dir(out) == [] and json.loads((out / "dataset.json").read_text())["seed"] == 7
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]

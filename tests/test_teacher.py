@@ -390,10 +390,66 @@ def test_a_separate_judge_endpoint_gets_only_the_judge_requests(scripted, baseli
     assert dataset_files(tmp_path) == dataset_files(out_a)
 
 
-def test_other_settings_on_the_same_output_are_refused(scripted, baseline):
+def test_other_settings_on_the_same_output_are_refused(scripted, baseline, tmp_path):
     out_a, _ = baseline
-    with pytest.raises(OctoError, match="other settings.*seed"):
-        synthesize(scripted.config(out_a, seed=1))
+    shutil.copytree(out_a / ".synth", tmp_path / ".synth")  # what a killed run leaves: its work only
+    with pytest.raises(OctoError, match="other settings.*seed.*--overwrite"):
+        synthesize(scripted.config(tmp_path, seed=1))
+
+
+def test_a_finished_dataset_is_refused_before_any_request_unless_overwrite(scripted, baseline, tmp_path):
+    """A rerun onto a finished dataset is refused before anything is asked of the teacher; with
+    --overwrite it resumes from the records (same settings): same dataset, nothing paid, and the
+    swapped-in folder still holds the run's records and cache."""
+    out_a, _ = baseline
+    out = tmp_path / "out"
+    shutil.copytree(out_a, out)
+    before = dataset_files(out)
+    with FaultProxy(scripted.server.url) as proxy:
+        with pytest.raises(OctoError, match="not empty.*--overwrite"):
+            synthesize(scripted.config(out, proxy.base_url))
+    assert proxy.count == 0 and dataset_files(out) == before
+    report = synthesize(scripted.config(out, overwrite=True))  # the baseline's own settings
+    assert report.paid_requests == 0 and dataset_files(out) == before
+    assert record_sets(out) == record_sets(out_a)
+    assert len(list((out / ".synth" / "cache").rglob("*.json"))) == len(
+        list((out_a / ".synth" / "cache").rglob("*.json"))
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary folder left beside
+
+
+def test_nothing_listening_or_not_a_url_fails_at_once(tmp_path):
+    """`data synth --base-url` with nothing listening took 86 s of retries to give up; a URL that
+    is not one was retried like a network error. Both are one line, exit 2, in seconds."""
+    import time
+
+    from tests.helpers.cli import run_octo
+    from tests.helpers.servers import free_port
+
+    spec = tmp_path / "phone.json"
+    spec.write_text(json.dumps(MINI_DOMAIN))
+    closed = f"http://127.0.0.1:{free_port()}/v1"  # bound, then closed: nothing listens
+    for url, said in ((closed, "cannot connect"), ("127.0.0.1:8080/v1", "--base-url")):
+        t0 = time.perf_counter()
+        out = run_octo(
+            *(
+                "data",
+                "synth",
+                "--domain",
+                str(spec),
+                "--n",
+                "2",
+                "--out",
+                str(tmp_path / "o"),
+                "--model",
+                "m",
+            ),
+            *("--base-url", url),
+        )
+        elapsed = time.perf_counter() - t0
+        assert out.returncode == 2, out
+        assert out.stderr.count("\n") == 1 and said in out.stderr, out.stderr
+        assert elapsed < 20, elapsed  # start-up included; the default retries took 30-90 s
 
 
 def test_cli_stats_and_validate_on_a_teacher_dataset(scripted, baseline):

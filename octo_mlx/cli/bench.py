@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 
-from octo_mlx.cli.registry import command
+from octo_mlx.cli.registry import above, at_least, check_numbers, command
 
 # --- bench train ----------------------------------------------------------------------------
 
@@ -65,6 +65,16 @@ def _bench_train(a):
     from octo_mlx import ui
     from octo_mlx.bench import markdown, train
 
+    check_numbers(
+        a,
+        rank=at_least(1),
+        alpha=above(0),
+        batch_size=at_least(1),
+        examples=at_least(1),
+        bundled_examples=at_least(1),
+        epochs=at_least(2),  # the first epoch compiles, the last is timed
+        repeats=at_least(1),
+    )
     config = train.BenchConfig(
         data=a.data,
         model=a.model,
@@ -127,6 +137,7 @@ def _bench_plan(a):
     from octo_mlx import ui
     from octo_mlx.bench import markdown, plan
 
+    check_numbers(a, n=at_least(1), shots=at_least(0), max_tokens=at_least(1), warmup=at_least(0))
     config = plan.BenchPlanConfig(
         data=a.data,
         model=a.model,

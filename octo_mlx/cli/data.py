@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from octo_mlx.cli.registry import command
+from octo_mlx.cli.registry import above, at_least, between, check_numbers, command
 
 
 def _domains_arg(p):
@@ -70,7 +70,10 @@ def _synth_args(p):
         help="bundled domain or JSON/YAML spec; repeat for several (default: android)",
     )
     p.add_argument("--n", type=int, default=1000, help="examples requested (default 1000)")
-    p.add_argument("--out", default="data/planner", help="output folder")
+    p.add_argument("--out", default="data/planner", help="output folder (must not exist or be empty)")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace an --out folder that holds something, whole"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", default="1,2,3,4,5", help="step counts, '1,2,3' or weighted '1:0.1,2:0.9'")
     p.add_argument("--irrelevant", type=float, default=0.0, help="share of queries needing no function")
@@ -109,6 +112,19 @@ def _data_synth(a):
     from octo_mlx.synth import run
     from octo_mlx.synth.config import SynthConfig, parse_steps
 
+    check_numbers(
+        a,
+        n=at_least(1),
+        irrelevant=between(0, 1, high_open=True),
+        holdout=between(0, 1),
+        concurrency=at_least(1),
+        attempts=at_least(1),
+        temperature=at_least(0),
+        timeout=above(0),
+        max_retries=at_least(0),
+        price_in=at_least(0),
+        price_out=at_least(0),
+    )
     config = SynthConfig(
         domains=a.domain or ["android"],
         n=a.n,
@@ -133,6 +149,7 @@ def _data_synth(a):
         response_format=a.response_format,
         price_in=a.price_in,
         price_out=a.price_out,
+        overwrite=a.overwrite,
     )
     with ui.synth_progress(config.n) as progress:
         report = run.synthesize(config, progress)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from octo_mlx.cli.registry import command
+from octo_mlx.cli.registry import above, at_least, between, check_numbers, command
 
 
 def _planner_args(p):
@@ -60,6 +60,17 @@ def _eval(a):
     from octo_mlx.eval import run
     from octo_mlx.eval.judges import LLMJudgeConfig, default_cache
 
+    check_numbers(
+        a,
+        max_tokens=at_least(1),
+        limit=at_least(1),
+        seed=between(0, 2**64 - 1),
+        batch_size=at_least(1),
+        temperature=at_least(0),
+        judge_concurrency=at_least(1),
+        judge_timeout=above(0),
+        judge_retries=at_least(0),
+    )
     llm = None
     if a.judge != "deterministic":
         if not a.base_url or not a.judge_model:
@@ -91,6 +102,7 @@ def _eval(a):
         domains=tuple(a.domain) if a.domain else None,
         llm=llm,
     )
+    run.check_outputs(config, a.out, a.plots)  # before the work: a bad path must not lose it
     with ui.status("evaluating: loading, generating plans, judging"):
         report = run.run_eval(config)
     out = run.write_report(report, a.out) if a.out else None

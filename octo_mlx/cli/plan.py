@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from octo_mlx.cli.registry import command
+from octo_mlx.cli.registry import at_least, check_numbers, command
 
 
 def _plan_args(p):
@@ -19,4 +19,5 @@ def _plan(a):
 
     if not a.queries:
         raise OctoError("give at least one QUERY to plan")
+    check_numbers(a, max_tokens=at_least(1))
     ui.show_plans(a.queries, planner.plan_queries(a.queries, a.model, a.adapter, a.max_tokens))

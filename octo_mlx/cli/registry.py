@@ -1,8 +1,10 @@
-"""The command table: each CLI module registers its commands here with :func:`command`."""
+"""The command table: each CLI module registers its commands here with :func:`command`; and the
+one range check of number flags (:func:`check_numbers`), made before any work."""
 
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,3 +29,49 @@ def command(
         return run
 
     return register
+
+
+# --- number flags: one check for every command ------------------------------------------------
+
+Check = Callable[[float], "str | None"]  # a value -> what is wrong with it, or None
+
+
+def at_least(low: float) -> Check:
+    """A finite number >= ``low``."""
+    return lambda v: None if math.isfinite(v) and v >= low else f"must be >= {low}"
+
+
+def above(low: float) -> Check:
+    """A finite number > ``low``."""
+    return lambda v: None if math.isfinite(v) and v > low else f"must be > {low}"
+
+
+def between(low: float, high: float, high_open: bool = False) -> Check:
+    """A number in [low, high] (or [low, high) when ``high_open``)."""
+    bracket = ")" if high_open else "]"
+
+    def check(v: float) -> str | None:
+        ok = math.isfinite(v) and low <= v and (v < high if high_open else v <= high)
+        return None if ok else f"must be in [{low}, {high}{bracket}"
+
+    return check
+
+
+def check_numbers(args: argparse.Namespace, **checks: Check) -> None:
+    """Refuse, before any work, a number flag outside its range: one OctoError naming the flag
+    (``octo-mlx: error: --max-tokens: must be >= 1, got 0``). A flag not given (None) passes.
+
+    Args:
+        args: the parsed arguments.
+        checks: argument name (``max_tokens``) -> its check (:func:`at_least`, :func:`above`,
+            :func:`between`).
+    """
+    from octo_mlx.errors import OctoError
+
+    for name, check in checks.items():
+        value = getattr(args, name)
+        if value is None:
+            continue
+        problem = check(value)
+        if problem:
+            raise OctoError(f"{problem}, got {value}", "--" + name.replace("_", "-"))

@@ -179,6 +179,11 @@ class LLMJudgeConfig:
     cache_dir: Path | None = field(default_factory=default_cache)
     with_reference: bool = True
 
+    def __post_init__(self):
+        from octo_mlx.llm import check_base_url
+
+        check_base_url(self.base_url, "--base-url")
+
 
 @dataclass
 class LLMJudgeStats:

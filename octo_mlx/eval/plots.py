@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+PLOT_FILES = ("accuracy_by_steps.png", "accuracy_by_domain.png")  # what plot_report may write
+
 
 def _bar_with_intervals(rates: Mapping[str, object], title: str, xlabel: str, path: Path) -> Path:
     import matplotlib
@@ -52,7 +54,7 @@ def plot_report(metrics, out_dir: str | Path, title: str = "") -> list[Path]:
                 {str(k): v for k, v in metrics.by_steps.items()},
                 f"{prefix}accuracy by plan length",
                 "gold steps",
-                out / "accuracy_by_steps.png",
+                out / PLOT_FILES[0],
             )
         )
     if metrics.by_domain:
@@ -61,7 +63,7 @@ def plot_report(metrics, out_dir: str | Path, title: str = "") -> list[Path]:
                 dict(metrics.by_domain),
                 f"{prefix}accuracy by domain",
                 "domain",
-                out / "accuracy_by_domain.png",
+                out / PLOT_FILES[1],
             )
         )
     return paths

@@ -18,7 +18,7 @@ from typing import Any
 
 from octo_mlx.errors import OctoError
 from octo_mlx.eval.judges import LLMJudgeConfig, Verdict, exact_match, judge_plan, rubric_prompt
-from octo_mlx.files import fingerprint, write_atomic
+from octo_mlx.files import check_output_file, check_output_folder, fingerprint, write_atomic
 from octo_mlx.resolver import ResolverValidation, StepResolver, validate_resolver
 from octo_mlx.stats import Rate, cohen_kappa
 
@@ -69,6 +69,12 @@ class EvalConfig:
             raise OctoError("the LLM judge needs --base-url and --judge-model", "--judge")
         if self.batch_size < 1 or self.max_tokens < 1:
             raise OctoError("--batch-size and --max-tokens must be >= 1")
+        if self.limit is not None and self.limit < 1:
+            raise OctoError(f"must be >= 1 (or not given: every example), got {self.limit}", "--limit")
+        if not self.temperature >= 0:  # NaN too
+            raise OctoError(f"must be >= 0, got {self.temperature}", "--temperature")
+        if not 0 <= self.seed < 2**64:
+            raise OctoError(f"must be in [0, 2**64), got {self.seed}", "--seed")
 
 
 @dataclass
@@ -162,6 +168,26 @@ class EvalReport:
         return out
 
 
+def check_outputs(config: EvalConfig, out: str | Path | None = None, plots: str | Path | None = None) -> None:
+    """Refuse, before any work starts, every path the evaluation will write that cannot be
+    written: the report (``--out``), the plots folder and its files (``--plots``), the LLM
+    judge's answer cache (``--judge-cache``). run_eval checks the cache itself.
+
+    Raises:
+        OctoError: a folder where a file goes, a file where a folder goes, no write permission.
+    """
+    from octo_mlx.eval.plots import PLOT_FILES
+
+    if out is not None:
+        check_output_file(out, "--out")
+    if plots is not None:
+        check_output_folder(plots, "--plots", overwrite=True)  # plots are added to the folder
+        for name in PLOT_FILES:
+            check_output_file(Path(plots) / name, "--plots")
+    if config.llm is not None and config.llm.cache_dir is not None:
+        check_output_folder(config.llm.cache_dir, "--judge-cache", overwrite=True)  # a shared cache
+
+
 def write_report(report: EvalReport, path: str | Path) -> Path:
     """Write the report as indented JSON (NaN-free: undefined values are null)."""
     return write_atomic(path, json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
@@ -232,6 +258,7 @@ def run_eval(config: EvalConfig, planner=None) -> EvalReport:
     """
     from octo_mlx.adapters.folder import load_with_adapter
 
+    check_outputs(config)
     examples, domains = load_test_split(config.data, config.domains, config.limit)
     warnings: list[str] = []
     validation = resolver = None

@@ -3,6 +3,7 @@ the end (SynthReport)."""
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -58,6 +59,9 @@ class SynthConfig:
         timeout, max_retries, backoff: per-request timeout (s), retries, first retry delay (s).
         response_format: auto | json_schema | json_object | none.
         price_in, price_out: USD per 1M prompt / completion tokens, for the cost estimate.
+        overwrite: replace an output folder that already holds something (a dataset, other
+            files); without it such a folder is refused before any work. A teacher run's own
+            work folder (``OUT/.synth`` of a killed run) is resumed either way.
     """
 
     domains: list[str] = field(default_factory=lambda: ["android"])
@@ -85,6 +89,7 @@ class SynthConfig:
     response_format: str = "auto"
     price_in: float | None = None
     price_out: float | None = None
+    overwrite: bool = False
 
     def __post_init__(self):
         if self.n < 1:
@@ -93,6 +98,16 @@ class SynthConfig:
             raise OctoError(f"--irrelevant is a share in [0, 1), got {self.irrelevant}")
         if self.concurrency < 1 or self.attempts < 1:
             raise OctoError("--concurrency and --attempts must be >= 1")
+        for flag, value, ok, want in (
+            ("--temperature", self.temperature, self.temperature >= 0, ">= 0"),
+            ("--timeout", self.timeout, self.timeout > 0, "> 0"),
+            ("--max-retries", self.max_retries, self.max_retries >= 0, ">= 0"),
+            ("--holdout", self.holdout, self.holdout is None or 0 <= self.holdout <= 1, "in [0, 1]"),
+            ("--price-in", self.price_in, self.price_in is None or self.price_in >= 0, ">= 0"),
+            ("--price-out", self.price_out, self.price_out is None or self.price_out >= 0, ">= 0"),
+        ):
+            if not ok or (value is not None and not math.isfinite(value)):  # NaN compares False
+                raise OctoError(f"must be {want}, got {value}", flag)
         if self.multi_domain and len(self.domains) < 2:
             raise OctoError("--multi-domain needs at least two --domain")
         if self.response_format not in ("auto", "json_schema", "json_object", "none"):
@@ -101,6 +116,12 @@ class SynthConfig:
             )
         if not self.offline and self.base_url and not self.model:
             raise OctoError("--base-url needs --model (for mlx_lm.server: any name, e.g. default_model)")
+        if self.uses_teacher:  # a URL that is not one fails here, not after a minute of retries
+            from octo_mlx.llm import check_base_url
+
+            check_base_url(self.base_url, "--base-url")
+            if self.judge_base_url:
+                check_base_url(self.judge_base_url, "--judge-base-url")
 
     @property
     def uses_teacher(self) -> bool:
@@ -109,6 +130,7 @@ class SynthConfig:
     def public(self) -> dict[str, Any]:
         """The config as recorded in dataset.json: no key, only the name of its variable."""
         d = asdict(self)
+        del d["overwrite"]  # how the folder was written, not what the data is
         d["steps"] = {str(k): v for k, v in self.steps.items()}
         for k in ("base_url", "judge_base_url"):
             if d[k]:

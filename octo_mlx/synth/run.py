@@ -6,6 +6,11 @@ Two generators write the same format (octo_mlx/data.py):
 - ``teacher`` (octo_mlx/synth/teacher.py): the paper's recipe against any OpenAI-compatible
   endpoint (query -> plan -> judge), with a request cache and resumable record logs.
 The manifest (dataset.json) says which one made a dataset: "offline" or "teacher:<model>".
+
+The output folder is checked before any work (:func:`check_output`) and the dataset is written
+whole (octo_mlx.data.write_dataset: a temporary folder beside it, swapped in at the end), so a
+folder that held something is never clobbered unless the user said ``--overwrite``, and a kill
+never leaves new splits beside old ones.
 """
 
 from __future__ import annotations
@@ -26,13 +31,35 @@ def synthesize(config: SynthConfig, progress: Callable[[ProgressEvent], None] | 
     """
     from octo_mlx.domains.catalog import load_domains
 
+    check_output(config)  # before any generation or request
     domains = load_domains(config.domains)  # refuses two domains sharing a function name
-    Path(config.out).mkdir(parents=True, exist_ok=True)
     if config.uses_teacher:
         from octo_mlx.synth.teacher import run_teacher
 
         return run_teacher(config, domains, progress)
     return _run_offline(config, domains, progress)
+
+
+def check_output(config: SynthConfig) -> Path:
+    """Refuse, before any work, an ``--out`` that is a file, cannot be written, or already holds
+    something (a dataset, a user's own files), unless ``config.overwrite``. A folder that holds
+    only a teacher run's work folder (``.synth``, left by a killed run) is not refused: the
+    teacher run resumes from it. The same for ``--cache-dir``: it must be a writable folder.
+
+    Raises:
+        OctoError: one line naming the folder and what to do.
+    """
+    from octo_mlx.files import check_output_folder
+
+    out = Path(config.out)
+    if config.uses_teacher:
+        from octo_mlx.synth.teacher import WORK
+
+        if config.cache_dir:
+            check_output_folder(config.cache_dir, "--cache-dir", overwrite=True)  # a cache is reused
+        if out.is_dir() and all(p.name == WORK for p in out.iterdir()):  # empty, or a run to resume
+            return check_output_folder(out, "--out", overwrite=True)
+    return check_output_folder(out, "--out", overwrite=config.overwrite)
 
 
 def _run_offline(config: SynthConfig, domains: list, progress) -> SynthReport:

@@ -7,9 +7,12 @@ decision (is this query a duplicate of an earlier one?) is taken in task order, 
 was killed, or that went through timeouts and 5xx, ends with the same dataset as an untroubled
 run, and replies already paid for come from the cache.
 
-Layout of OUT: train/valid/test.jsonl + dataset.json (written at the end, atomically), and
-OUT/.synth/: run.json (the settings), accepted.jsonl and rejected.jsonl (one fsync'd line per
-task attempt, with reasons), summary.json, cache/ (unless --cache-dir).
+Layout of OUT: train/valid/test.jsonl + dataset.json (written at the end, whole: built beside
+OUT with OUT/.synth carried over, then swapped in), and OUT/.synth/: run.json (the settings),
+accepted.jsonl and rejected.jsonl (one fsync'd line per task attempt, with reasons),
+summary.json, cache/ (unless --cache-dir). A folder holding only .synth is a run to resume; with
+``--overwrite`` a run with other settings starts over (the request cache stays: its keys are
+exact requests).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 
 from octo_mlx.data import IRRELEVANT_STEP, PlanExample, split_examples, write_dataset
 from octo_mlx.errors import OctoError
-from octo_mlx.files import RecordLog, write_atomic
+from octo_mlx.files import RecordLog, read_json_object, write_atomic
 from octo_mlx.llm import ChatClient, Endpoint, EndpointError, RequestCache, Usage, scrub
 from octo_mlx.synth import prompts as P
 from octo_mlx.synth.checks import Deduper, Rejection, check_candidate
@@ -106,16 +109,19 @@ class _Run:
         now = {k: v for k, v in self.config.public().items() if k in RUN_KEYS}
         now = json.loads(json.dumps(now))  # tuples -> lists, as stored
         if path.exists():
-            before = json.loads(path.read_text(encoding="utf-8"))
+            before = read_json_object(path)
             diff = sorted(k for k in RUN_KEYS if before.get(k) != now.get(k))
-            if diff:
+            if not diff:
+                return
+            if not self.config.overwrite:
                 raise OctoError(
                     f"holds a run with other settings ({', '.join(diff)}); resume with the same "
-                    "settings or choose another --out",
+                    "settings, choose another --out, or pass --overwrite to start over",
                     self.work / "run.json",
                 )
-        else:
-            write_atomic(path, json.dumps(now, indent=2) + "\n")
+            for name in ("accepted.jsonl", "rejected.jsonl", "summary.json"):  # that run's records
+                (self.work / name).unlink(missing_ok=True)
+        write_atomic(path, json.dumps(now, indent=2) + "\n")
 
     # --- one task attempt ---------------------------------------------------------------------
 
@@ -270,15 +276,16 @@ def run_teacher(config: SynthConfig, domains: list, progress: Callable | None = 
     examples = [PlanExample.from_record(accepted[i]["example"]) for i in sorted(accepted)]
     splits = split_examples(examples, config.fractions, config.seed)
     report = _report(run, config, splits, t0)
-    write_dataset(
+    write_atomic(run.work / "summary.json", json.dumps(asdict(report), indent=2) + "\n")
+    write_dataset(  # whole: the new folder carries .synth (records, cache) over
         config.out,
         splits,
         f"teacher:{config.model}",
         config.seed,
         [d.name for d in domains],
         extra={"config": config.public(), "summary": asdict(report)},
+        keep=(WORK,),
     )
-    write_atomic(run.work / "summary.json", json.dumps(asdict(report), indent=2) + "\n")
     return report
 
 

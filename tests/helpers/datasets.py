@@ -42,6 +42,9 @@ def planner_examples(n: int, offset: int = 0) -> list[PlanExample]:
     out = []
     for i in range(n):
         q, steps = QUERIES[(i + offset) % len(QUERIES)]
+        lap = (i + offset) // len(QUERIES)
+        if lap:  # a split never holds one query twice (the loaders refuse it)
+            q = f"{q}, request {lap + 1}"
         out.append(
             PlanExample(
                 id=f"ex{i + offset}",

@@ -25,6 +25,7 @@ dtype on load (float32 on a Linux CPU, see octo_mlx.runtime.device).
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import time
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from octo_mlx.errors import OctoError
+from octo_mlx.files import check_output_file, check_output_folder, fresh_tmp, replace_dir
 from octo_mlx.models.folder import read_config
 from octo_mlx.models.gguf.format import load_gguf_tensors, read_gguf_header
 from octo_mlx.models.shape import ModelShape
@@ -273,6 +275,10 @@ def _save_weights(out_dir: Path, weights: dict) -> None:
 def import_gguf(path: str | Path, out_dir: str | Path, dtype: str | None = None) -> ImportReport:
     """Turn a llama/phi3/gemma GGUF into a folder mlx_lm.load loads (config, safetensors, tokenizer).
 
+    The folder is built beside ``out_dir`` (``.NAME.tmp``) and renamed into place when whole, so
+    a kill leaves no folder or a complete one; a temporary folder left by a killed run is removed
+    by the next run.
+
     Args:
         path: the .gguf file.
         out_dir: the folder to create; it must not exist or be empty.
@@ -288,14 +294,15 @@ def import_gguf(path: str | Path, out_dir: str | Path, dtype: str | None = None)
 
     t0 = time.perf_counter()
     path, out_dir = Path(path), Path(out_dir)
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        raise OctoError("output folder exists and is not empty; choose another", out_dir)
+    check_output_folder(out_dir, "--out", overwrite=True)  # not a file, writable (emptiness: above)
     header = read_gguf_header(path)
     arch = header.arch
     if arch not in ARCHITECTURES:
         raise OctoError(
             f"architecture '{arch or '?'}' is not supported (supported: {', '.join(ARCHITECTURES)})", path
         )
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise OctoError("output folder exists and is not empty", out_dir)
     if dtype not in (None, "float32", "float16", "bfloat16"):
         raise OctoError(f"dtype must be float32, float16 or bfloat16, not '{dtype}'")
     vocab = gguf_vocab.tokenizer_from_gguf(header.metadata, path)
@@ -311,16 +318,16 @@ def import_gguf(path: str | Path, out_dir: str | Path, dtype: str | None = None)
     if len(vocab.tokens) > vocab_rows:
         raise OctoError(f"{len(vocab.tokens)} tokens but only {vocab_rows} embedding rows", path)
     vocab.config["model_max_length"] = config["max_position_embeddings"]
-    created = not out_dir.exists()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    final = Path(os.path.abspath(out_dir))  # "." has no name to put a sibling beside
+    tmp = fresh_tmp(final)  # a stale one from a killed run is removed first
     try:
-        _save_weights(out_dir, weights)
-        (out_dir / "config.json").write_text(json.dumps(config, indent=2))
-        (out_dir / "tokenizer.json").write_text(json.dumps(vocab.tokenizer, ensure_ascii=False))
-        (out_dir / "tokenizer_config.json").write_text(json.dumps(vocab.config, indent=2, ensure_ascii=False))
+        _save_weights(tmp, weights)
+        (tmp / "config.json").write_text(json.dumps(config, indent=2))
+        (tmp / "tokenizer.json").write_text(json.dumps(vocab.tokenizer, ensure_ascii=False))
+        (tmp / "tokenizer_config.json").write_text(json.dumps(vocab.config, indent=2, ensure_ascii=False))
+        replace_dir(tmp, final)  # an empty out_dir is replaced; the folder appears whole
     except BaseException:  # a half-written folder must not look like a model
-        if created:
-            shutil.rmtree(out_dir, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
     types: dict[str, int] = {}
     for t in header.tensors:
@@ -353,14 +360,23 @@ def export_gguf(model_dir: str | Path, out_path: str | Path, dtype: str | None =
 
     Args:
         model_dir: a folder mlx_lm.load loads (not quantized: dequantize it first).
-        out_path: the .gguf file to write.
+        out_path: the .gguf file to write; ``.gguf`` is added when the name lacks it (as
+            ``mx.save_gguf`` would), before anything is written.
         dtype: None keeps float32/float16 (bfloat16 becomes float32, losslessly); or "float16"/"float32".
+
+    Returns:
+        The file written (written atomically: a kill leaves the old file or none).
     """
     import mlx.core as mx
 
     from octo_mlx.models.gguf import vocab as gguf_vocab
 
     model_dir, out_path = Path(model_dir), Path(out_path)
+    if out_path.is_dir():
+        raise OctoError("--out is a folder, expected the .gguf file to write", out_path)
+    if out_path.suffix != ".gguf":
+        out_path = out_path.with_name(out_path.name + ".gguf")
+    check_output_file(out_path, "--out")
     config = read_config(model_dir)
     config_path = model_dir / "config.json"
     arch = config.get("model_type")
@@ -413,5 +429,13 @@ def export_gguf(model_dir: str | Path, out_path: str | Path, dtype: str | None =
         gguf_vocab.tokenizer_to_gguf(model_dir, config, weights["model.embed_tokens.weight"].shape[0])
     )
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    mx.save_gguf(str(out_path), out, meta)
+    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp.gguf")  # save_gguf wants .gguf
+    try:
+        mx.save_gguf(str(tmp), out, meta)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, out_path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return out_path
