@@ -13,6 +13,9 @@ def _planner_args(p):
     )
     p.add_argument("--adapter", default=None, help="adapter folder from `octo-mlx train` or mlx_lm.lora")
     p.add_argument(
+        "--force", action="store_true", help="use the adapter on a base other than its own (warns)"
+    )
+    p.add_argument(
         "--data", required=True, help="the test split, DIR/test.jsonl (DIR/train.jsonl trains the resolver)"
     )
     p.add_argument(
@@ -91,6 +94,7 @@ def _eval(a):
         data=a.data,
         model=a.model,
         adapter=a.adapter,
+        force=a.force,
         judge=a.judge,
         batch_size=a.batch_size,
         max_tokens=a.max_tokens,
