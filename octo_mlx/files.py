@@ -94,12 +94,49 @@ def fresh_tmp(final: Path) -> Path:
     return tmp
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE, macOS renamex_np
+    RENAME_SWAP); False where the kernel or file system cannot, and nothing changed."""
+    import ctypes
+    import ctypes.util
+    import sys
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        if sys.platform == "linux":
+            at_fdcwd, rename_exchange = -100, 2
+            fn = libc.renameat2
+            fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+            ok = fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+        elif sys.platform == "darwin":
+            rename_swap = 2
+            fn = libc.renamex_np
+            fn.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_uint]
+            ok = fn(os.fsencode(a), os.fsencode(b), rename_swap) == 0
+        else:
+            return False
+    except (OSError, AttributeError):  # no such call in this libc
+        return False
+    return ok
+
+
 def replace_dir(tmp: Path, final: Path) -> Path:
-    """Move a finished folder ``tmp`` to ``final``; the old ``final`` goes only after the new is whole."""
+    """Move a finished folder ``tmp`` to ``final``; the old ``final`` goes only after the new is whole.
+
+    Where the kernel can, the two folders are exchanged in one atomic step, so ``final`` exists
+    at every instant (a kill leaves the old folder or the new one). Elsewhere the old folder is
+    first renamed aside to ``.NAME.old``: a kill between the two renames leaves no ``final`` but
+    the old one beside it, put back by the next :func:`replace_dir` or :func:`recover_dir`.
+    """
     fsync_tree(tmp)
+    recover_dir(final)
     old = final.with_name(f".{final.name}.old")
     if old.exists():
         shutil.rmtree(old)
+    if final.exists() and _exchange(tmp, final):
+        fsync_dir(final.parent)
+        shutil.rmtree(tmp)  # now the old folder
+        return final
     if final.exists():
         os.replace(final, old)
     os.replace(tmp, final)
@@ -107,6 +144,17 @@ def replace_dir(tmp: Path, final: Path) -> Path:
     if old.exists():
         shutil.rmtree(old)
     return final
+
+
+def recover_dir(final: Path) -> bool:
+    """Put back the old ``final`` that a kill inside :func:`replace_dir` left aside (only where
+    no atomic exchange exists); True when it did."""
+    old = final.with_name(f".{final.name}.old")
+    if final.exists() or not old.is_dir():
+        return False
+    os.replace(old, final)
+    fsync_dir(final.parent)
+    return True
 
 
 def check_output_file(path: str | Path, what: str = "output file") -> Path:
@@ -134,6 +182,7 @@ def check_output_folder(path: str | Path, what: str = "output folder", overwrite
         overwrite: allow a non-empty folder (the user said so, e.g. ``--overwrite``).
     """
     path = Path(path)
+    recover_dir(path)  # a folder a kill left aside mid-swap is the folder, not an empty path
     if path.exists() and not path.is_dir():
         raise OctoError(f"{what} is a file, expected a folder", path)
     if path.is_dir():

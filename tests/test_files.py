@@ -168,3 +168,41 @@ def test_sha256_file_is_remembered_by_path_size_and_mtime_and_follows_changes(tm
     link = tmp_path / "link.safetensors"
     link.symlink_to(f)
     assert files.sha256_file(link) == files.sha256_file(f)
+
+
+def test_replace_dir_swaps_in_one_step_so_the_folder_exists_at_every_instant(tmp_path, monkeypatch):
+    final = tmp_path / "data"
+    final.mkdir()
+    (final / "train.jsonl").write_text("old\n")
+    tmp = files.fresh_tmp(final)
+    (tmp / "train.jsonl").write_text("new\n")
+    renames = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: renames.append((a, b)) or real_replace(a, b))
+    files.replace_dir(tmp, final)
+    assert (final / "train.jsonl").read_text() == "new\n" and not tmp.exists()
+    assert renames == []  # one renameat2(RENAME_EXCHANGE), no window without the folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def test_a_kill_between_the_fallback_renames_is_recovered(tmp_path, monkeypatch):
+    final = tmp_path / "data"
+    final.mkdir()
+    (final / "train.jsonl").write_text("old\n")
+    tmp = files.fresh_tmp(final)
+    (tmp / "train.jsonl").write_text("new\n")
+    monkeypatch.setattr(files, "_exchange", lambda a, b: False)  # a file system without the swap
+    real_replace, calls = os.replace, []
+
+    def killed_after_first(a, b):
+        calls.append(a)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the kill: the old folder is aside, the new not yet in place
+        real_replace(a, b)
+
+    monkeypatch.setattr(os, "replace", killed_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        files.replace_dir(tmp, final)
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert not final.exists()
+    assert files.recover_dir(final) and (final / "train.jsonl").read_text() == "old\n"

@@ -49,9 +49,10 @@ def check_output(config: SynthConfig) -> Path:
     Raises:
         OctoError: one line naming the folder and what to do.
     """
-    from octo_mlx.files import check_output_folder
+    from octo_mlx.files import check_output_folder, recover_dir
 
     out = Path(config.out)
+    recover_dir(out)  # first: a folder a kill left aside mid-swap (with its .synth) is the folder
     if config.uses_teacher:
         from octo_mlx.synth.teacher import WORK
 
