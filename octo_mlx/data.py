@@ -582,13 +582,21 @@ def to_hf(folder: str | Path, domains: Iterable[Any] | None = None):
     )
 
 
-def export_hf(folder: str | Path, to: str | Path, domains: Iterable[Any] | None = None):
+def export_hf(
+    folder: str | Path, to: str | Path, domains: Iterable[Any] | None = None, overwrite: bool = False
+):
     """Save a dataset folder as a ``datasets.DatasetDict`` at ``to`` (``load_from_disk`` reads it back).
+
+    ``to`` is checked before anything loads and written whole (built beside it, then swapped in);
+    a folder that already holds something is refused unless ``overwrite``.
 
     Returns the DatasetDict that was saved.
     """
+    to = check_output_folder(to, "--to", overwrite=overwrite)
     dataset_dict = to_hf(folder, domains)
-    dataset_dict.save_to_disk(str(to))
+    tmp = fresh_tmp(to)
+    dataset_dict.save_to_disk(str(tmp))
+    replace_dir(tmp, to)
     return dataset_dict
 
 

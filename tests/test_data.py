@@ -291,6 +291,22 @@ def test_export_hf_cli_saves_a_loadable_dataset_dict(tmp_path):
     assert data.load_dataset_dir(tmp_path / "b", KNOWN) == data.load_dataset_dir(tmp_path / "a", KNOWN)
 
 
+def test_export_hf_refuses_a_folder_that_holds_something_unless_overwrite(tmp_path):
+    from tests.helpers.cli import run_octo
+
+    exs = make_examples(30, seed=6)
+    data.write_dataset(tmp_path / "a", data.split_examples(exs, seed=0), "offline", 0, sorted(KNOWN))
+    mine = tmp_path / "hf" / "notes.txt"
+    mine.parent.mkdir()
+    mine.write_text("my own file")
+    res = run_octo("data", "export-hf", tmp_path / "a", "--to", tmp_path / "hf")
+    assert res.returncode == 2 and "--to is not empty" in res.stderr and mine.read_text() == "my own file"
+    res = run_octo("data", "export-hf", tmp_path / "a", "--to", tmp_path / "hf", "--overwrite")
+    assert res.returncode == 0, res.stderr
+    assert not mine.exists() and (tmp_path / "hf" / "dataset_dict.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "hf"]  # nothing left beside it
+
+
 # --- hardening (#11): duplicates within a split, bytes that are not UTF-8 --------------------
 
 

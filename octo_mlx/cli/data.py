@@ -159,6 +159,7 @@ def _data_synth(a):
 def _export_args(p):
     p.add_argument("dir", nargs="?", help="dataset folder")
     p.add_argument("--to", required=False, help="folder for DatasetDict.save_to_disk")
+    p.add_argument("--overwrite", action="store_true", help="replace a --to folder that holds something")
 
 
 @command(
@@ -173,4 +174,4 @@ def _data_export_hf(a):
 
     if not a.to:
         raise OctoError("give --to FOLDER for the saved DatasetDict")
-    ui.show_exported_hf(data.export_hf(_dataset_dir(a), a.to), a.to)
+    ui.show_exported_hf(data.export_hf(_dataset_dir(a), a.to, overwrite=a.overwrite), a.to)
