@@ -484,6 +484,12 @@ def test_bad_output_dir_num_layers_and_empty_data_are_one_clear_line(tiny_llama,
     a_file.write_text("x")
     with pytest.raises(OctoError, match="output.dir is a file"):
         train(load_recipe(None, tiny_overrides(tiny_llama, data, a_file)))
+    users = tmp_path / "documents"
+    (users / "checkpoints").mkdir(parents=True)  # a user's folder, not a run
+    (users / "notes.txt").write_text("mine")
+    with pytest.raises(OctoError, match="not a training run"):
+        train(load_recipe(None, tiny_overrides(tiny_llama, data, users)))
+    assert sorted(p.name for p in users.iterdir()) == ["checkpoints", "notes.txt"]
     with pytest.raises(OctoError, match="lora.num_layers=999 but the model has 2 blocks"):
         train(load_recipe(None, tiny_overrides(tiny_llama, data, tmp_path / "r1", "lora.num_layers=999")))
     empty = tmp_path / "empty"

@@ -204,8 +204,7 @@ def train(
         command: the command line, recorded in the saved recipe's header.
     """
     out = recipe.out_dir
-    if out.exists() and not out.is_dir():
-        raise OctoError("output.dir is a file, expected a folder", out)
+    _check_run_folder(out)
     world = mx.distributed.init()
     lock = FolderLock(out, "output.dir") if world.rank() == 0 else contextlib.nullcontext()
     with lock:  # taken first: a second run to OUT fails before it loads anything
@@ -239,6 +238,23 @@ def train(
 
 OUTPUTS = ("base", "best", "last")  # with train.json: what a finished run leaves for people
 STAGE = ".next"
+# What only a run folder holds: the lock (taken first), the recipe (written before step 1)...
+RUN_MARKS = (FolderLock.NAME, "recipe.yaml", "train.json", f"{checkpoint.CHECKPOINTS}/{checkpoint.LATEST}")
+
+
+def _check_run_folder(out: Path) -> None:
+    """OUT is new, empty, or a run folder: a user's folder of other files is never written into
+    (a fresh run deletes OUT/checkpoints and replaces OUT/last...)."""
+    if out.exists() and not out.is_dir():
+        raise OctoError("output.dir is a file, expected a folder", out)
+    if out.is_dir():
+        names = sorted(p.name for p in out.iterdir())
+        if names and not any((out / mark).exists() for mark in RUN_MARKS):
+            raise OctoError(
+                f"output.dir holds files of its own ({names[0]}...), not a training run: "
+                "choose a new or empty folder",
+                out,
+            )
 
 
 def _staging_folder(out: Path, ck: Path | None, rank: int) -> Path:
