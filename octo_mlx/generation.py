@@ -8,6 +8,11 @@ that its tokenizer holds as single tokens, and the text comes back without it.
 Batching is continuous: at most ``batch_size`` sequences are live, a finished one frees its slot
 for the next prompt at once. Each output carries its own timings measured from the moment its
 prompt entered the generator, so with ``batch_size=1`` they are single-request latencies.
+
+Every prompt is checked before the first one is generated (:func:`prompt_limit`): it must fit
+the model's context minus ``max_tokens`` and :data:`MAX_PROMPT_TOKENS`; a caller holding text
+checks it first against a character bound (:func:`check_texts`), so absurd input is refused
+without being tokenized. A prompt that does not fit is one OctoError naming it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from octo_mlx.errors import OctoError
 
 # Chat end markers of the families we meet (ChatML / SmolLM2, Phi-3, Gemma, Llama 3, Llama 2 /
 # Mistral) plus the paper's <nexa_end>: the one list every reader of model output uses.
@@ -28,6 +35,103 @@ END_MARKERS = (
     "<|endoftext|>",
     "</s>",
 )
+
+
+# The most prompt tokens any generation takes, whatever a model's config claims (a plan prompt is
+# ~50 tokens; an in-context prompt with every tool ~5,000), and the most characters of prompt text
+# looked at before tokenizing (5 MB of text killed `eval` with SIGSEGV at 4.7 GB).
+MAX_PROMPT_TOKENS = 32_768
+MAX_PROMPT_CHARS = 1_000_000
+_NO_LENGTH = 10_000_000  # a tokenizer's model_max_length above this means "not set" (HF: 1e30)
+
+
+@dataclass(frozen=True)
+class PromptLimit:
+    """What a prompt may be for one model and ``max_tokens``.
+
+    tokens: the most prompt tokens; why: where that figure comes from, for messages;
+    chars: the most characters of prompt text (a longer text surely has more than ``tokens``
+    tokens: no token of this vocabulary is longer than ``chars / tokens`` characters; or it is
+    longer than :data:`MAX_PROMPT_CHARS`).
+    """
+
+    tokens: int
+    why: str
+    chars: int
+
+
+def context_length(model, tokenizer) -> int | None:
+    """The model's context in tokens: its config's ``max_position_embeddings``, else the
+    tokenizer's ``model_max_length`` when that is a real figure; None when neither says."""
+    n = getattr(getattr(model, "args", None), "max_position_embeddings", None)
+    if isinstance(n, int) and n > 0:
+        return n
+    n = getattr(getattr(tokenizer, "_tokenizer", tokenizer), "model_max_length", None)
+    if isinstance(n, int) and 0 < n < _NO_LENGTH:
+        return n
+    return None
+
+
+def prompt_limit(model, tokenizer, max_tokens: int) -> PromptLimit:
+    """How long a prompt may be to leave room for ``max_tokens`` in the model's context.
+
+    Raises:
+        OctoError: ``max_tokens`` alone fills the context.
+    """
+    context = context_length(model, tokenizer)
+    if context is not None and context - max_tokens <= MAX_PROMPT_TOKENS:
+        tokens = context - max_tokens
+        why = f"the model's context of {context} tokens minus max_tokens {max_tokens}"
+        if tokens < 1:
+            raise OctoError(f"max_tokens {max_tokens} leaves no room for a prompt ({why})")
+    else:
+        tokens, why = MAX_PROMPT_TOKENS, f"octo-mlx's limit of {MAX_PROMPT_TOKENS} tokens for any prompt"
+    longest = max((len(t) for t in tokenizer.get_vocab()), default=1)
+    return PromptLimit(tokens, why, min(MAX_PROMPT_CHARS, tokens * max(longest, 1)))
+
+
+def _label(labels: Sequence[str] | None, i: int, kind: str) -> str:
+    return labels[i] if labels is not None else f"{kind} {i + 1}"
+
+
+def check_texts(texts: Sequence[str], limit: PromptLimit, labels: Sequence[str] | None = None) -> None:
+    """Refuse, before tokenizing, a prompt text too long to fit (cheap: counts characters).
+
+    Args:
+        texts: what each prompt holds (e.g. the query; the chat template only adds to it).
+        limit: from :func:`prompt_limit`.
+        labels: how an error names each prompt (default ``query N``, from 1).
+    """
+    for i, text in enumerate(texts):
+        n = len(text)
+        if n > MAX_PROMPT_CHARS:
+            raise OctoError(
+                f"prompt of {n} characters: more than the {MAX_PROMPT_CHARS} any prompt may have",
+                _label(labels, i, "query"),
+            )
+        if n > limit.chars:
+            raise OctoError(
+                f"prompt of {n} characters: it cannot fit in {limit.tokens} tokens ({limit.why})",
+                _label(labels, i, "query"),
+            )
+
+
+def check_prompts(
+    prompts: Sequence[Sequence[int]], limit: PromptLimit, labels: Sequence[str] | None = None
+) -> None:
+    """Refuse a tokenized prompt longer than ``limit.tokens`` (all are checked before any runs).
+
+    Args:
+        prompts: token ids of each prompt.
+        limit: from :func:`prompt_limit`.
+        labels: how an error names each prompt (default ``prompt N``, from 1).
+    """
+    for i, prompt in enumerate(prompts):
+        if len(prompt) > limit.tokens:
+            raise OctoError(
+                f"prompt of {len(prompt)} tokens: more than the {limit.tokens} that fit ({limit.why})",
+                _label(labels, i, "prompt"),
+            )
 
 
 @dataclass(frozen=True)
@@ -164,6 +268,7 @@ def generate(
     greedy: bool = True,
     temperature: float = 0.7,
     seed: int = 0,
+    labels: Sequence[str] | None = None,
 ) -> tuple[list[Generation], RunStats]:
     """Generate a completion for each tokenized prompt, continuously batched, in input order.
 
@@ -175,15 +280,23 @@ def generate(
         max_tokens: most generated tokens per prompt (a plan of 5 steps is ~60-80 tokens).
         batch_size: most sequences decoded together.
         greedy: argmax decoding (the default for evaluation); else sampling at ``temperature``.
-        temperature: sampling temperature when ``greedy`` is False.
+        temperature: sampling temperature when ``greedy`` is False (>= 0; 0 is greedy).
         seed: random seed for sampling.
+        labels: how an error names each prompt (default ``prompt N``, from 1).
+
+    Raises:
+        OctoError: a setting out of range, or a prompt that does not fit in the model's context
+            minus ``max_tokens`` (every prompt is checked before the first is generated).
     """
     import mlx.core as mx
     from mlx_lm.generate import BatchGenerator
     from mlx_lm.sample_utils import make_sampler
 
     if batch_size < 1 or max_tokens < 1:
-        raise ValueError("batch_size and max_tokens must be >= 1")
+        raise OctoError(f"batch_size and max_tokens must be >= 1, got {batch_size} and {max_tokens}")
+    if not temperature >= 0:  # NaN too; a negative one would sample the least likely tokens
+        raise OctoError(f"temperature must be >= 0 (0 is greedy), got {temperature}")
+    check_prompts(prompts, prompt_limit(model, tokenizer, max_tokens), labels)
     mx.random.seed(seed)
     sampler = make_sampler(temp=0.0 if greedy else temperature)
     gen = BatchGenerator(

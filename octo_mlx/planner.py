@@ -12,7 +12,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from octo_mlx.data import PLAN_SPLIT
-from octo_mlx.generation import Generation, RunStats, cut_at_end_marker, encode_prompt, generate
+from octo_mlx.generation import (
+    Generation,
+    RunStats,
+    check_prompts,
+    check_texts,
+    cut_at_end_marker,
+    encode_prompt,
+    generate,
+    prompt_limit,
+)
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,27 @@ def plan_prompt(tokenizer, query: str) -> list[int]:
     return encode_prompt(tokenizer, chat_messages(query))
 
 
+def encode_queries(
+    model, tokenizer, queries: Sequence[str], max_tokens: int, labels: Sequence[str] | None = None
+) -> list[list[int]]:
+    """The planner prompts of ``queries``, every one checked against the model's context minus
+    ``max_tokens`` before any is generated: first by characters (absurd text is never tokenized),
+    then by tokens.
+
+    Args:
+        labels: how an error names each query (default ``query N``, from 1).
+
+    Raises:
+        OctoError: a query whose prompt does not fit, named by its label.
+    """
+    limit = prompt_limit(model, tokenizer, max_tokens)
+    labels = list(labels) if labels is not None else [f"query {i + 1}" for i in range(len(queries))]
+    check_texts(queries, limit, labels)
+    prompts = [plan_prompt(tokenizer, q) for q in queries]
+    check_prompts(prompts, limit, labels)
+    return prompts
+
+
 def plan_prompts(
     model,
     tokenizer,
@@ -51,12 +81,15 @@ def plan_prompts(
     greedy: bool = True,
     temperature: float = 0.7,
     seed: int = 0,
+    labels: Sequence[str] | None = None,
 ) -> tuple[list[PlanOutput], RunStats]:
     """Generate from tokenized prompts and parse each completion as a plan, in input order.
 
     See :func:`octo_mlx.generation.generate` for the arguments; returns the plans and the run's stats.
     """
-    outputs, run = generate(model, tokenizer, prompts, max_tokens, batch_size, greedy, temperature, seed)
+    outputs, run = generate(
+        model, tokenizer, prompts, max_tokens, batch_size, greedy, temperature, seed, labels
+    )
     return [PlanOutput(**asdict(g), steps=tuple(parse_plan(g.text))) for g in outputs], run
 
 
@@ -69,10 +102,18 @@ def generate_plans(
     greedy: bool = True,
     temperature: float = 0.7,
     seed: int = 0,
+    labels: Sequence[str] | None = None,
 ) -> list[PlanOutput]:
-    """Plan each query with the bare-query chat prompt; see :func:`plan_prompts` for Args."""
-    prompts = [plan_prompt(tokenizer, q) for q in queries]
-    return plan_prompts(model, tokenizer, prompts, max_tokens, batch_size, greedy, temperature, seed)[0]
+    """Plan each query with the bare-query chat prompt; see :func:`plan_prompts` for Args.
+
+    Every query is checked against the model's context before the first is planned
+    (:func:`encode_queries`); ``labels`` name them in that error (default ``query N``).
+    """
+    labels = list(labels) if labels is not None else [f"query {i + 1}" for i in range(len(queries))]
+    prompts = encode_queries(model, tokenizer, queries, max_tokens, labels)
+    return plan_prompts(model, tokenizer, prompts, max_tokens, batch_size, greedy, temperature, seed, labels)[
+        0
+    ]
 
 
 class Planner:

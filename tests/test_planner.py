@@ -3,11 +3,15 @@ the end marker, and prompts carry the bare query only."""
 
 from __future__ import annotations
 
+import json
+import time
+
 import mlx_lm
 import pytest
 
+from octo_mlx.errors import OctoError
 from octo_mlx.generation import encode_prompt, stop_token_ids
-from octo_mlx.planner import Planner, chat_messages, generate_plans, parse_plan, plan_prompts
+from octo_mlx.planner import Planner, chat_messages, generate_plans, parse_plan, plan_prompt, plan_prompts
 from tests.helpers.teach import PLANS, plan_text
 
 QUERIES = [q for q, _ in PLANS] + ["Book a table for two", "weather?"]
@@ -85,3 +89,93 @@ def test_run_stats_add_up(taught):
     assert run.gen_tokens == sum(o.gen_tokens for o in outs)
     assert [o.prompt_tokens for o in outs] == [len(p) for p in prompts]
     assert run.seconds >= max(o.seconds for o in outs) and run.peak_memory_gb > 0 and run.gen_tps > 0
+
+
+# --- hardening (#11): prompts longer than the model takes, a negative temperature ----------------
+
+
+def _too_long(tok, limit: int) -> str:
+    """A query of ordinary words whose planner prompt is more than ``limit`` tokens."""
+    words, query = "Check the weather in Paris tomorrow and email Bob.", ""
+    while len(plan_prompt(tok, query)) <= limit:
+        query += (" " if query else "") + words * 20
+    return query
+
+
+def test_a_prompt_longer_than_the_context_is_refused_before_any_generation(random_model):
+    from octo_mlx.generation import context_length
+
+    model, tok = random_model
+    context = context_length(model, tok)
+    assert context == tok._tokenizer.model_max_length  # the tiny config names none: the tokenizer's
+    max_tokens = 48
+    fits = _too_long(tok, context - max_tokens - 200)
+    assert len(plan_prompt(tok, fits)) <= context - max_tokens
+    long = _too_long(tok, context - max_tokens)
+    n = len(plan_prompt(tok, long))
+    with pytest.raises(OctoError) as e:
+        generate_plans(model, tok, ["weather?", long, "Call Bob"], max_tokens=max_tokens)
+    assert e.value.where == "query 2"
+    assert f"{n} tokens" in e.value.message and str(context) in e.value.message
+    # the same prompt, tokenized by the caller, at the generation layer itself
+    with pytest.raises(OctoError) as e:
+        plan_prompts(model, tok, [plan_prompt(tok, "weather?"), plan_prompt(tok, long)], max_tokens)
+    assert e.value.where == "prompt 2" and f"{n} tokens" in e.value.message
+    # a prompt that fits with fewer tokens to generate... does, and one that fits is planned
+    assert len(generate_plans(model, tok, [fits], max_tokens=max_tokens)) == 1
+
+
+def test_an_absurd_prompt_is_refused_without_tokenizing_it(random_model):
+    model, tok = random_model
+    huge = "Check the weather in Paris tomorrow. " * 140_000  # ~5 MB
+    tic = time.perf_counter()
+    with pytest.raises(OctoError) as e:
+        generate_plans(model, tok, ["weather?", huge])
+    assert time.perf_counter() - tic < 1.0  # tokenizing 5 MB alone takes longer
+    assert e.value.where == "query 2" and f"{len(huge)} characters" in e.value.message
+
+
+def test_the_character_bound_comes_from_the_vocabulary_and_labels_name_the_prompt(random_model):
+    from octo_mlx.generation import MAX_PROMPT_CHARS, prompt_limit
+
+    model, tok = random_model
+    limit = prompt_limit(model, tok, 128)
+    longest = max(len(t) for t in tok.get_vocab())
+    assert limit.chars == limit.tokens * longest < MAX_PROMPT_CHARS
+    text = "x" * (limit.chars + 1)  # surely more tokens than fit, yet far below the absolute bound
+    with pytest.raises(OctoError) as e:
+        generate_plans(model, tok, ["ok", text], labels=["data/test.jsonl: id a", "data/test.jsonl: id b"])
+    assert e.value.where == "data/test.jsonl: id b" and f"{len(text)} characters" in e.value.message
+    assert len(encode_prompt(tok, chat_messages(text))) > limit.tokens  # and the bound is honest
+
+
+@pytest.mark.parametrize("temperature", [-0.5, float("nan")])
+def test_a_negative_temperature_is_refused(random_model, temperature):
+    model, tok = random_model
+    prompt = plan_prompt(tok, "weather?")
+    for greedy in (False, True):
+        with pytest.raises(OctoError, match="temperature"):
+            plan_prompts(model, tok, [prompt], max_tokens=4, greedy=greedy, temperature=temperature)
+
+
+def test_a_multi_megabyte_query_fails_fast_through_eval_and_plan(tmp_path, tiny_llama):
+    from tests.helpers.cli import run_octo
+    from tests.helpers.datasets import make_dataset
+    from tests.helpers.teach import plan_record
+
+    data = make_dataset(tmp_path / "data")
+    huge = "Check the weather in Paris tomorrow. " * 140_000  # ~5 MB, one line of test.jsonl
+    with (data / "test.jsonl").open("a") as f:
+        f.write(
+            json.dumps(plan_record(99, huge, [("Get the weather forecast", "get_weather_forecast")])) + "\n"
+        )
+    tic = time.perf_counter()
+    out = run_octo("eval", "--model", tiny_llama, "--data", data / "test.jsonl", cwd=tmp_path, timeout=300)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.count("\n") == 1 and "test-99" in out.stderr and "Traceback" not in out.stderr
+    assert time.perf_counter() - tic < 60
+
+    long = "Check the weather in Paris tomorrow. " * 2_500  # ~90 kB: an argv fits it, the context not
+    out = run_octo("plan", "--model", tiny_llama, "weather?", long, cwd=tmp_path, timeout=300)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.count("\n") == 1 and "query 2" in out.stderr and "Traceback" not in out.stderr

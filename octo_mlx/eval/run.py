@@ -310,9 +310,11 @@ def run_eval(config: EvalConfig, planner=None) -> EvalReport:
 
 def _plan_examples(model, tok, examples: Sequence, config: EvalConfig):
     """Plan every test query (batched); (ExampleResult per example, the generation run's stats)."""
-    from octo_mlx.planner import plan_prompt, plan_prompts
+    from octo_mlx.planner import encode_queries, plan_prompts
 
-    prompts = [plan_prompt(tok, e.query) for e in examples]
+    # every query checked against the model's context before the first is planned
+    labels = [f"{config.data}: example {e.id}" for e in examples]
+    prompts = encode_queries(model, tok, [e.query for e in examples], config.max_tokens, labels)
     outputs, run = plan_prompts(
         model,
         tok,
