@@ -80,6 +80,9 @@ def test_bad_override_names_the_command_line(tmp_path):
         load_recipe(None, ["learning_rate=1e-5"])
     with pytest.raises(OctoError, match=r"command line.*train\.epochs"):
         load_recipe(None, ["train.epochs=two"])
+    with pytest.raises(OctoError) as e:  # not YAML at all: one line, not a ParserError (#11)
+        load_recipe(None, ["train.epochs=[1"])
+    assert e.value.where == "command line" and "train.epochs=[1" in e.value.message
 
 
 def test_missing_recipe_file(tmp_path):

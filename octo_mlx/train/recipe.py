@@ -239,7 +239,11 @@ def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict:
             raise OctoError(
                 f"override {item!r} must look like section.key=value, e.g. train.learning_rate=1e-5"
             )
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as e:
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise OctoError(f"override {item!r}: not a valid value ({problem})", "command line") from None
         tree.setdefault(parts[0], {})[parts[1]] = value
     return tree
 
