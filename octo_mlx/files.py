@@ -375,13 +375,34 @@ def fingerprint(folder: str | Path | None, patterns: Sequence[str] = ("*.safeten
     return {"path": str(folder), "sha256": combined, "files": per_file}
 
 
+class _KeyGivenTwice(ValueError):
+    pass
+
+
+def _refuse_key_given_twice(pairs: list) -> dict:
+    seen: dict = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _KeyGivenTwice(key)
+        seen[key] = value
+    return seen
+
+
+def parse_json(text: str, path: str | Path, what: str = "bad JSON") -> Any:
+    """JSON ``text`` read from ``path``, strictly: a syntax error or a key given twice in one
+    object (``json.loads`` keeps the last) is one OctoError at ``file:line``."""
+    try:
+        return json.loads(text, object_pairs_hook=_refuse_key_given_twice)
+    except json.JSONDecodeError as e:
+        raise OctoError(f"{what}: {e.msg} (column {e.colno})", f"{path}:{e.lineno}") from None
+    except _KeyGivenTwice as e:
+        raise OctoError(f"{what}: key {e.args[0]!r} given twice in one object", path) from None
+
+
 def read_json_object(path: str | Path) -> dict:
     """A JSON file that must hold one object (a manifest, a config); one clear line otherwise."""
     path = Path(path)
-    try:
-        value = json.loads(read_text(path))
-    except json.JSONDecodeError as e:
-        raise OctoError(f"bad JSON: {e.msg} at line {e.lineno}", path) from None
+    value = parse_json(read_text(path), path)
     if not isinstance(value, dict):
         raise OctoError(f"expected a JSON object, got {type(value).__name__}", path)
     return value

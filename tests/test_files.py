@@ -206,3 +206,15 @@ def test_a_kill_between_the_fallback_renames_is_recovered(tmp_path, monkeypatch)
     monkeypatch.setattr(os, "replace", real_replace)
     assert not final.exists()
     assert files.recover_dir(final) and (final / "train.jsonl").read_text() == "old\n"
+
+
+def test_parse_json_refuses_a_key_given_twice_and_names_the_line_of_a_syntax_error(tmp_path):
+    with pytest.raises(OctoError, match="key 'rank' given twice"):
+        files.parse_json('{"rank": 4, "alpha": 8, "rank": 16}', "a.json")
+    with pytest.raises(OctoError) as e:
+        files.parse_json('{"a": 1,\n "b": }', "a.json")
+    assert e.value.where == "a.json:2"
+    f = tmp_path / "adapter_config.json"
+    f.write_text('{"lora_parameters": {"rank": 4, "rank": 16}}')
+    with pytest.raises(OctoError, match="given twice"):
+        files.read_json_object(f)

@@ -466,3 +466,10 @@ def test_tools_file_that_is_not_utf8_is_one_line_exit_2_through_the_cli(tmp_path
     assert out.returncode == 2, out.stderr
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
     assert f"{path}:3" in out.stderr if name.endswith(".yaml") else f"{path}:2" in out.stderr
+
+
+def test_tools_json_key_given_twice_is_refused(tmp_path):
+    path = tmp_path / "tools.json"
+    path.write_text('[{"name": "a", "description": "x", "name": "b", "parameters": {"type": "object"}}]')
+    with pytest.raises(OctoError, match="key 'name' given twice"):
+        load_domain(path)

@@ -464,6 +464,15 @@ def test_a_rerun_of_a_finished_run_rewrites_nothing(tiny_llama, data, tmp_path):
     assert again.peak_memory_gb == json.loads((out / "train.json").read_text())["peak_memory_gb"] > 0
 
 
+def test_the_start_of_training_states_the_lora_scale_and_a_default_alpha(tiny_llama, data, tmp_path):
+    events = []
+    args = tiny_overrides(tiny_llama, data, tmp_path / "run", "train.max_steps=1")
+    args.remove("lora.alpha=8")  # alpha left out: the default is used, and said
+    train(load_recipe(None, args), callback=events.append)
+    start = next(e.message for e in events if e.kind == "start")
+    assert "lora scale = alpha / rank = 32 / 4 = 8 (alpha 32 is the default" in start
+
+
 def test_a_second_run_to_a_locked_output_folder_fails_at_once(tiny_llama, data, tmp_path):
     from octo_mlx.errors import OctoError
     from octo_mlx.files import FolderLock

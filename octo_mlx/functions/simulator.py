@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from octo_mlx.errors import OctoError
-from octo_mlx.files import read_text
+from octo_mlx.files import read_text, write_atomic
 from octo_mlx.functions.contract import Function
 
 TODAY = "2025-06-02"  # the simulated calendar's today (a Monday); fixed so results never depend on the clock
@@ -143,7 +143,7 @@ class DeviceState:
         return cls.from_dict(data, where)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json(), encoding="utf-8")
+        write_atomic(path, self.to_json())
 
     @classmethod
     def load(cls, path: str | Path) -> DeviceState:

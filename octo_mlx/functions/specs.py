@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from octo_mlx.errors import OctoError
-from octo_mlx.files import parse_yaml, read_text
+from octo_mlx.files import parse_json, parse_yaml, read_text
 from octo_mlx.functions.contract import Domain, Function, make_domain
 
 
@@ -45,10 +44,7 @@ def load_domain_file(path: str | Path) -> Domain:
 
 def _parse_text(text: str, path: Path) -> Any:
     if path.suffix.lower() == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as e:
-            raise OctoError(f"malformed JSON: {e.msg} (column {e.colno})", f"{path}:{e.lineno}") from e
+        return parse_json(text, path, "malformed JSON")  # a key given twice refused
     return parse_yaml(text, path, "malformed YAML")  # a key given twice refused; line and column
 
 

@@ -29,7 +29,14 @@ from octo_mlx.files import FolderLock, fsync_dir, read_json_object, replace_dir
 from octo_mlx.models.folder import weights_sha256
 from octo_mlx.runtime.device import peak_rss_bytes
 from octo_mlx.train import batching, checkpoint
-from octo_mlx.train.recipe import Recipe, dump_recipe, load_recipe, recipe_to_dict, save_recipe
+from octo_mlx.train.recipe import (
+    Recipe,
+    dump_recipe,
+    load_recipe,
+    lora_scale_line,
+    recipe_to_dict,
+    save_recipe,
+)
 from octo_mlx.train.setup import Run, load, make_trainable
 from octo_mlx.train.step import all_sum, learning_rate_at, validation_loss
 
@@ -127,6 +134,8 @@ def _start_message(run: Run, stop: int, per_epoch: int, start: int, resumed: boo
         f"{trainable / 1e6:.2f}M trainable parameters, {stop} steps ({per_epoch}/epoch), "
         f"{run.world.size()} rank(s)"
     )
+    if t.method != "full":
+        message += f", {lora_scale_line(run.recipe.lora)}"
     if new.ids:
         message += f", new tokens {list(new.tokens)} ({'rows grown' if new.resized else 'spare rows'})"
     return message + (f", resumed at step {start}" if resumed else "")
