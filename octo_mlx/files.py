@@ -215,8 +215,10 @@ class FolderLock:
 
     NAME = ".lock"
 
-    def __init__(self, folder: str | Path, what: str = "output folder"):
-        self.folder, self.what, self.fd = Path(folder), what, None
+    def __init__(self, folder: str | Path, what: str = "output folder", wait: bool = False):
+        """Args: folder (created); what: how the error names it; wait: block until the other
+        holder is done instead of failing (for work both would do the same, e.g. a cache entry)."""
+        self.folder, self.what, self.wait, self.fd = Path(folder), what, wait, None
 
     def __enter__(self) -> FolderLock:
         import fcntl
@@ -224,7 +226,7 @@ class FolderLock:
         self.folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.folder / self.NAME, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX if self.wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
             os.close(fd)

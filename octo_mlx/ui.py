@@ -217,6 +217,20 @@ def show_exported(path) -> None:
     console.print(f"wrote {path} ({_size(path.stat().st_size)})")
 
 
+def show_extended(path) -> None:
+    """`octo-mlx model extend`: the folder (alone on stdout, for scripts), what it is on stderr."""
+    from octo_mlx.models.tokens import read_extension
+
+    marker = read_extension(path) or {}
+    table = marker.get("table", {})
+    Console(stderr=True).print(
+        f"extended base of {marker.get('source', '?')}: added-token table v{table.get('version', '?')} "
+        f"({table.get('size', '?')} tokens); load adapters on it: "
+        f"mlx_lm.load(FOLDER, adapter_path=ADAPTER)"
+    )
+    print(path)
+
+
 def show_default_model(d) -> None:
     """`octo-mlx model default`: what this call did on stderr, the folder alone on stdout."""
     err = Console(stderr=True)

@@ -20,8 +20,8 @@ from octo_mlx.adapters import rows as vocab_rows
 from octo_mlx.adapters.folder import save_adapter
 from octo_mlx.adapters.lora import LoraConfig, adapter_weights, apply_lora
 from octo_mlx.models.folder import stored_dtype
+from octo_mlx.models.tokens import END, NONE, extend_base, slot_token
 from octo_mlx.runtime.device import apply_dtype_policy
-from octo_mlx.train import checkpoint
 from octo_mlx.train.loop import train
 from octo_mlx.train.recipe import load_recipe
 from tests.helpers.datasets import tiny_overrides, write_planner_data
@@ -62,45 +62,6 @@ def tiny_phi3(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-phi3"), "phi3")
 
 
-def test_vocab_grows_and_new_row_is_the_mean(tiny_llama):
-    model, tok = _load(tiny_llama)
-    old = np.array(model.model.embed_tokens.weight)
-    n_before = len(vocab_rows.hf_tokenizer(tok))
-    new = vocab_rows.add_tokens(model, tok, [SPLIT])
-    assert new.tokens == (SPLIT,) and new.resized
-    assert len(vocab_rows.hf_tokenizer(tok)) == n_before + 1
-    w = np.array(model.model.embed_tokens.weight)
-    assert w.shape[0] == old.shape[0] + 1 == new.new_rows
-    np.testing.assert_allclose(w[new.ids[0]], old.mean(axis=0), atol=1e-6)
-    np.testing.assert_array_equal(w[: old.shape[0]], old)
-    ids = tok.encode(f"step one{SPLIT}step two", add_special_tokens=False)
-    assert ids.count(new.ids[0]) == 1  # one token, not "<", "n", "exa"...
-    assert vocab_rows.add_tokens(model, tok, [SPLIT]).ids == ()  # adding again changes nothing
-
-
-def test_untied_head_grows_too(tiny_phi3):
-    model, tok = _load(tiny_phi3)
-    old_head = np.array(model.lm_head.weight)
-    new = vocab_rows.add_tokens(model, tok, [SPLIT, "<nexa_end>"])
-    assert len(new.ids) == 2
-    head = np.array(model.lm_head.weight)
-    assert head.shape[0] == old_head.shape[0] + 2
-    for i in new.ids:
-        np.testing.assert_allclose(head[i], old_head.mean(axis=0), atol=1e-6)
-    assert model(mx.array([[1, new.ids[1]]])).shape[-1] == old_head.shape[0] + 2
-
-
-def test_spare_rows_are_used_without_resizing(tiny_llama, tmp_path):
-    path = _with_spare_rows(tiny_llama, tmp_path / "spare")
-    model, tok = _load(path)
-    rows = vocab_rows.embedding_rows(model)
-    n_tok = len(vocab_rows.hf_tokenizer(tok))
-    new = vocab_rows.add_tokens(model, tok, [SPLIT])
-    assert not new.resized and new.new_rows == rows and new.ids == (n_tok,)
-    w = np.array(model.model.embed_tokens.weight)
-    np.testing.assert_allclose(w[n_tok], w[:n_tok].mean(axis=0), atol=1e-6)  # spare rows not in the mean
-
-
 def _randomize_trainable(model, seed=1):
     mx.random.seed(seed)
     model.update(tree_map(lambda p: mx.random.normal(p.shape) * 0.05, model.trainable_parameters()))
@@ -108,37 +69,40 @@ def _randomize_trainable(model, seed=1):
 
 
 @pytest.mark.parametrize(
-    "arch, method, spare",
+    "arch, method, spare, tokens, rank",
     [
-        ("llama", "lora", False),
-        ("llama", "dora", False),
-        ("phi3", "lora", False),
-        ("phi3", "lora", True),
-        ("llama", "dora", True),
+        ("llama", "lora", False, [SPLIT], 4),
+        ("llama", "dora", False, [SPLIT], 4),
+        ("phi3", "lora", False, [SPLIT], 4),
+        ("phi3", "lora", True, [SPLIT], 4),
+        ("llama", "dora", True, [SPLIT], 4),
+        ("llama", "lora", False, [END, NONE, *(slot_token(i) for i in range(8))], 2),  # 10 rows, rank 2
+        ("phi3", "dora", False, [END, NONE, *(slot_token(i) for i in range(8))], 2),
     ],
 )
-def test_saved_adapter_with_new_rows_gives_the_same_logits(tmp_path, arch, method, spare):
+def test_an_adapter_with_trained_rows_loads_in_plain_mlx_lm_with_the_same_logits(
+    tmp_path, arch, method, spare, tokens, rank
+):
+    """On the extended base written for plain mlx-lm, ``mlx_lm.load(base, adapter_path=...)``
+    gives the in-memory model's logits, whatever the number of rows and the LoRA rank."""
     src = build_tiny_model(tmp_path / "m", arch)
     if spare:
         src = _with_spare_rows(src, tmp_path / "spare")
-    lora, dora = LoraConfig(rank=4, alpha=8), method == "dora"
-    model, tok = _load(src)
-    config = json.loads((src / "config.json").read_text())
-    new = vocab_rows.add_tokens(model, tok, [SPLIT])
-    base = tmp_path / "out" / "base"
-    checkpoint.write_base(base, src, model if new.resized else None, tok, config)
+    lora, dora = LoraConfig(rank=rank, alpha=2 * rank), method == "dora"
+    base = extend_base(src, out=tmp_path / "extended")
+    model, tok = _load(base)
+    new = vocab_rows.trained_rows(tok, tokens)
     adapter_config = apply_lora(model, lora, dora, 0, new)
+    assert adapter_config["lora_parameters"]["rank"] == max(rank, len(tokens))
     _randomize_trainable(model)
     names = {k.rsplit(".", 1)[-1] for k, _ in tree_flatten(model.trainable_parameters())}
     assert names == ({"lora_a", "lora_b", "delta"} | ({"m"} if method == "dora" else set()))
-    ids = mx.array([[3, 17, new.ids[0], 40, new.ids[0], 5]])
+    ids = mx.array([[3, 17, new.ids[0], 40, new.ids[-1], 5]])
     expected = model(ids)
     save_adapter(tmp_path / "out" / "last", adapter_weights(model, lora, dora, new), adapter_config, "")
     loaded, ltok = load(str(base), adapter_path=str(tmp_path / "out" / "last"))
-    assert ltok.encode(SPLIT, add_special_tokens=False) == [new.ids[0]]
+    assert ltok.encode(tokens[0], add_special_tokens=False) == [new.ids[0]]
     np.testing.assert_allclose(np.array(loaded(ids)), np.array(expected), rtol=1e-4, atol=1e-4)
-    if not new.resized:  # the base links the original weights instead of copying them
-        assert all(f.is_symlink() for f in base.glob("model*.safetensors"))
 
 
 def test_lora_trains_only_the_new_rows_and_adapters(tiny_llama, tmp_path):
@@ -161,15 +125,6 @@ def test_lora_trains_only_the_new_rows_and_adapters(tiny_llama, tmp_path):
         assert np.abs(np.array(layer.mlp.down_proj.lora_b)).max() > 0
 
 
-def test_too_many_new_tokens_for_the_rank_is_a_clear_error(tiny_llama):
-    lora = LoraConfig(rank=1, alpha=2)
-    model, tok = _load(tiny_llama)
-    new = vocab_rows.add_tokens(model, tok, ["<a1>", "<a2>"])
-    apply_lora(model, lora, False, 0, new)
-    with pytest.raises(Exception, match="lora.rank >= 2"):
-        adapter_weights(model, lora, False, new)
-
-
 def test_qlora_on_a_quantized_base_grows_rows_and_reloads(tiny_llama, tmp_path):
     from mlx_lm.utils import quantize_model
 
@@ -187,7 +142,8 @@ def test_qlora_on_a_quantized_base_grows_rows_and_reloads(tiny_llama, tmp_path):
     loaded, tok = load(str(result.base_dir), adapter_path=str(result.last_dir))
     assert isinstance(loaded.layers[0].self_attn.q_proj.linear, nn.QuantizedLinear)  # QLoRA: base stays 4-bit
     new_id = tok.encode(SPLIT, add_special_tokens=False)
-    assert len(new_id) == 1 and loaded(mx.array([[1, new_id[0]]])).shape[-1] == new_id[0] + 1
+    rows = len(vocab_rows.hf_tokenizer(tok))
+    assert len(new_id) == 1 and loaded(mx.array([[1, new_id[0]]])).shape[-1] == rows
     with pytest.raises(Exception, match="quantized"):
         train(load_recipe(None, tiny_overrides(q, data, tmp_path / "full", "train.method=full")))
 
@@ -205,30 +161,9 @@ def test_grown_base_keeps_the_stored_dtype(tiny_llama, tmp_path):
     assert stored_dtype(result.base_dir) == mx.float16  # not doubled to float32 on disk
     base, _ = load(str(result.base_dir))
     w = np.array(base.model.embed_tokens.weight.astype(mx.float32))
-    expected = w[:-1].mean(axis=0).astype(np.float16).astype(np.float32)
+    known = json.loads((half / "config.json").read_text())["vocab_size"]
+    expected = w[:known].mean(axis=0).astype(np.float16).astype(np.float32)
     np.testing.assert_array_equal(w[-1], expected)
-
-
-def test_the_base_written_beside_an_adapter_is_not_a_cached_import(tmp_path, tiny_llama):
-    """OUT/base copies the small files of the model it came from, but not the default model's
-    import marker: with it, OUT/base would pass for a finished import of the GGUF."""
-    from octo_mlx.models.default import MARKER, is_finished_import
-
-    src = tmp_path / "cache-import"
-    shutil.copytree(tiny_llama, src)
-    (src / MARKER).write_text("{}")
-    (src / "generation_config.json").write_text("{}")
-    model, tok = _load(src)
-    new = vocab_rows.add_tokens(model, tok, [SPLIT])
-    base = checkpoint.write_base(
-        tmp_path / "base",
-        src,
-        model if new.resized else None,
-        tok,
-        json.loads((src / "config.json").read_text()),
-    )
-    assert (base / "generation_config.json").is_file()  # the other small files still come along
-    assert not (base / MARKER).exists() and not is_finished_import(base)
 
 
 # --- a damaged adapter folder is one clear line (#11) -------------------------------------------

@@ -17,6 +17,7 @@ ARGS = {
     "model export-gguf": ["models/mine", "--out", "mine.gguf"],
     "model default": [],
     "model info": [],
+    "model extend": [],
     "functions list": [],
     "functions show": ["send_email"],
     "functions export": [],

@@ -17,8 +17,9 @@ import pytest
 from mlx.utils import tree_flatten
 from mlx_lm.utils import load
 
-from octo_mlx.adapters import rows as vocab_rows
 from octo_mlx.cli import main as cli_main
+from octo_mlx.models.folder import weights_sha256
+from octo_mlx.models.tokens import extend_base, read_extension
 from octo_mlx.runtime.blas import openblas_env
 from octo_mlx.runtime.device import apply_dtype_policy
 from octo_mlx.train import batching
@@ -38,9 +39,8 @@ def data(tmp_path_factory) -> Path:
 def _model_and_examples(path, n=5):
     from tests.helpers.datasets import planner_examples
 
-    model, tok = load(str(path))
+    model, tok = load(str(extend_base(path)))
     apply_dtype_policy(model)
-    vocab_rows.add_tokens(model, tok, ["<nexa_split>"])
     encs = [batching.encode_chat(tok, e.to_record()["messages"]) for e in planner_examples(n)]
     return model, tok, encs
 
@@ -413,10 +413,9 @@ def test_a_fresh_run_on_another_base_keeps_the_old_outputs_until_it_finishes(tin
     second = train(load_recipe(None, args))  # the new run starts again and swaps its outputs in
     assert second.steps > 0 and not (out / ".next").exists()
     cfg = json.loads((out / "last" / "adapter_config.json").read_text())
-    assert cfg["base_model"] == "../base" and cfg["model"] == str(other)
-    assert cfg["base_fingerprint"] != first_cfg["base_fingerprint"]
-    _, _, folder = load_with_adapter(None, out / "best")
-    assert folder.resolve() == (out / "base").resolve()
+    assert cfg["model"] == str(other) and cfg["base_fingerprint"] != first_cfg["base_fingerprint"]
+    _, _, folder = load_with_adapter(None, out / "best")  # on the extended base of the new model
+    assert read_extension(folder)["source_sha256"] == cfg["base_fingerprint"]
 
 
 def test_an_adapter_refuses_a_base_of_the_same_shapes_with_other_weights(tiny_llama, data, tmp_path):
@@ -446,7 +445,7 @@ def test_an_adapter_finds_its_base_from_any_folder_and_after_the_run_moves(
     moved.parent.mkdir()
     (tmp_path / "work" / "runs" / "rel").rename(moved)
     _, _, folder = load_with_adapter(None, moved / "last")
-    assert folder.resolve() == (moved / "base").resolve()
+    assert read_extension(folder)["source_sha256"] == weights_sha256(tiny_llama)
 
 
 def test_a_rerun_of_a_finished_run_rewrites_nothing(tiny_llama, data, tmp_path):

@@ -120,15 +120,8 @@ def check_base_fingerprint(cfg: dict, folder: Path, adapter: str | Path, force: 
     if not want:
         return  # an adapter made elsewhere (mlx-lm, older octo-mlx): only shapes can be checked
     got = weights_sha256(folder)
-    if got == want:
-        return
-    message = (
-        f"the adapter was trained on other weights than {folder} "
-        f"(base sha256 {want[:12]}..., this model {got[:12]}...)"
-    )
-    if not force:
-        raise OctoError(message + "; give its own base with --model, or --force to use it anyway", adapter)
-    warnings.warn(f"{adapter}: {message}; used anyway (--force)", OctoWarning, stacklevel=2)
+    if got != want:
+        _mismatch(want, got, folder, adapter, force)
 
 
 def load_with_adapter(
@@ -147,12 +140,14 @@ def load_with_adapter(
     if adapter_path is None:
         return load_model(path)
     cfg = read_adapter_config(adapter_path)
+    on_table = "table" in cfg  # trained on an extended base: found from the original model
 
     def apply(model, folder: Path):
         from mlx_lm.tuner.utils import load_adapters
 
         check_adapter(adapter_path, cfg, read_config(folder))
-        check_base_fingerprint(cfg, folder, adapter_path, force)
+        if not on_table:
+            check_base_fingerprint(cfg, folder, adapter_path, force)
         try:
             model = load_adapters(model, str(adapter_path))
         except ValueError as e:
@@ -165,7 +160,62 @@ def load_with_adapter(
         model.eval()
         return model
 
-    return load_model(adapter_base(path, cfg, adapter_path), adapt=apply)
+    base = (
+        extended_base_for(path, cfg, adapter_path, force)
+        if on_table
+        else adapter_base(path, cfg, adapter_path)
+    )
+    return load_model(base, adapt=apply)
+
+
+def extended_base_for(path: str | Path | None, cfg: dict, adapter: str | Path, force: bool = False) -> Path:
+    """The extended base an adapter trained on the added-token table loads on.
+
+    The original model is ``path`` (a model folder, or an extended base written by `octo-mlx
+    model extend`), else the one the adapter names, else the default model; its fingerprint must
+    be the adapter's ``base_fingerprint`` (``force``: warn instead) and the table the adapter's.
+    """
+    from octo_mlx.models.default import default_model_path
+    from octo_mlx.models.loading import resolve_model
+    from octo_mlx.models.tokens import TABLE, extend_base, read_extension
+
+    where = Path(adapter) / "adapter_config.json"
+    table = cfg.get("table") or {}
+    if table.get("hash") != TABLE.hash:
+        raise OctoError(
+            f"the adapter was trained with added-token table v{table.get('version', '?')} "
+            f"({str(table.get('hash', '?'))[:12]}...), octo-mlx has v{TABLE.version}",
+            where,
+        )
+    want = cfg.get("base_fingerprint")
+    if path is not None:
+        folder = resolve_model(path)
+        marker = read_extension(folder)
+        got = marker.get("source_sha256") if marker else weights_sha256(folder)
+        if want and got != want:
+            _mismatch(want, got, folder, adapter, force)
+        return folder if marker else extend_base(folder, TABLE)
+    named = cfg.get("model")
+    candidates = [Path(named)] if named and Path(named).is_dir() else []
+    candidates.append(default_model_path())
+    for folder in candidates:
+        if not want or weights_sha256(folder) == want:
+            return extend_base(folder, TABLE)
+    raise OctoError(
+        f"the adapter's base model ({named}, sha256 {str(want)[:12]}...) is not on this machine, "
+        "and the default model is another; give it with --model",
+        where,
+    )
+
+
+def _mismatch(want: str, got: str, folder: Path, adapter, force: bool) -> None:
+    message = (
+        f"the adapter was trained on other weights than {folder} "
+        f"(base sha256 {want[:12]}..., this model {got[:12]}...)"
+    )
+    if not force:
+        raise OctoError(message + "; give its own base with --model, or --force to use it anyway", adapter)
+    warnings.warn(f"{adapter}: {message}; used anyway (--force)", OctoWarning, stacklevel=3)
 
 
 def save_adapter(folder: Path, weights: dict, adapter_config: dict, recipe_yaml: str) -> Path:

@@ -16,7 +16,7 @@ from octo_mlx.errors import OctoError, check_field
 if TYPE_CHECKING:  # mlx loads only when a model is adapted: a recipe (this config) parses without it
     import mlx.core as mx
 
-    from octo_mlx.adapters.rows import NewTokens
+    from octo_mlx.adapters.rows import TrainedRows
 
 ALL_LINEAR = "all-linear"
 
@@ -78,7 +78,7 @@ def is_quantized(model) -> bool:
     return any(isinstance(m, (nn.QuantizedLinear, nn.QuantizedEmbedding)) for _, m in model.named_modules())
 
 
-def apply_lora(model, lora: LoraConfig, dora: bool, seed: int, new: NewTokens) -> dict:
+def apply_lora(model, lora: LoraConfig, dora: bool, seed: int, new: TrainedRows) -> dict:
     """Freeze ``model`` and swap in LoRA (or DoRA) layers; the rows of ``new`` train beside them.
 
     Args:
@@ -86,10 +86,13 @@ def apply_lora(model, lora: LoraConfig, dora: bool, seed: int, new: NewTokens) -
         lora: rank, alpha, dropout, layers and blocks to adapt.
         dora: DoRA layers instead of LoRA.
         seed: the factors' initialisation (the same on every rank and on resume).
-        new: the tokens added to the vocabulary (their rows train as a delta).
+        new: the table entries whose rows train (as a delta).
 
     Returns:
         the adapter_config.json fields mlx-lm reads (fine_tune_type, num_layers, lora_parameters).
+        ``lora_parameters.rank`` is the file's rank, ``max(lora.rank, rows)``: mlx-lm has one
+        rank per adapter, so the layers' factors are saved zero-padded to it; ``trained_rank``
+        and ``alpha`` say what trained (the scale stays alpha / trained_rank).
     """
     import mlx.core as mx
     from mlx_lm.tuner.utils import linear_to_lora_layers
@@ -106,20 +109,26 @@ def apply_lora(model, lora: LoraConfig, dora: bool, seed: int, new: NewTokens) -
     linear_to_lora_layers(model, lora.num_layers, params, use_dora=dora)
     rows.attach_new_rows(model, new)
     saved_keys = keys + (rows.new_rows_keys(model) if new.ids else [])
+    file_rank = rows.adapter_rank(lora.rank, new)
     return {
         "fine_tune_type": "dora" if dora else "lora",
         "num_layers": lora.num_layers,
-        "lora_parameters": dict(params, keys=saved_keys, alpha=lora.alpha),
+        "lora_parameters": dict(
+            params, rank=file_rank, keys=saved_keys, alpha=lora.alpha, trained_rank=lora.rank
+        ),
     }
 
 
-def adapter_weights(model, lora: LoraConfig, dora: bool, new: NewTokens) -> dict[str, mx.array]:
-    """The trainable LoRA/DoRA tensors, plus the new rows written as LoRA factors."""
+def adapter_weights(model, lora: LoraConfig, dora: bool, new: TrainedRows) -> dict[str, mx.array]:
+    """The trainable LoRA/DoRA tensors, plus the trained rows written as LoRA factors, all of the
+    file's rank (:func:`octo_mlx.adapters.rows.adapter_rank`)."""
     from mlx.utils import tree_flatten
 
     from octo_mlx.adapters import rows
 
+    rank = rows.adapter_rank(lora.rank, new)
     weights = {k: v for k, v in tree_flatten(model.trainable_parameters()) if not k.endswith(".delta")}
+    weights = rows.pad_rank(weights, rank)
     if new.ids:
-        weights.update(rows.new_rows_as_lora(model, new, lora.rank, lora.scale, dora))
+        weights.update(rows.new_rows_as_lora(model, new, rank, lora.scale, dora))
     return weights

@@ -308,10 +308,12 @@ def run_bench(
         callback: called with (message, run or None) before and after each process.
     """
     from octo_mlx.models.loading import resolve_model
+    from octo_mlx.models.tokens import extend_base
 
     say = callback or (lambda msg, run: None)
     tic = time.perf_counter()
-    model = resolve_model(config.model)
+    # Every peer loads the extended base octo-mlx trains on: the same vocabulary, the same tokens.
+    model = extend_base(resolve_model(config.model))
     data = Path(config.data)
     if not (data / "train.jsonl").is_file():
         raise OctoError("no train.jsonl in the data folder", data)

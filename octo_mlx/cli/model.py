@@ -95,3 +95,24 @@ def _model_info(a):
     from octo_mlx.models import info
 
     ui.show_model_info(info.model_info(a.path))
+
+
+def _extend_args(p):
+    p.add_argument(
+        "path", nargs="?", default=None, help="the original model folder (default: the default model)"
+    )
+    p.add_argument("--out", default=None, help="write it here as a plain model folder (default: the cache)")
+
+
+@command(
+    "model extend",
+    "octo_mlx.models.tokens:extend_base",
+    "the model with every added token (the base adapters load on), for plain mlx-lm",
+    _extend_args,
+)
+def _model_extend(a):
+    from octo_mlx import ui
+    from octo_mlx.models import tokens
+    from octo_mlx.models.loading import resolve_model
+
+    ui.show_extended(tokens.extend_base(resolve_model(a.path), tokens.TABLE, a.out))

@@ -6,9 +6,9 @@ Layout of a run folder OUT:
 - ``last/`` and ``best/`` (lowest validation loss): for LoRA/DoRA an mlx-lm adapter folder
   (``adapter_config.json`` + ``adapters.safetensors``, plus ``recipe.yaml``); for full fine-tuning
   a complete model folder (config, weights, tokenizer).
-- ``base/``: only when tokens were added under LoRA/DoRA: the base model with the new tokens in
-  its tokenizer (and grown embedding rows when there was no room); load the adapter on it:
-  ``mlx_lm.generate --model OUT/base --adapter-path OUT/last``.
+- No base: a LoRA/DoRA adapter loads on the extended base of its original model (octo_mlx.models.
+  tokens), which octo-mlx rebuilds from the original anywhere; ``octo-mlx model extend --out DIR``
+  writes it for plain mlx-lm: ``mlx_lm.generate --model DIR --adapter-path OUT/last``.
 - ``checkpoints/step-NNNNNNN/`` + ``checkpoints/LATEST``: trainable weights, optimizer state and
   loop state. Written to a hidden temporary folder, fsynced, renamed, then LATEST is replaced:
   a run killed at any instant leaves the previous checkpoint intact.
@@ -17,7 +17,6 @@ Layout of a run folder OUT:
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -28,21 +27,10 @@ from mlx.utils import tree_flatten, tree_unflatten
 from octo_mlx.errors import OctoError
 from octo_mlx.files import fresh_tmp, read_json_object, read_text, replace_dir, write_atomic
 from octo_mlx.models.default import MARKER
-from octo_mlx.models.folder import stored_dtype
+from octo_mlx.models.tokens import TOKENIZER_FILES
 
 CHECKPOINTS = "checkpoints"
 LATEST = "LATEST"
-TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "tokenizer.model",
-    "vocab.json",
-    "merges.txt",
-    "chat_template.jinja",
-    "chat_template.json",
-)
 
 
 def write_summary(path: Path, summary: dict) -> None:
@@ -128,48 +116,6 @@ def _copy_extras(source: Path, dest: Path) -> None:
             and f.suffix != ".gguf"
         ):
             shutil.copy2(f, dest / f.name)
-
-
-def _save_in_dtype(folder: Path, model: nn.Module, dtype) -> None:
-    """save_model with float tensors cast back to the dtype the base was stored in (CPU trains in float32)."""
-    from mlx_lm.utils import save_model
-
-    if dtype is not None:
-        params = tree_flatten(model.parameters())
-        model.update(
-            tree_unflatten([(k, v.astype(dtype)) for k, v in params if mx.issubdtype(v.dtype, mx.floating)])
-        )
-        save_model(folder, model)
-        model.update(tree_unflatten(params))
-    else:
-        save_model(folder, model)
-
-
-def write_base(folder: Path, source: Path, model: nn.Module | None, tokenizer, config: dict) -> Path:
-    """Write OUT/base: the base model with the added tokens, loadable by mlx_lm.load.
-
-    Args:
-        folder: where (OUT/base).
-        source: the original model folder.
-        model: the resized base model to save, or None to link the original weights (the
-            vocabulary had room, so no weight changed shape).
-        tokenizer: the tokenizer with the new tokens.
-        config: the model config (vocab_size is set from the model when saving it).
-    """
-    from mlx_lm.utils import save_config
-
-    tmp = fresh_tmp(folder)
-    _copy_extras(source, tmp)
-    if model is None:
-        for f in source.glob("model*"):
-            os.symlink(f.resolve(), tmp / f.name)
-    else:
-        _save_in_dtype(tmp, model, stored_dtype(source))
-        config = dict(config, vocab_size=int(model.model.embed_tokens.weight.shape[0]))
-    save_config(dict(config), tmp / "config.json")
-    save_tokenizer(tokenizer, tmp)
-    replace_dir(tmp, folder)
-    return folder
 
 
 def save_full_model(

@@ -22,11 +22,12 @@ from pathlib import Path
 import mlx.core as mx
 from mlx.utils import tree_flatten, tree_map
 
-from octo_mlx.adapters.folder import base_reference, save_adapter
+from octo_mlx.adapters.folder import save_adapter
 from octo_mlx.adapters.lora import adapter_weights
 from octo_mlx.errors import OctoError
 from octo_mlx.files import FolderLock, fsync_dir, read_json_object, replace_dir
 from octo_mlx.models.folder import weights_sha256
+from octo_mlx.models.tokens import TABLE
 from octo_mlx.runtime.device import peak_rss_bytes
 from octo_mlx.train import batching, checkpoint
 from octo_mlx.train.recipe import (
@@ -73,7 +74,7 @@ class TrainResult:
     out_dir: Path
     last_dir: Path
     best_dir: Path | None
-    base_dir: Path  # the model to load the adapter on (the input model, or OUT/base with new tokens)
+    base_dir: Path  # the model the outputs load on: the extended base (the adapter finds it itself)
     method: str
     steps: int
     total_steps: int
@@ -137,18 +138,21 @@ def _start_message(run: Run, stop: int, per_epoch: int, start: int, resumed: boo
     if t.method != "full":
         message += f", {lora_scale_line(run.recipe.lora)}"
     if new.ids:
-        message += f", new tokens {list(new.tokens)} ({'rows grown' if new.resized else 'spare rows'})"
+        message += f", trained rows of {list(new.tokens)}"
     return message + (f", resumed at step {start}" if resumed else "")
 
 
-def _save_outputs(run: Run, folder: Path, base: Path, base_sha: str, recipe_yaml: str) -> None:
+def _save_outputs(run: Run, folder: Path, base_sha: str, recipe_yaml: str) -> None:
     """OUT/last or OUT/best: a full model folder, or an adapter folder naming its base (rank 0).
+
+    An adapter names the original model (``model``, absolute), its weights fingerprint
+    (``base_fingerprint``, checked whenever the adapter loads) and the added-token table
+    (``table``): it loads on the extended base of that model and table, rebuilt from the original
+    on any machine, and carries the rows of the entries it trained (``tokens``).
 
     Args:
         folder: where (OUT/last, OUT/best, or their staged twins in OUT/.next).
-        base: the folder the adapter loads on, where it is now (OUT/base is named ``../base``:
-            relative, so a run folder can be moved or used from anywhere).
-        base_sha: that base's weights fingerprint, checked whenever the adapter loads.
+        base_sha: the original model's weights fingerprint.
     """
     if run.rank != 0:
         return
@@ -159,9 +163,9 @@ def _save_outputs(run: Run, folder: Path, base: Path, base_sha: str, recipe_yaml
     cfg = dict(
         run.adapter_config,
         model=str(run.model_path.absolute()),
-        base_model=base_reference(base, folder),
         base_fingerprint=base_sha,
-        new_tokens=list(run.new.tokens),
+        table=TABLE.to_dict(),
+        tokens=list(run.new.tokens),
         recipe=recipe_to_dict(recipe),
     )
     weights = adapter_weights(run.model, recipe.lora, t.method == "dora", run.new)
@@ -220,19 +224,11 @@ def train(
         run = load(recipe, world)  # bad data fails next, before the model loads
         ck = _find_checkpoint(out, recipe, resume)
         stage = _staging_folder(out, ck, run.rank)
-        new_base = run.new.ids and recipe.train.method != "full"
-        base_dir = out / "base" if new_base else run.model_path
-        staged_base = stage / "base" if new_base else run.model_path
-        if run.rank == 0:
-            if ck is None:
-                checkpoint.clear_checkpoints(out)
-            if new_base and (ck is None or not (staged_base / "config.json").is_file()):
-                # the base the adapter loads on: grown rows written out, or the original weights linked
-                model = run.model if run.new.resized else None
-                checkpoint.write_base(staged_base, run.model_path, model, run.tokenizer, run.config)
+        if run.rank == 0 and ck is None:
+            checkpoint.clear_checkpoints(out)
         make_trainable(run)
         emit = callback if (callback is not None and run.rank == 0) else (lambda e: None)
-        loop = _Loop(run, emit, base_dir, stage, dump_recipe(recipe, command))
+        loop = _Loop(run, emit, stage, dump_recipe(recipe, command))
         if ck is not None:
             loop.restore(ck)
         if loop.start >= loop.stop and (stage / "train.json").is_file():
@@ -245,7 +241,9 @@ def train(
         return loop.finish()
 
 
-OUTPUTS = ("base", "best", "last")  # with train.json: what a finished run leaves for people
+# With train.json: what a finished run leaves for people (base/: written by runs before the
+# extended base; a new run's publishing removes it).
+OUTPUTS = ("base", "best", "last")
 STAGE = ".next"
 # What only a run folder holds: the lock (taken first), the recipe (written before step 1)...
 RUN_MARKS = (FolderLock.NAME, "recipe.yaml", "train.json", f"{checkpoint.CHECKPOINTS}/{checkpoint.LATEST}")
@@ -296,15 +294,12 @@ def _publish(out: Path, stage: Path) -> None:
 class _Loop:
     """The epochs of one run: its counters, progress events, validation, checkpoints and outputs."""
 
-    def __init__(
-        self, run: Run, emit: Callable[[TrainEvent], None], base_dir: Path, stage: Path, recipe_yaml: str
-    ):
+    def __init__(self, run: Run, emit: Callable[[TrainEvent], None], stage: Path, recipe_yaml: str):
         t = run.recipe.train
-        self.run, self.emit, self.base_dir, self.recipe_yaml = run, emit, base_dir, recipe_yaml
+        self.run, self.emit, self.base_dir, self.recipe_yaml = run, emit, run.base_path, recipe_yaml
         self.stage = stage  # where outputs are written: OUT, or OUT/.next until the run finishes
-        self.staged_base = stage / "base" if base_dir != run.model_path else base_dir
         full = t.method == "full"
-        self.base_sha = weights_sha256(self.staged_base) if run.rank == 0 and not full else ""
+        self.base_sha = weights_sha256(run.model_path) if run.rank == 0 and not full else ""
         self.spe = batching.steps_per_epoch(len(run.train), t.batch_size, t.grad_accumulation)
         self.total = self.spe * t.epochs
         self.stop = min(self.total, t.max_steps or self.total)
@@ -394,7 +389,7 @@ class _Loop:
         return self.state["peak_memory_gb"], self.state["peak_rss_gb"]
 
     def save_outputs(self, name: str) -> None:
-        _save_outputs(self.run, self.stage / name, self.staged_base, self.base_sha, self.recipe_yaml)
+        _save_outputs(self.run, self.stage / name, self.base_sha, self.recipe_yaml)
 
     def nothing_to_do(self) -> TrainResult:
         """A rerun of a finished run: it trains nothing, so it rewrites nothing (OUT/train.json

@@ -22,6 +22,7 @@ import yaml
 from octo_mlx.adapters.lora import LoraConfig
 from octo_mlx.errors import InvalidField, OctoError, check_field
 from octo_mlx.files import read_yaml, write_atomic
+from octo_mlx.models.tokens import TABLE
 
 METHODS = ("full", "lora", "dora")
 SCHEDULES = ("cosine", "linear", "constant")
@@ -31,14 +32,18 @@ OPTIMIZERS = ("adamw", "adam", "sgd")
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The base model and the tokens added to its vocabulary."""
+    """The base model and the entries of the added-token table whose rows this run trains.
+
+    Every run trains on the model's extended base (all table entries in the vocabulary, see
+    octo_mlx.models.tokens); ``new_tokens`` names the entries the adapter trains and carries.
+    """
 
     path: str | None = None  # local folder or hub id; None = the embedded default (SmolLM2-135M-Instruct)
-    new_tokens: tuple[str, ...] = ("<nexa_split>",)  # added as special tokens, rows resized if needed
+    new_tokens: tuple[str, ...] = ("<nexa_split>",)  # table entries whose rows train (planner: the split)
 
     def __post_init__(self):
         for t in self.new_tokens:
-            check_field(bool(t.strip()), "model.new_tokens", "empty token")
+            check_field(t in TABLE, "model.new_tokens", f"{t!r} is not an entry of the added-token table")
 
 
 @dataclass(frozen=True)

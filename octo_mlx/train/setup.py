@@ -38,9 +38,10 @@ class Run:
     world: Any  # mx.distributed group (size 1 without mlx.launch)
     model: Any
     tokenizer: Any
-    model_path: Path  # the base model's folder
-    config: dict  # its config.json
-    new: rows.NewTokens
+    model_path: Path  # the original model's folder (what adapters name and fingerprint)
+    base_path: Path  # the extended base it trains on (every table entry in the vocabulary)
+    config: dict  # the extended base's config.json
+    new: rows.TrainedRows  # the table entries whose rows this run trains
     train: list[batching.Encoded]
     valid: list[batching.Encoded]
     pad_id: int
@@ -97,12 +98,16 @@ def encode_examples(examples, tokenizer, max_len: int, where: str) -> list[batch
 
 
 def load_base(recipe: Recipe):
-    """(model, tokenizer, model folder, config dict), float32 on the CPU (runtime policy)."""
+    """(model, tokenizer, original folder, extended base folder, config dict) of the recipe's
+    model, extended with the added-token table (built once and cached), float32 on the CPU."""
     from octo_mlx.models.folder import read_config
-    from octo_mlx.models.loading import load_model
+    from octo_mlx.models.loading import load_model, resolve_model
+    from octo_mlx.models.tokens import TABLE, extend_base
 
-    model, tokenizer, path = load_model(recipe.model.path)
-    return model, tokenizer, path, read_config(path)
+    original = resolve_model(recipe.model.path)
+    base = extend_base(original, TABLE)
+    model, tokenizer, _ = load_model(base)
+    return model, tokenizer, original, base, read_config(base)
 
 
 def load(recipe: Recipe, world=None) -> Run:
@@ -112,15 +117,13 @@ def load(recipe: Recipe, world=None) -> Run:
         recipe: from :func:`octo_mlx.train.recipe.load_recipe`.
         world: the mx.distributed group (default: ``mx.distributed.init()``).
     """
-    from octo_mlx.models.folder import stored_dtype
-
     world = world or mx.distributed.init()
     t = recipe.train
     if t.batch_size % world.size():
         raise OctoError(f"train.batch_size={t.batch_size} must be a multiple of the {world.size()} ranks")
     train_ex, valid_ex = read_examples(recipe)  # bad data fails here, before the model loads
-    model, tokenizer, model_path, config = load_base(recipe)
-    new = rows.add_tokens(model, tokenizer, recipe.model.new_tokens, stored_dtype(model_path))
+    model, tokenizer, model_path, base_path, config = load_base(recipe)
+    new = rows.trained_rows(tokenizer, recipe.model.new_tokens)
     max_len, where = recipe.data.max_seq_length, recipe.data.path
     return Run(
         recipe=recipe,
@@ -128,6 +131,7 @@ def load(recipe: Recipe, world=None) -> Run:
         model=model,
         tokenizer=tokenizer,
         model_path=model_path,
+        base_path=base_path,
         config=config,
         new=new,
         train=encode_examples(train_ex, tokenizer, max_len, where),
