@@ -355,7 +355,8 @@ def test_done_when_lora_smollm2_on_offline_android_data(tmp_path):
     assert "useful tokens/s" in proc.stdout
     cfg = json.loads((out / "last" / "adapter_config.json").read_text())
     assert cfg["lora_parameters"]["rank"] == 64 and cfg["lora_parameters"]["scale"] == 4.0
-    model, tok = load(str(out / "base"), adapter_path=str(out / "last"))
+    base = json.loads((out / "train.json").read_text())["base_dir"]  # the default model's extended base
+    model, tok = load(base, adapter_path=str(out / "last"))
     assert len(tok.encode("<nexa_split>", add_special_tokens=False)) == 1
 
 
