@@ -13,14 +13,19 @@ Every prompt is checked before the first one is generated (:func:`prompt_limit`)
 the model's context minus ``max_tokens`` and :data:`MAX_PROMPT_TOKENS`; a caller holding text
 checks it first against a character bound (:func:`check_texts`), so absurd input is refused
 without being tokenized. A prompt that does not fit is one OctoError naming it.
+
+A grammar plugs in two ways: as per-prompt mlx-lm logits processors of :func:`generate`
+(batched), or as a :class:`Guide` of :func:`generate_guided` (batch 1), which also appends the
+tokens the grammar forces without a decoding step each (jump-forward decoding).
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from octo_mlx.errors import OctoError
 
@@ -43,6 +48,11 @@ END_MARKERS = (
 MAX_PROMPT_TOKENS = 32_768
 MAX_PROMPT_CHARS = 1_000_000
 _NO_LENGTH = 10_000_000  # a tokenizer's model_max_length above this means "not set" (HF: 1e30)
+_PREFILL_STEP = 2048  # prompt tokens per forward pass in generate_guided (mlx-lm's default)
+
+# mlx-lm's logits processor: fn(tokens, logits) -> logits, on MLX arrays (tokens: the prompt and
+# the tokens generated so far; logits: (1, vocab) for the next token).
+LogitsProcessor = Callable[[Any, Any], Any]
 
 
 @dataclass(frozen=True)
@@ -220,8 +230,11 @@ def cut_at_end_marker(text: str) -> str:
     return text
 
 
-def _decode_all(gen, tokenizer, prompts: Sequence[list[int]], batch_size: int) -> list[Generation]:
-    """Drive ``gen`` until every prompt has finished, keeping at most ``batch_size`` live."""
+def _decode_all(
+    gen, tokenizer, prompts: Sequence[list[int]], batch_size: int, processors=None
+) -> list[Generation]:
+    """Drive ``gen`` until every prompt has finished, keeping at most ``batch_size`` live
+    (``processors(i)``: the logits processors of prompt ``i``, made as it enters)."""
     pending = deque(enumerate(prompts))
     live: dict[int, int] = {}  # uid -> input index
     started: dict[int, float] = {}
@@ -234,7 +247,10 @@ def _decode_all(gen, tokenizer, prompts: Sequence[list[int]], batch_size: int) -
         while pending and len(live) + len(refill) < batch_size:
             refill.append(pending.popleft())
         if refill:
-            uids = gen.insert([list(p) for _, p in refill])
+            uids = gen.insert(
+                [list(p) for _, p in refill],
+                logits_processors=[processors(i) for i, _ in refill] if processors else None,
+            )
             now = time.perf_counter()
             for uid, (index, _) in zip(uids, refill):
                 live[uid], started[uid], tokens[uid] = index, now, []
@@ -269,6 +285,7 @@ def generate(
     temperature: float = 0.7,
     seed: int = 0,
     labels: Sequence[str] | None = None,
+    logits_processors: Callable[[int], list[LogitsProcessor]] | None = None,
 ) -> tuple[list[Generation], RunStats]:
     """Generate a completion for each tokenized prompt, continuously batched, in input order.
 
@@ -283,6 +300,10 @@ def generate(
         temperature: sampling temperature when ``greedy`` is False (>= 0; 0 is greedy).
         seed: random seed for sampling.
         labels: how an error names each prompt (default ``prompt N``, from 1).
+        logits_processors: ``logits_processors(i)`` gives the processors of prompt ``i`` (called
+            once, as it enters the generator: a processor may keep that sequence's state, e.g.
+            a grammar matcher), each ``fn(tokens, logits) -> logits`` as in mlx-lm, ``tokens``
+            the prompt and the tokens generated so far.
 
     Raises:
         OctoError: a setting out of range, or a prompt that does not fit in the model's context
@@ -311,7 +332,7 @@ def generate(
     t0 = time.perf_counter()
     try:
         with gen.stats() as stats:
-            outputs = _decode_all(gen, tokenizer, prompts, batch_size)
+            outputs = _decode_all(gen, tokenizer, prompts, batch_size, logits_processors)
     finally:
         gen.close()
     run = RunStats(
@@ -323,3 +344,97 @@ def generate(
         peak_memory_gb=mx.get_peak_memory() / 1e9,
     )
     return outputs, run
+
+
+class Guide(Protocol):
+    """A grammar that restricts each next token and may force a run of them (generate_guided)."""
+
+    def mask(self, logits: Any) -> Any:
+        """``logits`` (1, vocab) with every token the grammar does not allow next at -inf."""
+
+    def advance(self, token: int) -> list[int]:
+        """Accept the sampled ``token``; return the tokens the grammar forces next (accepted too)."""
+
+
+def generate_guided(
+    model,
+    tokenizer,
+    prompt: Sequence[int],
+    guide: Guide,
+    max_tokens: int = 128,
+    greedy: bool = True,
+    temperature: float = 0.7,
+    seed: int = 0,
+    label: str | None = None,
+) -> tuple[Generation, int]:
+    """One completion under ``guide`` at batch 1, with jump-forward decoding: after each sampled
+    token, the run of tokens the guide forces is appended in the same forward pass as that
+    token, not decoded one step each.
+
+    Returns the generation (as :func:`generate`'s, timings from the start of the prompt) and the
+    decoding steps it took: the tokens sampled from the model (one forward pass each, the first
+    one's being the prompt's), so ``gen_tokens - steps`` tokens came without a step.
+
+    Args:
+        model, tokenizer, max_tokens, greedy, temperature, seed: as for :func:`generate`.
+        prompt: the token ids of one prompt.
+        guide: the grammar (e.g. ``octo_mlx.action.constrain.CallConstraint``).
+        label: how an error names the prompt.
+
+    Raises:
+        OctoError: a setting out of range, or a prompt that does not fit.
+    """
+    import mlx.core as mx
+    from mlx_lm.models.cache import make_prompt_cache
+    from mlx_lm.sample_utils import make_sampler
+
+    if max_tokens < 1:
+        raise OctoError(f"max_tokens must be >= 1, got {max_tokens}")
+    if not temperature >= 0:
+        raise OctoError(f"temperature must be >= 0 (0 is greedy), got {temperature}")
+    check_prompts([prompt], prompt_limit(model, tokenizer, max_tokens), [label] if label else None)
+    mx.random.seed(seed)
+    sampler = make_sampler(temp=0.0 if greedy else temperature)
+    stops = set(stop_token_ids(tokenizer))
+    cache = make_prompt_cache(model)
+    t0 = time.perf_counter()
+    feed = list(prompt)
+    while len(feed) > _PREFILL_STEP:  # long prompts in chunks, as mlx-lm does
+        model(mx.array(feed[:_PREFILL_STEP])[None], cache=cache)
+        mx.eval([c.state for c in cache])
+        feed = feed[_PREFILL_STEP:]
+    out: list[int] = []
+    steps, first, finish = 0, 0.0, "length"
+    while True:
+        logits = guide.mask(model(mx.array(feed)[None], cache=cache)[:, -1, :])
+        token = int(sampler(logits - mx.logsumexp(logits, axis=-1, keepdims=True)).item())
+        steps += 1
+        first = first or time.perf_counter()
+        out.append(token)
+        if token in stops:
+            finish = "stop"
+            break
+        if len(out) >= max_tokens:
+            break
+        forced = guide.advance(token)[: max_tokens - len(out)]
+        stop_at = next((i for i, t in enumerate(forced) if t in stops), None)
+        if stop_at is not None:
+            out += forced[: stop_at + 1]
+            finish = "stop"
+            break
+        out += forced
+        if len(out) >= max_tokens:
+            break
+        feed = [token, *forced]
+    now = time.perf_counter()
+    body = out[:-1] if finish == "stop" else out
+    generation = Generation(
+        text=strip_end_markers(tokenizer.decode(body)),
+        prompt_tokens=len(prompt),
+        gen_tokens=len(out),
+        seconds=now - t0,
+        first_token_seconds=first - t0,
+        finish_reason=finish,
+        token_ids=tuple(out),
+    )
+    return generation, steps

@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("domains",),  # the bundled domains, their seeded world, the catalog of every domain
     ("data",),  # planner datasets (they name their domains)
     ("llm", "adapters"),  # the one OpenAI-compatible client; what trains beside a frozen base
-    ("train", "synth", "planner"),  # making planners and their data; planning
+    ("train", "synth", "planner", "action"),  # making planners and their data; planning; calls
     ("eval",),  # scoring planners (may run everything below)
     ("bench",),  # timing against named peers
     ("ui",),  # everything the terminal shows

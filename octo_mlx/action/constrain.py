@@ -1,0 +1,427 @@
+"""Decoding that can only produce a valid call, on the llguidance grammar library.
+
+The grammar of one step's call, in llguidance's Lark dialect (each ``%json{...}`` is compiled
+from the function's JSON schema by the library; the ``<nexa_K>`` are single tokens, matched by
+id, never by their spelling in bytes)::
+
+    start: <nexa_none> <nexa_end>
+         | <nexa_0> args_0 <nexa_end>            (one alternative per active function)
+         | ...
+    args_0: %json{ the parameters schema of the function of slot 0 }
+
+So the first generated token is a functional token of the active domains or ``<nexa_none>``;
+every other table entry (other slots, ``<nexa_split>``) and every other token is masked; the
+arguments are one JSON object valid for that function's schema (types, enums, ranges,
+patterns, required, no undeclared argument), written compactly with the keys in declared order
+(as :func:`octo_mlx.action.syntax.format_call` writes training targets); then ``<nexa_end>``.
+
+What a schema leaves unbounded is bounded for decoding (an untrained model would otherwise
+rarely close a string or stop a number before the token limit): strings at ``max_string_chars``,
+numbers at 15 digits and 6 decimals, arrays at 32 items; every call the grammar allows is still
+valid for the schema. A call longer than ``max_tokens`` is cut, and parses as a typed
+"unterminated" problem, never an exception.
+
+Two ways to decode under it:
+
+- :class:`CallConstraint` is an mlx-lm logits processor ``fn(tokens, logits) -> logits`` on MLX
+  arrays: :func:`octo_mlx.generation.generate` (batched) or plain mlx-lm's ``generate_step`` /
+  ``stream_generate`` take it.
+- It is also a :class:`octo_mlx.generation.Guide`: :func:`octo_mlx.generation.generate_guided`
+  then appends each run of tokens the grammar forces (argument names, quotes, braces, the end
+  token) in one forward pass (jump-forward decoding).
+
+:func:`decode_calls` does either, or neither (``constrained=False``: only the table entries
+outside the active slots are masked), and parses each output with
+:func:`octo_mlx.action.syntax.parse_call`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from octo_mlx.action.syntax import SlotMap, parse_call
+from octo_mlx.adapters.rows import hf_tokenizer
+from octo_mlx.errors import OctoError
+from octo_mlx.functions.calls import Call, CallProblem
+from octo_mlx.functions.contract import Function
+from octo_mlx.generation import Generation, generate, generate_guided
+from octo_mlx.models.tokens import END, NONE, TABLE
+
+DEFAULT_MAX_STRING_CHARS = 256  # a bundled call's longest string (a message) is < 100 characters
+DEFAULT_MAX_TOKENS = 384
+# Numbers a schema leaves unbounded: |x| < 1e15 (integers: at most 15 digits), 6 decimals;
+# arrays: 32 items. So every value of the grammar ends after a bounded number of characters.
+NUMBER_LIMIT = 10**15
+NUMBER_STEP = 1e-6
+MAX_ITEMS = 32
+# Compact JSON, as Call.arguments_json writes it: no free whitespace, ", " and ": ".
+_JSON_OPTIONS = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
+
+_LL_TOKENIZERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def ll_tokenizer(tokenizer):
+    """llguidance's view of ``tokenizer`` (an mlx-lm wrapper or a fast HF tokenizer), built once
+    per tokenizer and vocabulary size (~0.3 s for the default model's 49k tokens).
+
+    Raises:
+        OctoError: a tokenizer llguidance cannot read (a slow, non-``tokenizers`` one).
+    """
+    import llguidance.hf
+
+    hf = hf_tokenizer(tokenizer)
+    cached = _LL_TOKENIZERS.get(hf)
+    if cached is not None and cached[0] == len(hf):
+        return cached[1]
+    try:
+        ll = llguidance.hf.from_tokenizer(hf)
+    except ValueError as e:  # "Only fast tokenizers are supported"
+        raise OctoError(f"constrained decoding needs a fast tokenizer: {e}", type(hf).__name__) from e
+    _LL_TOKENIZERS[hf] = (len(hf), ll)
+    return ll
+
+
+def table_ids(tokenizer) -> dict[str, int]:
+    """The id of every entry of the added-token table in ``tokenizer``.
+
+    Raises:
+        OctoError: the tokenizer lacks an entry (the model is not an extended base).
+    """
+    vocab = hf_tokenizer(tokenizer).get_vocab()
+    missing = [t for t in TABLE.tokens if t not in vocab]
+    if missing:
+        raise OctoError(
+            f"the tokenizer has no {missing[0]!r} ({len(missing)} table entries missing): "
+            "load the extended base (octo_mlx.models.tokens.extend_base)",
+            "tokenizer",
+        )
+    return {t: int(vocab[t]) for t in TABLE.tokens}
+
+
+def _bounded(schema: Any, cap: int | None) -> Any:
+    """``schema`` with what it leaves unbounded bounded, for decoding only: strings without
+    ``maxLength`` (nor enum/const) at ``cap`` characters (None: uncapped), numbers within
+    +-NUMBER_LIMIT in steps of NUMBER_STEP, integers within +-(NUMBER_LIMIT - 1), arrays at
+    MAX_ITEMS; examples and defaults dropped. Every value it allows is valid for ``schema``."""
+    if isinstance(schema, list):
+        return [_bounded(s, cap) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _bounded(v, cap) for k, v in schema.items() if k not in ("examples", "default")}
+    types = out.get("type")
+    types = set(types) if isinstance(types, list) else {types}
+    if "string" in types and cap and not {"maxLength", "enum", "const"} & set(out):
+        out["maxLength"] = max(cap, int(out.get("minLength", 0)))
+    if types & {"number", "integer"} and not {"enum", "const"} & set(out):
+        limit = NUMBER_LIMIT if "number" in types else NUMBER_LIMIT - 1
+        if not {"maximum", "exclusiveMaximum"} & set(out):
+            out["maximum"] = limit
+        if not {"minimum", "exclusiveMinimum"} & set(out):
+            out["minimum"] = -limit
+        if "number" in types and "multipleOf" not in out:
+            out["multipleOf"] = NUMBER_STEP
+    if "array" in types and "maxItems" not in out:
+        out["maxItems"] = max(MAX_ITEMS, int(out.get("minItems", 0)))
+    return out
+
+
+def call_schema(function: Function, max_string_chars: int | None = DEFAULT_MAX_STRING_CHARS) -> dict:
+    """The JSON schema the grammar compiles for ``function``'s arguments: its parameters with
+    unbounded values bounded (:func:`_bounded`; strings at ``max_string_chars``), no argument
+    it does not declare (``additionalProperties: false``, as the parser demands), compact
+    separators."""
+    schema = _bounded(copy.deepcopy(function.parameters), max_string_chars)
+    schema["additionalProperties"] = False
+    schema["x-guidance"] = dict(_JSON_OPTIONS)
+    return schema
+
+
+class CallGrammar:
+    """The grammar of one call for ``functions`` (the active ones), compiled for ``tokenizer``.
+
+    Args:
+        tokenizer: the extended base's tokenizer (it holds every table entry).
+        slots: the adapter's slot map; every active function needs a slot.
+        functions: the functions of the active domains.
+        max_string_chars: cap on strings the schema leaves unbounded (None: no cap).
+
+    Raises:
+        OctoError: an active function without a slot, a tokenizer without the table, a schema
+            the library cannot compile (naming the function).
+    """
+
+    def __init__(
+        self,
+        tokenizer,
+        slots: SlotMap,
+        functions: Iterable[Function],
+        max_string_chars: int | None = DEFAULT_MAX_STRING_CHARS,
+    ):
+        from llguidance import LLMatcher
+
+        self.slots = slots
+        self.functions = {f.name: f for f in functions}
+        self.ids = table_ids(tokenizer)
+        self._tokenizer = ll_tokenizer(tokenizer)
+        alternatives = [f"{NONE} {END}"]
+        rules = []
+        for name, function in self.functions.items():
+            slot = _slot_of(slots, name)
+            schema = json.dumps(call_schema(function, max_string_chars), ensure_ascii=True)
+            # Each function alone first, so a schema the library refuses is named.
+            bad, messages = LLMatcher.validate_grammar_with_warnings(
+                LLMatcher.grammar_from_lark(f"start: %json{schema}"), self._tokenizer
+            )
+            if bad:
+                raise OctoError(f"its schema cannot be compiled for decoding: {messages[0]}", name)
+            alternatives.append(f"<nexa_{slot}> args_{slot} {END}")
+            rules.append(f"args_{slot}: %json{schema}")
+        self.lark = "start: " + "\n    | ".join(alternatives) + "\n" + "\n".join(rules) + "\n"
+        self._grammar = LLMatcher.grammar_from_lark(self.lark)
+        bad, messages = LLMatcher.validate_grammar_with_warnings(self._grammar, self._tokenizer)
+        if bad:
+            raise OctoError(f"the call grammar cannot be compiled: {messages[0]}", "constrained decoding")
+        self.end_id = self.ids[END]
+        self.first_ids = frozenset([self.ids[NONE], *(self.ids[slots.token(n)] for n in self.functions)])
+
+    def matcher(self):
+        """A fresh llguidance matcher at the start of a call."""
+        from llguidance import LLMatcher
+
+        return LLMatcher(self._tokenizer, self._grammar, log_level=0)
+
+
+def _slot_of(slots: SlotMap, name: str) -> int:
+    try:
+        return slots.slot(name)
+    except OctoError:
+        raise OctoError(
+            f"active function {name!r} has no slot in the adapter's slot map", "slot map"
+        ) from None
+
+
+class CallConstraint:
+    """One sequence's grammar state, as an mlx-lm logits processor and a jump-forward guide.
+
+    As a processor, ``constraint(tokens, logits)`` accepts the tokens generated since its last
+    call (the first call sees only the prompt) and masks every token the grammar does not allow
+    next. As a :class:`octo_mlx.generation.Guide`, :meth:`advance` accepts a sampled token and
+    returns the forced run that follows. Use a new one per sequence.
+
+    ``seconds`` is the time spent in the grammar (masks, accepting tokens, forced runs), not
+    counting the wait for the model's pending step; ``masks`` counts masks computed, ``forced``
+    the tokens that came from forced runs; ``error`` holds the library's message if a token it
+    did not allow was ever given to it (then only ``<nexa_end>`` is allowed, and the parser
+    reports the call). With ``jump_forward=False`` :meth:`advance` never returns a forced run
+    (one decoding step per token, for comparison).
+    """
+
+    def __init__(self, grammar: CallGrammar, jump_forward: bool = True):
+        self.grammar = grammar
+        self.jump_forward = jump_forward
+        self._matcher = grammar.matcher()
+        self._seen: int | None = None
+        self._allowed = None  # reused numpy buffer
+        self.seconds = 0.0
+        self.masks = 0
+        self.forced = 0
+        self.error: str | None = None
+
+    def __call__(self, tokens, logits):
+        n = int(tokens.size)
+        if self._seen is None:
+            self._seen = n  # the prompt
+        elif n > self._seen:
+            new = tokens[self._seen :].tolist()  # waits for the model's pending step
+            self._seen = n
+            tic = time.perf_counter()
+            self._accept(new)
+            self.seconds += time.perf_counter() - tic
+        return self.mask(logits)
+
+    def _accept(self, tokens: list[int]) -> None:
+        if self.error is None and not self._matcher.consume_tokens(tokens):
+            self.error = self._matcher.get_error() or f"token {tokens} not allowed"
+
+    def mask(self, logits):
+        """``logits`` (…, vocab) with every token the grammar does not allow next at -inf."""
+        import mlx.core as mx
+        import numpy as np
+
+        tic = time.perf_counter()
+        vocab = int(logits.shape[-1])
+        bits = np.unpackbits(np.frombuffer(self._matcher.compute_bitmask(), np.uint8), bitorder="little")
+        if self._allowed is None or self._allowed.shape[0] != vocab:
+            self._allowed = np.zeros(vocab, dtype=bool)
+        allowed = self._allowed
+        allowed[:] = False
+        k = min(vocab, bits.shape[0])
+        allowed[:k] = bits[:k]  # rows past the tokenizer (spare rows) stay masked
+        if self.error is not None or not allowed.any():
+            allowed[:] = False
+            allowed[self.grammar.end_id] = True
+        out = mx.where(mx.array(allowed), logits, mx.array(-mx.inf, dtype=logits.dtype))
+        self.masks += 1
+        self.seconds += time.perf_counter() - tic
+        return out
+
+    def advance(self, token: int) -> list[int]:
+        """Accept ``token``; return the tokens the grammar forces next (accepted too)."""
+        tic = time.perf_counter()
+        self._accept([token])
+        forced: list[int] = []
+        if self.error is None and self.jump_forward:
+            forced = list(self._matcher.compute_ff_tokens())
+            if forced:
+                self._accept(forced)
+        self.forced += len(forced)
+        self.seconds += time.perf_counter() - tic
+        return forced
+
+
+class TableMask:
+    """A logits processor that masks every table entry outside ``allowed`` (untrained rows: other
+    slots, ``<nexa_split>``) and nothing else: decoding without the grammar."""
+
+    def __init__(self, tokenizer, allowed: Iterable[str]):
+        ids = table_ids(tokenizer)
+        keep = set(allowed)
+        self.blocked = sorted(i for t, i in ids.items() if t not in keep)
+        self._mask = None
+
+    def __call__(self, tokens, logits):
+        import mlx.core as mx
+
+        vocab = int(logits.shape[-1])
+        if self._mask is None or int(self._mask.shape[0]) != vocab:
+            mask = mx.ones((vocab,), dtype=mx.bool_)
+            blocked = [i for i in self.blocked if i < vocab]
+            if blocked:
+                mask[mx.array(blocked)] = False
+            self._mask = mask
+        return mx.where(self._mask, logits, mx.array(-mx.inf, dtype=logits.dtype))
+
+
+@dataclass(frozen=True)
+class DecodedCall:
+    """One step's decoded call.
+
+    text: the model's output, end token included; call: the parsed, schema-checked call, or
+    None; problem: why not (a typed CallProblem), or None; generation: the raw generation;
+    steps: decoding steps (tokens sampled from the model: fewer than ``generation.gen_tokens``
+    under jump-forward); constraint_seconds: time spent in the grammar.
+    """
+
+    text: str
+    call: Call | None
+    problem: CallProblem | None
+    generation: Generation
+    steps: int
+    constraint_seconds: float = 0.0
+
+    @property
+    def valid(self) -> bool:
+        return self.call is not None
+
+
+def active_tokens(slots: SlotMap, functions: Iterable[Function]) -> list[str]:
+    """The table entries the action model may generate: the active functions' slots, none, end."""
+    return [NONE, END, *(slots.token(f.name) for f in functions)]
+
+
+def decode_calls(
+    model,
+    tokenizer,
+    prompts: Sequence[list[int]],
+    slots: SlotMap,
+    functions: Iterable[Function],
+    *,
+    constrained: bool = True,
+    jump_forward: bool = True,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    batch_size: int = 8,
+    greedy: bool = True,
+    temperature: float = 0.7,
+    seed: int = 0,
+    max_string_chars: int | None = DEFAULT_MAX_STRING_CHARS,
+    grammar: CallGrammar | None = None,
+) -> list[DecodedCall]:
+    """One call per prompt, parsed and checked; a model's bad output is a DecodedCall with its
+    ``problem``, never an exception.
+
+    Args:
+        model, tokenizer: the extended base (with the action adapter).
+        prompts: token ids of each step's prompt.
+        slots: the adapter's slot map.
+        functions: the functions of the active domains.
+        constrained: decode under the call grammar (:class:`CallGrammar`); else only the table
+            entries outside the active slots are masked.
+        jump_forward: (constrained) one prompt at a time, forced runs appended without a step
+            each (:func:`octo_mlx.generation.generate_guided`); False: batched through
+            :func:`octo_mlx.generation.generate` with the grammar as a logits processor.
+        max_tokens, batch_size, greedy, temperature, seed: as for generation.
+        max_string_chars: the grammar's cap on unbounded strings.
+        grammar: a grammar built before (for these functions and this tokenizer).
+
+    Raises:
+        OctoError: bad input (a prompt that does not fit, a function without a slot, a
+            tokenizer without the table).
+    """
+    functions = list(functions)
+    for f in functions:  # every active function has a slot
+        _slot_of(slots, f.name)
+    if constrained and grammar is None:
+        grammar = CallGrammar(tokenizer, slots, functions, max_string_chars)
+    runs: list[tuple[Generation, int, float]] = []
+    if constrained and jump_forward:
+        for i, prompt in enumerate(prompts):
+            constraint = CallConstraint(grammar)
+            g, steps = generate_guided(
+                model,
+                tokenizer,
+                prompt,
+                constraint,
+                max_tokens=max_tokens,
+                greedy=greedy,
+                temperature=temperature,
+                seed=seed + i,
+                label=f"prompt {i + 1}",
+            )
+            runs.append((g, steps, constraint.seconds))
+    else:
+        made: dict[int, CallConstraint] = {}
+
+        def processors(i: int) -> list:
+            if not constrained:
+                return [TableMask(tokenizer, active_tokens(slots, functions))]
+            made[i] = CallConstraint(grammar)
+            return [made[i]]
+
+        outputs, _ = generate(
+            model,
+            tokenizer,
+            prompts,
+            max_tokens=max_tokens,
+            batch_size=batch_size,
+            greedy=greedy,
+            temperature=temperature,
+            seed=seed,
+            logits_processors=processors,
+        )
+        runs = [(g, g.gen_tokens, made[i].seconds if i in made else 0.0) for i, g in enumerate(outputs)]
+    out = []
+    for g, steps, seconds in runs:
+        text = tokenizer.decode(list(g.token_ids))
+        call, problem = None, None
+        try:
+            call = parse_call(text, slots, functions)
+        except CallProblem as p:
+            problem = p
+        out.append(DecodedCall(text, call, problem, g, steps, seconds))
+    return out
