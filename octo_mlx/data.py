@@ -8,6 +8,11 @@ plus metadata kept for deterministic judging and never shown to the planner::
      "functions": ["get_trending_news", "send_email"], "domains": ["android"],
      "n_steps": 2, "generator": "offline"}
 
+Optional: ``calls`` (the gold call of each step, parallel to ``functions``: ``{"function",
+"arguments"}``, arguments valid against the function's schema) and ``world`` (``{"seed",
+"state_sha256"}``: the seeded simulated world the calls run in and the digest of its state after
+the last call, for end-to-end scoring). Datasets without them stay readable.
+
 A folder holds ``train.jsonl``, ``valid.jsonl``, ``test.jsonl`` and ``dataset.json`` (the
 manifest: generator, seed, domains, counts). Every bad line is reported as ``file:line: reason``
 by :func:`validate_dir`; the loaders refuse the same lines with the same message. Nothing is
@@ -44,7 +49,10 @@ IRRELEVANT_STEP = "Answer directly: no function is needed"
 MAX_STEPS = 5  # the paper's plans have 1..5 steps
 SPLITS = ("train", "valid", "test")
 MANIFEST = "dataset.json"
+TASKS = ("plan", "action")  # a manifest's "task": planner data (the default) or action-model data
 FIELDS = ("id", "messages", "functions", "domains", "n_steps", "generator")
+OPTIONAL_FIELDS = ("calls", "world")  # the gold calls and the world they ran in (offline synthesizer)
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _FUNCTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -58,6 +66,8 @@ class PlanExample:
     functions: tuple[str, ...]
     domains: tuple[str, ...]
     generator: str
+    calls: tuple[Any, ...] | None = None  # octo_mlx.functions.calls.Call per step, when known
+    world: Mapping[str, Any] | None = field(default=None, hash=False)  # {"seed", "state_sha256"}
 
     @property
     def n_steps(self) -> int:
@@ -79,6 +89,8 @@ class PlanExample:
             "domains": list(self.domains),
             "n_steps": len(self.steps),
             "generator": self.generator,
+            **({"calls": [c.to_dict() for c in self.calls]} if self.calls is not None else {}),
+            **({"world": dict(self.world)} if self.world is not None else {}),
         }
 
     @classmethod
@@ -114,13 +126,63 @@ def normalize_text(text: str) -> str:
 
 def known_functions(
     domains: Iterable[Any] | Mapping[str, Iterable[str]] | None,
-) -> dict[str, set[str]] | None:
-    """Domain name -> function names, from Domain objects (``.name``, ``.names``) or a mapping."""
+) -> dict[str, set[str] | dict[str, Any]] | None:
+    """Domain name -> its functions: from Domain objects a name -> Function map (so call arguments
+    are checked against the schemas too), from a mapping of names a set (names checked only)."""
     if domains is None:
         return None
     if isinstance(domains, Mapping):
-        return {k: set(v) for k, v in domains.items()}
-    return {d.name: set(d.names) for d in domains}
+        return {k: dict(v) if isinstance(v, Mapping) else set(v) for k, v in domains.items()}
+    return {d.name: {f.name: f for f in d.functions} for d in domains}
+
+
+def generator_problem(gen: Any) -> str | None:
+    """Why ``gen`` is not a generator name ('offline' or 'teacher:<model>'); None when it is."""
+    if isinstance(gen, str) and (gen == "offline" or (gen.startswith("teacher:") and len(gen) > 8)):
+        return None
+    return f"'generator' must be 'offline' or 'teacher:<model>', got {gen!r}"
+
+
+def function_of(known: Mapping[str, Any] | None, domains: Sequence[str], name: str) -> Any:
+    """The Function named ``name`` in one of ``domains`` (None when only names are known)."""
+    for d in domains if known is not None else ():
+        table = known.get(d)
+        if isinstance(table, Mapping) and name in table:
+            return table[name]
+    return None
+
+
+def call_problem(
+    value: Any, domains: Sequence[str], known: Mapping[str, Any] | None
+) -> tuple[Any, str | None]:
+    """(the Call, None) for a valid gold call ``{"function", "arguments"}``, else (None, reason).
+
+    ``none`` (no function) takes no arguments; any other function must belong to ``domains``
+    when ``known`` is given, and its arguments are checked against its schema when ``known``
+    holds Function objects (octo_mlx.functions.calls.check_call).
+    """
+    from octo_mlx.functions.calls import NO_CALL, Call, CallProblem, check_call
+
+    try:
+        call = Call.from_dict(value)
+    except CallProblem as e:
+        return None, e.message
+    if call.function == NO_CALL:
+        return (call, None) if not call.arguments else (None, f"'{NO_CALL}' takes no arguments")
+    if not _FUNCTION_NAME.match(call.function):
+        return None, f"bad function name {call.function!r}"
+    if known is not None:
+        if any(d not in known for d in domains):
+            return None, f"unknown domain(s) {[d for d in domains if d not in known]}"
+        if not any(call.function in known[d] for d in domains):
+            return None, f"unknown function {call.function!r} for domain(s) {list(domains)}"
+        function = function_of(known, domains, call.function)
+        if function is not None:
+            try:
+                check_call(call, function)
+            except CallProblem as e:
+                return None, str(e)
+    return call, None
 
 
 def check_record(record: Any, known: Mapping[str, Iterable[str]] | None = None) -> list[str]:
@@ -133,14 +195,14 @@ def check_record(record: Any, known: Mapping[str, Iterable[str]] | None = None) 
     if not isinstance(record, dict):
         return [f"expected a JSON object, got {type(record).__name__}"]
     reasons = [f"missing field '{f}'" for f in FIELDS if f not in record]
-    extra = sorted(set(record) - set(FIELDS))
+    extra = sorted(set(record) - set(FIELDS) - set(OPTIONAL_FIELDS))
     if extra:
         reasons.append(f"unknown field(s) {', '.join(map(repr, extra))}")
     if not isinstance(record.get("id", ""), str) or ("id" in record and not record["id"].strip()):
         reasons.append("'id' must be a non-empty string")
-    gen = record.get("generator", "offline")
-    if not isinstance(gen, str) or not (gen == "offline" or (gen.startswith("teacher:") and len(gen) > 8)):
-        reasons.append(f"'generator' must be 'offline' or 'teacher:<model>', got {gen!r}")
+    gen_problem = generator_problem(record.get("generator", "offline"))
+    if gen_problem:
+        reasons.append(gen_problem)
 
     steps: list[str] | None = None
     if "messages" in record:
@@ -194,10 +256,46 @@ def check_record(record: Any, known: Mapping[str, Iterable[str]] | None = None) 
                 missing = [f for f in funcs if f not in names]
                 if missing:
                     reasons.append(f"unknown function(s) {missing} for domain(s) {doms}")
+    if "calls" in record:
+        reasons += _calls_problems(record["calls"], funcs, doms, known)
+    if "world" in record:
+        reasons += _world_problems(record["world"])
     return reasons
 
 
+def _calls_problems(calls: Any, funcs: list | None, doms: list | None, known) -> list[str]:
+    """The optional ``calls``: one valid gold call per step, each of the step's gold function."""
+    if not isinstance(calls, list):
+        return ['\'calls\' must be a list of {"function", "arguments"} objects']
+    reasons = []
+    if funcs is not None and len(calls) != len(funcs):
+        reasons.append(f"'calls' has {len(calls)} calls for {len(funcs)} functions")
+    usable = known if known is not None and doms and all(d in known for d in doms) else None
+    for k, value in enumerate(calls):
+        call, problem = call_problem(value, doms or [], usable)
+        if problem:
+            reasons.append(f"calls[{k}]: {problem}")
+        elif funcs is not None and k < len(funcs) and call.function != funcs[k]:
+            reasons.append(f"calls[{k}]: function {call.function!r} but functions[{k}] is {funcs[k]!r}")
+    return reasons
+
+
+def _world_problems(world: Any) -> list[str]:
+    ok = (
+        isinstance(world, dict)
+        and set(world) == {"seed", "state_sha256"}
+        and isinstance(world["seed"], int)
+        and not isinstance(world["seed"], bool)
+        and world["seed"] >= 0
+        and isinstance(world["state_sha256"], str)
+        and _SHA256.match(world["state_sha256"])
+    )
+    return [] if ok else ['\'world\' must be {"seed": integer >= 0, "state_sha256": 64 hex digits}']
+
+
 def _build(record: dict) -> PlanExample:
+    from octo_mlx.functions.calls import Call
+
     msgs = record["messages"]
     return PlanExample(
         id=record["id"],
@@ -206,6 +304,8 @@ def _build(record: dict) -> PlanExample:
         functions=tuple(record["functions"]),
         domains=tuple(record["domains"]),
         generator=record["generator"],
+        calls=tuple(Call.from_dict(c) for c in record["calls"]) if "calls" in record else None,
+        world=dict(record["world"]) if "world" in record else None,
     )
 
 
@@ -224,27 +324,53 @@ class Problem:
         return f"{self.file}:{self.line}: {self.reason}" if self.line else f"{self.file}: {self.reason}"
 
 
-def _scan(path: Path, known: Mapping[str, Iterable[str]] | None) -> tuple[list[PlanExample], list[Problem]]:
-    examples, problems, _ = _scan_lines(path, known)
+@dataclass(frozen=True)
+class RecordFormat:
+    """How one kind of JSONL dataset is checked and read: the planner's (:data:`PLANS`) or the
+    action model's (``octo_mlx.action_data.ACTIONS``); the scanning, validation and loading
+    below serve both.
+
+    Args:
+        check: (parsed line, known domains) -> every problem, as short reasons.
+        build: a checked record -> the example object (with ``to_record()`` and ``.id``).
+        key: example -> the text that must not be given twice (normalised query, step...).
+        what: what ``key`` is, for the messages ("query", "step").
+        task: the manifest's ``task`` of a folder of such records ("plan", "action").
+    """
+
+    check: Callable[[Any, Mapping[str, Any] | None], list[str]]
+    build: Callable[[dict], Any]
+    key: Callable[[Any], str]
+    what: str
+    task: str = "plan"  # the manifest's ``task`` of a folder of such records
+
+
+PLANS = RecordFormat(check_record, _build, lambda e: normalize_text(e.query), "query")
+
+
+def _scan(
+    path: Path, known: Mapping[str, Any] | None, fmt: RecordFormat = PLANS
+) -> tuple[list[Any], list[Problem]]:
+    examples, problems, _ = scan_lines(path, known, fmt)
     return [e for _, e in examples], problems
 
 
-def _scan_lines(
-    path: Path, known: Mapping[str, Iterable[str]] | None
-) -> tuple[list[tuple[int, PlanExample]], list[Problem], int]:
+def scan_lines(
+    path: Path, known: Mapping[str, Any] | None, fmt: RecordFormat = PLANS
+) -> tuple[list[tuple[int, Any]], list[Problem], int]:
     """(line number, example) of each valid line, the problems of the others, the line count.
 
     The file is read once through :func:`octo_mlx.files.read_lines` (a byte that is not UTF-8 is
-    an OctoError naming ``file:line``). Within the file an id or a query (normalised) given twice
-    is a problem on the later line.
+    an OctoError naming ``file:line``). Within the file an id or a key (``fmt.what``: a
+    normalised query...) given twice is a problem on the later line.
     """
-    examples: list[tuple[int, PlanExample]] = []
+    examples: list[tuple[int, Any]] = []
     problems: list[Problem] = []
     if not path.is_file():
         return [], [Problem(str(path), 0, "no such file")], 0
     lines = read_lines(path)
     seen: dict[str, int] = {}
-    seen_queries: dict[str, int] = {}
+    seen_keys: dict[str, int] = {}
     for i, line in enumerate(lines, 1):
         if not line.strip():
             problems.append(Problem(str(path), i, "empty line"))
@@ -254,25 +380,27 @@ def _scan_lines(
         except json.JSONDecodeError as e:
             problems.append(Problem(str(path), i, f"bad JSON: {e.msg} at column {e.colno}"))
             continue
-        reasons = check_record(record, known)
+        reasons = fmt.check(record, known)
         rid = record.get("id") if isinstance(record, dict) else None
         if isinstance(rid, str) and rid in seen:
             reasons.append(f"duplicate id {rid!r} (first on line {seen[rid]})")
-        key = None
+        example = key = None
         if not reasons:
-            key = normalize_text(record["messages"][0]["content"])
-            if key in seen_queries:
-                reasons.append(f"query also on line {seen_queries[key]} (same query under another id)")
+            example = fmt.build(record)
+            key = fmt.key(example)
+            if key in seen_keys:
+                reasons.append(f"{fmt.what} also on line {seen_keys[key]} (same {fmt.what} under another id)")
         if reasons:
             problems.extend(Problem(str(path), i, r) for r in reasons)
             continue
         seen[rid] = i
-        seen_queries[key] = i
-        examples.append((i, _build(record)))
+        seen_keys[key] = i
+        examples.append((i, example))
     return examples, problems, len(lines)
 
 
-def _refuse(problems: list[Problem]) -> None:
+def refuse(problems: list[Problem]) -> None:
+    """Raise OctoError ``file:line: reason`` for the first problem, counting the other bad lines."""
     first = problems[0]
     more = len({(p.file, p.line) for p in problems}) - 1
     tail = f" (and {more} more bad line(s): run `octo-mlx data validate`)" if more > 0 else ""
@@ -292,7 +420,7 @@ def read_split(
     """
     examples, problems = _scan(Path(path), known_functions(domains))
     if problems:
-        _refuse(problems)
+        refuse(problems)
     return examples
 
 
@@ -422,15 +550,33 @@ def resolve_domains(folder: str | Path, domains: Iterable[Any] | None = None) ->
         return None
 
 
+def dataset_task(folder: str | Path) -> str:
+    """What a dataset folder holds, from its manifest's ``task``: "plan" (absent: a planner
+    dataset, as every folder before the action model) or "action".
+
+    Raises:
+        OctoError: a manifest that is not JSON, or a task no reader knows.
+    """
+    task = read_manifest(folder).get("task", "plan")
+    if task not in TASKS:
+        raise OctoError(f"unknown task {task!r} (known: {', '.join(TASKS)})", Path(folder) / MANIFEST)
+    return task
+
+
 def validate_dir(folder: str | Path, domains: Iterable[Any] | None = None) -> list[Problem]:
-    """Every problem in a dataset folder: each bad line, an id or a query given twice (within a
-    split or across splits), manifest counts that disagree with the files.
+    """Every problem in a planner dataset folder: each bad line, an id or a query given twice
+    (within a split or across splits), manifest counts that disagree with the files.
 
     Args:
         folder: the dataset folder.
         domains: Domain objects to check gold functions against (default: the manifest's
             bundled domains, when they load).
     """
+    return validate_folder(folder, domains, PLANS)
+
+
+def validate_folder(folder: str | Path, domains: Iterable[Any] | None, fmt: RecordFormat) -> list[Problem]:
+    """:func:`validate_dir` for any record format (the planner's, the action model's)."""
     folder = Path(folder)
     if not folder.is_dir():
         return [Problem(str(folder), 0, "no such folder")]
@@ -441,23 +587,30 @@ def validate_dir(folder: str | Path, domains: Iterable[Any] | None = None) -> li
     except OctoError as e:
         manifest = {}
         problems.append(Problem(str(folder / MANIFEST), 0, e.message))
+    if manifest and manifest.get("task", "plan") != fmt.task:
+        problems.append(
+            Problem(
+                str(folder / MANIFEST), 0, f"task is {manifest.get('task', 'plan')!r}, expected {fmt.task!r}"
+            )
+        )
+        return problems
     present = [s for s in SPLITS if (folder / f"{s}.jsonl").is_file()]
     if "train" not in present:
         problems.append(Problem(str(folder / "train.jsonl"), 0, "no such file"))
     ids: dict[str, str] = {}
-    queries: dict[str, str] = {}
+    keys: dict[str, str] = {}
     for split in present:
         path = folder / f"{split}.jsonl"
-        examples, bad, n_lines = _scan_lines(path, known)
+        examples, bad, n_lines = scan_lines(path, known, fmt)
         problems.extend(bad)
         for line, ex in examples:
             if ex.id in ids:
                 problems.append(Problem(str(path), line, f"id {ex.id!r} is also in {ids[ex.id]}"))
             ids.setdefault(ex.id, f"{path.name}:{line}")
-            key = normalize_text(ex.query)
-            if key in queries and not queries[key].startswith(path.name):
-                problems.append(Problem(str(path), line, f"query also in {queries[key]} (split leak)"))
-            queries.setdefault(key, f"{path.name}:{line}")
+            key = fmt.key(ex)
+            if key in keys and not keys[key].startswith(path.name):
+                problems.append(Problem(str(path), line, f"{fmt.what} also in {keys[key]} (split leak)"))
+            keys.setdefault(key, f"{path.name}:{line}")
         want = (manifest.get("counts") or {}).get(split)
         if want is not None and want != n_lines:
             problems.append(
@@ -477,12 +630,17 @@ def load_dataset_dir(
         folder: the dataset folder (train.jsonl required; valid/test optional).
         domains: Domain objects to check gold functions against (default: the manifest's).
     """
-    problems = validate_dir(folder, domains)
+    return load_folder(folder, domains, PLANS)
+
+
+def load_folder(folder: str | Path, domains: Iterable[Any] | None, fmt: RecordFormat) -> dict[str, list]:
+    """:func:`load_dataset_dir` for any record format."""
+    problems = validate_folder(folder, domains, fmt)
     if problems:
-        _refuse(problems)
+        refuse(problems)
     known = resolve_domains(folder, domains)
     return {
-        s: _scan(Path(folder) / f"{s}.jsonl", known)[0]
+        s: _scan(Path(folder) / f"{s}.jsonl", known, fmt)[0]
         for s in SPLITS
         if (Path(folder) / f"{s}.jsonl").is_file()
     }
@@ -549,6 +707,10 @@ class DatasetStats:
     by_function: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> function -> count
     by_domain: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> domain -> count
 
+    def tables(self) -> list[tuple[str, dict[str, dict]]]:
+        """(title, split -> key -> count) of each table `data stats` shows."""
+        return [("step count", self.by_steps), ("function", self.by_function), ("domain", self.by_domain)]
+
 
 def stats(folder: str | Path, domains: Iterable[Any] | None = None) -> DatasetStats:
     """Counts by split, step count, gold function and domain (refuses an invalid folder).
@@ -572,14 +734,64 @@ def stats(folder: str | Path, domains: Iterable[Any] | None = None) -> DatasetSt
 # --- Hugging Face datasets --------------------------------------------------------------------
 
 
-def to_hf(folder: str | Path, domains: Iterable[Any] | None = None):
-    """Load a dataset folder as a ``datasets.DatasetDict`` (one Dataset per split, same columns)."""
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=False)
+
+
+def _plan_hf_row(record: dict) -> dict:
+    """A planner line as a Hugging Face row: each call's arguments as JSON text (Arrow needs one
+    type per column; arguments differ from function to function)."""
+    if "calls" in record:
+        record = {
+            **record,
+            "calls": [{**c, "arguments": _json_text(c["arguments"])} for c in record["calls"]],
+        }
+    return record
+
+
+def _plan_from_hf_row(row: dict) -> dict:
+    """The inverse of :func:`_plan_hf_row`; an optional column a row lacks (None) is dropped."""
+    record = {k: v for k, v in row.items() if not (k in OPTIONAL_FIELDS and v is None)}
+    if isinstance(record.get("calls"), list):
+        record["calls"] = [decode_hf_arguments(c) for c in record["calls"]]
+    return record
+
+
+def decode_hf_arguments(call: Any) -> Any:
+    """A call of a Hugging Face row, its ``arguments`` JSON text decoded (left as is when not text,
+    so the record check names the problem)."""
+    if isinstance(call, dict) and isinstance(call.get("arguments"), str):
+        try:
+            return {**call, "arguments": json.loads(call["arguments"])}
+        except json.JSONDecodeError:
+            return call
+    return call
+
+
+def hf_dataset_dict(data: Mapping[str, Sequence[Any]], row: Callable[[dict], dict]):
+    """A ``datasets.DatasetDict``: one Dataset per split, one row (``row(e.to_record())``) per example."""
     import datasets
 
-    data = load_dataset_dir(folder, domains)
     return datasets.DatasetDict(
-        {s: datasets.Dataset.from_list([e.to_record() for e in exs]) for s, exs in data.items()}
+        {s: datasets.Dataset.from_list([row(e.to_record()) for e in exs]) for s, exs in data.items()}
     )
+
+
+def to_hf(folder: str | Path, domains: Iterable[Any] | None = None):
+    """Load a planner dataset folder as a ``datasets.DatasetDict`` (one Dataset per split, the
+    JSONL's columns; a gold call's arguments as JSON text)."""
+    return hf_dataset_dict(load_dataset_dir(folder, domains), _plan_hf_row)
+
+
+def save_hf(to: str | Path, make: Callable[[], Any], overwrite: bool = False):
+    """Check ``to`` first, then save the DatasetDict ``make()`` returns there, whole (built beside
+    it, then swapped in); a folder that already holds something is refused unless ``overwrite``."""
+    to = check_output_folder(to, "--to", overwrite=overwrite)
+    dataset_dict = make()
+    tmp = fresh_tmp(to)
+    dataset_dict.save_to_disk(str(tmp))
+    replace_dir(tmp, to)
+    return dataset_dict
 
 
 def export_hf(
@@ -592,12 +804,25 @@ def export_hf(
 
     Returns the DatasetDict that was saved.
     """
-    to = check_output_folder(to, "--to", overwrite=overwrite)
-    dataset_dict = to_hf(folder, domains)
-    tmp = fresh_tmp(to)
-    dataset_dict.save_to_disk(str(tmp))
-    replace_dir(tmp, to)
-    return dataset_dict
+    return save_hf(to, lambda: to_hf(folder, domains), overwrite)
+
+
+def examples_from_hf(dataset_dict, fmt: RecordFormat, from_row: Callable[[dict], dict]) -> dict[str, list]:
+    """Split -> examples of a DatasetDict, every row checked like a JSONL line (structure only);
+    a bad row raises OctoError ``split:row: reason``."""
+    splits: dict[str, list] = {}
+    for split in dataset_dict:
+        if split not in SPLITS:
+            raise OctoError(f"unknown split {split!r} (expected {', '.join(SPLITS)})", "DatasetDict")
+        exs = []
+        for i, row in enumerate(dataset_dict[split], 1):
+            record = from_row(dict(row))
+            reasons = fmt.check(record, None)
+            if reasons:
+                raise OctoError("; ".join(reasons), f"{split}:{i}")
+            exs.append(fmt.build(record))
+        splits[split] = exs
+    return splits
 
 
 def from_hf(dataset_dict, folder: str | Path, seed: int | None = None, overwrite: bool = False) -> Path:
@@ -609,14 +834,7 @@ def from_hf(dataset_dict, folder: str | Path, seed: int | None = None, overwrite
     read, unless ``overwrite`` (then it is replaced whole).
     """
     check_output_folder(folder, "output folder", overwrite=overwrite)
-    splits: dict[str, list[PlanExample]] = {}
-    for split in dataset_dict:
-        if split not in SPLITS:
-            raise OctoError(f"unknown split {split!r} (expected {', '.join(SPLITS)})", "DatasetDict")
-        exs = []
-        for i, row in enumerate(dataset_dict[split], 1):
-            exs.append(PlanExample.from_record(dict(row), where=f"{split}:{i}"))
-        splits[split] = exs
+    splits = examples_from_hf(dataset_dict, PLANS, _plan_from_hf_row)
     all_ex = [e for exs in splits.values() for e in exs]
     generators = sorted({e.generator for e in all_ex})
     domains = sorted({d for e in all_ex for d in e.domains})

@@ -55,10 +55,9 @@ def show_data_stats(st) -> None:
         f"[bold]{st.folder}[/bold]  generator: {st.generator}  "
         + "  ".join(f"{s}: {n}" for s, n in st.splits.items())
     )
-    tables = (("step count", st.by_steps), ("function", st.by_function), ("domain", st.by_domain))
-    for title, table_data in tables:
+    for title, table_data in st.tables():
         keys = {k for v in table_data.values() for k in v}
-        if title == "step count":
+        if all(isinstance(k, int) for k in keys):  # step counts in order
             keys = sorted(keys)
         else:  # most frequent first
             keys = sorted(keys, key=lambda k: (-sum(v.get(k, 0) for v in table_data.values()), k))

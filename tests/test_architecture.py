@@ -25,6 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("functions", "models", "resolver"),  # the tool contract; models and their files; step -> function
     ("domains",),  # the bundled domains, their seeded world, the catalog of every domain
     ("data",),  # planner datasets (they name their domains)
+    ("action_data",),  # action-model datasets (the planner data's format machinery, reused)
     ("llm", "adapters"),  # the one OpenAI-compatible client; what trains beside a frozen base
     ("train", "synth", "planner", "action"),  # making planners and their data; planning; calls
     ("eval",),  # scoring planners (may run everything below)

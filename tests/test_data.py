@@ -373,3 +373,87 @@ def test_a_byte_that_is_not_utf8_is_one_line_naming_file_and_line(tmp_path):
     assert out.returncode == 2, out
     assert out.stderr.count("\n") == 1 and f"{path}:2: " in out.stderr and "0xff" in out.stderr, out.stderr
     assert "Traceback" not in out.stderr + out.stdout
+
+
+# --- gold calls (#12): the optional `calls` and `world` fields ------------------------------------
+
+
+def _with_calls(tmp_path):
+    """A real offline plan with its gold calls, and the bundled domains it is checked against."""
+    from octo_mlx.domains.catalog import load_domains
+    from octo_mlx.synth.offline import generate_offline
+
+    domains = load_domains(["android", "ecommerce"])
+    splits = generate_offline(domains, 30, seed=3, multi_domain=True)
+    return [e for exs in splits.values() for e in exs], domains
+
+
+def test_a_planner_dataset_without_calls_still_loads_validates_and_converts(tmp_path):
+    """Lines written before gold calls existed (no `calls`, no `world`) read as they always did."""
+    old = [e.to_record() for e in make_examples(30, seed=11)]
+    assert all("calls" not in r and "world" not in r for r in old)
+    folder = tmp_path / "old"
+    folder.mkdir()
+    for split, part in (("train", old[:20]), ("valid", old[20:25]), ("test", old[25:])):
+        write_lines(folder / f"{split}.jsonl", part)
+    assert data.validate_dir(folder, KNOWN) == []
+    loaded = data.load_dataset_dir(folder, KNOWN)
+    assert all(e.calls is None and e.world is None for exs in loaded.values() for e in exs)
+    assert data.stats(folder, KNOWN).splits == {"train": 20, "valid": 5, "test": 5}
+    data.from_hf(data.to_hf(folder, KNOWN), tmp_path / "back")
+    assert data.load_dataset_dir(tmp_path / "back", KNOWN) == loaded
+
+
+CALL_LINES = [
+    (lambda r: r["calls"].pop(), "'calls' has"),
+    (lambda r: r["calls"].reverse(), "but functions[0] is"),
+    (lambda r: r["calls"][0].update(function="fly_to_mars"), "unknown function 'fly_to_mars'"),
+    (lambda r: r["calls"][0].update(arguments={"zzz": 1}), "calls[0]: "),
+    (lambda r: r["calls"][0].update(arguments=[1]), "'arguments' must be an object"),
+    (lambda r: r.update(calls="search"), "'calls' must be a list"),
+    (lambda r: r.update(world={"seed": -1, "state_sha256": "0" * 64}), "'world' must be"),
+    (lambda r: r.update(world={"seed": 1, "state_sha256": "abc"}), "'world' must be"),
+]
+
+
+def test_gold_calls_are_checked_against_the_schemas(tmp_path):
+    plans, domains = _with_calls(tmp_path)
+    records = [e.to_record() for e in plans]
+    assert all(r["calls"] and r["world"] for r in records)
+    known = data.known_functions(domains)
+    assert all(data.check_record(r, known) == [] for r in records)
+    # a wrong type in a call's arguments is caught only where the schemas are known
+    bad_type = json.loads(json.dumps(records[0]))
+    name = next(iter(bad_type["calls"][0]["arguments"]), None)
+    if name is not None:
+        bad_type["calls"][0]["arguments"][name] = {"not": "a value"}
+        assert any(r.startswith("calls[0]: ") for r in data.check_record(bad_type, known))
+        assert data.check_record(bad_type, None) == []
+    records = [r for r in records if r["n_steps"] >= 2]  # a plan whose calls can be swapped
+    assert len(records) >= 2 * len(CALL_LINES)
+    lines, bad_at = [], {}
+    for i, (corrupt_it, reason) in enumerate(CALL_LINES):
+        lines.append(records[2 * i])
+        bad = json.loads(json.dumps(records[2 * i + 1]))
+        corrupt_it(bad)
+        lines.append(bad)
+        bad_at[len(lines)] = reason
+    write_lines(tmp_path / "train.jsonl", lines)
+    (tmp_path / "dataset.json").write_text(json.dumps({"domains": ["android", "ecommerce"]}))
+    problems = data.validate_dir(tmp_path)  # the manifest's bundled domains: schemas checked
+    assert {p.line for p in problems} == set(bad_at), [str(p) for p in problems]
+    for line, reason in bad_at.items():
+        assert any(reason in p.reason for p in problems if p.line == line), (line, reason, problems)
+
+
+def test_hf_round_trip_keeps_the_gold_calls(tmp_path):
+    plans, domains = _with_calls(tmp_path)
+    data.write_dataset(
+        tmp_path / "a", data.split_examples(plans, seed=0), "offline", 3, ["android", "ecommerce"]
+    )
+    dd = data.to_hf(tmp_path / "a", domains)
+    assert isinstance(dd["train"][0]["calls"][0]["arguments"], str)  # JSON text: one Arrow type per column
+    data.from_hf(dd, tmp_path / "b")
+    again = data.load_dataset_dir(tmp_path / "b", domains)
+    assert again == data.load_dataset_dir(tmp_path / "a", domains)
+    assert all(e.calls and e.world for exs in again.values() for e in exs)
