@@ -1,4 +1,7 @@
-"""`octo-mlx data ...`: planner datasets: synthesize, validate, count, export."""
+"""`octo-mlx data ...`: planner and action datasets: synthesize, validate, count, export.
+
+A folder whose manifest says ``"task": "action"`` is an action dataset (octo_mlx.action_data);
+any other is a planner dataset (octo_mlx.data)."""
 
 from __future__ import annotations
 
@@ -37,6 +40,17 @@ def _dataset_dir(a):
     return a.dir
 
 
+def _reader(folder):
+    """The module that reads ``folder``: octo_mlx.action_data for an action dataset, else octo_mlx.data."""
+    from octo_mlx import data
+
+    if data.dataset_task(folder) == "action":
+        from octo_mlx import action_data
+
+        return action_data
+    return data
+
+
 @command(
     "data validate",
     "octo_mlx.data:validate_dir",
@@ -47,7 +61,7 @@ def _data_validate(a):
     from octo_mlx import data, ui
 
     domains = _load_domains_arg(a.domain)
-    problems = data.validate_dir(_dataset_dir(a), domains)
+    problems = _reader(_dataset_dir(a)).validate_dir(a.dir, domains)
     ui.show_problems(problems, data.resolve_domains(a.dir, domains))
     return 1 if problems else 0
 
@@ -56,9 +70,9 @@ def _data_validate(a):
     "data stats", "octo_mlx.data:stats", "counts by split, step count, function and domain", _data_dir_args
 )
 def _data_stats(a):
-    from octo_mlx import data, ui
+    from octo_mlx import ui
 
-    ui.show_data_stats(data.stats(_dataset_dir(a), _load_domains_arg(a.domain)))
+    ui.show_data_stats(_reader(_dataset_dir(a)).stats(a.dir, _load_domains_arg(a.domain)))
 
 
 def _synth_args(p):
@@ -80,6 +94,13 @@ def _synth_args(p):
     p.add_argument("--multi-domain", action="store_true", help="workflows mixing the domains' functions")
     p.add_argument("--offline", action="store_true", help="no network (the default without --base-url)")
     p.add_argument("--holdout", type=float, default=None, help="offline: share of phrasing families for test")
+    p.add_argument(
+        "--task",
+        default="plan",
+        choices=["plan", "action"],
+        help="plan: planner examples with gold calls (default); action: --n action-model examples "
+        "(step [+ previous observation] -> call), offline only",
+    )
     t = p.add_argument_group("teacher (any OpenAI-compatible endpoint)")
     t.add_argument(
         "--base-url", default=None, help="e.g. https://api.openai.com/v1 or http://127.0.0.1:8080/v1"
@@ -150,6 +171,7 @@ def _data_synth(a):
         price_in=a.price_in,
         price_out=a.price_out,
         overwrite=a.overwrite,
+        task=a.task,
     )
     with ui.synth_progress(config.n) as progress:
         report = run.synthesize(config, progress)
@@ -169,9 +191,9 @@ def _export_args(p):
     _export_args,
 )
 def _data_export_hf(a):
-    from octo_mlx import data, ui
+    from octo_mlx import ui
     from octo_mlx.errors import OctoError
 
     if not a.to:
         raise OctoError("give --to FOLDER for the saved DatasetDict")
-    ui.show_exported_hf(data.export_hf(_dataset_dir(a), a.to, overwrite=a.overwrite), a.to)
+    ui.show_exported_hf(_reader(_dataset_dir(a)).export_hf(a.dir, a.to, overwrite=a.overwrite), a.to)

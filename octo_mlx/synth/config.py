@@ -8,7 +8,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from octo_mlx.data import MAX_STEPS
+from octo_mlx.data import MAX_STEPS, TASKS
 from octo_mlx.errors import OctoError
 
 DEFAULT_STEPS = {k: 1.0 for k in range(1, MAX_STEPS + 1)}  # the paper: 200 per step count of 1000
@@ -62,6 +62,8 @@ class SynthConfig:
         overwrite: replace an output folder that already holds something (a dataset, other
             files); without it such a folder is refused before any work. A teacher run's own
             work folder (``OUT/.synth`` of a killed run) is resumed either way.
+        task: "plan" (planner examples, with each step's gold call) or "action" (action-model
+            examples made from the steps of such plans: ``n`` counts them; offline only).
     """
 
     domains: list[str] = field(default_factory=lambda: ["android"])
@@ -90,6 +92,7 @@ class SynthConfig:
     price_in: float | None = None
     price_out: float | None = None
     overwrite: bool = False
+    task: str = "plan"
 
     def __post_init__(self):
         if self.n < 1:
@@ -108,6 +111,10 @@ class SynthConfig:
         ):
             if not ok or (value is not None and not math.isfinite(value)):  # NaN compares False
                 raise OctoError(f"must be {want}, got {value}", flag)
+        if self.task not in TASKS:
+            raise OctoError(f"bad --task {self.task!r}: {' or '.join(TASKS)}")
+        if self.task == "action" and self.uses_teacher:
+            raise OctoError("--task action is made offline only for now: drop --base-url or add --offline")
         if self.multi_domain and len(self.domains) < 2:
             raise OctoError("--multi-domain needs at least two --domain")
         if self.response_format not in ("auto", "json_schema", "json_object", "none"):

@@ -11,7 +11,17 @@ to myself").
 Held-out phrasing: every function has >= 4 families, and one of them (``FunctionPhrases.
 holdout``; more with ``holdout=share``) is used ONLY in the test split. Train and valid share
 the other families, so the test split measures whether a planner plans phrasings it never saw.
-Irrelevant queries (``irrelevant`` share) have their own families, held out the same way.
+Irrelevant queries (``irrelevant`` share) have their own families, held out the same way. Step
+templates too: each function has >= 3, and its last one (``spec.HELD_OUT_STEP``; the same for
+the dependent ``steps_after``) writes the steps of the test split only.
+
+Gold calls are executed, not guessed: every step records its call (the slot values the step
+states, as the function's arguments), and each example draws a seeded simulated world
+(``octo_mlx.domains.world.new_state``) in which its calls run in order. A dependent step ("Add
+the cheapest product found to the cart") takes its arguments from what the previous call
+returned there (phrasebank/gold.py); a draw whose dependent step names nothing (the search found
+nothing) is drawn again. Examples carry ``calls`` and ``world`` (seed, digest of the final
+state); :meth:`OfflineDataset.action_splits` turns the steps into action-model examples.
 
 Domains without a phrase bank (a user's JSON/YAML file) fall back to generic templates built
 from the function spec (see phrasebank/generic.py): usable, but clearly weaker. A bundled
@@ -21,22 +31,32 @@ domain with a function the bank lacks is an error, never a silent fallback.
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from octo_mlx.action_data import ActionExample, example_key
 from octo_mlx.data import IRRELEVANT_STEP, NO_FUNCTION, SPLITS, PlanExample, normalize_text
+from octo_mlx.domains import world
 from octo_mlx.errors import OctoError
-from octo_mlx.synth.phrasebank import bank
+from octo_mlx.functions.calls import Call, CallProblem, check_call
+from octo_mlx.functions.simulator import DeviceState, execute
+from octo_mlx.synth.phrasebank import bank, gold
 from octo_mlx.synth.phrasebank.generic import generic_phrases
 from octo_mlx.synth.phrasebank.irrelevant import IRRELEVANT
-from octo_mlx.synth.phrasebank.spec import RESULTS, FunctionPhrases
+from octo_mlx.synth.phrasebank.spec import HELD_OUT_STEP, RESULTS, FunctionPhrases
 
 GENERATOR = "offline"
 MIN_FAMILIES = 4  # per bundled function: at least 3 for train/valid plus 1 held out for test
 DEPENDENT_SHARE = 0.75  # a consumer after a matching producer refers to its result this often
 CONSUMER_BIAS = 0.3  # chance the next function is one that can use an earlier step's result
+ACTION_CONSUMER_BIAS = 0.9  # the same for action data: more dependent steps (planner data keeps 0.3)
 MAX_TRIES_PER_EXAMPLE = 60  # duplicates are redrawn; a bucket that keeps colliding is exhausted
+MIN_STEP_TEMPLATES = 3  # per bundled function (and per dependent form): 2+ for train/valid, 1 held out
+WORLD_SEEDS = 1_000_000  # each example's simulated world is new_state(seed) for a seed below this
 
 _FormedClause = tuple[str, str]  # (form, text)
 
@@ -45,6 +65,25 @@ _FormedClause = tuple[str, str]  # (form, text)
 class _Entry:
     domain: str
     phrases: FunctionPhrases
+
+
+@dataclass(frozen=True)
+class StepGold:
+    """What the synthesizer knows of one step beyond its text.
+
+    Args:
+        template: the step template it was written from ("add_to_cart/after0").
+        dependent: it names the previous step's result ("the cheapest product found").
+        call: its gold call (an octo_mlx.functions.calls.Call, valid against the schema).
+        observation: what the call returned in the example's world (``Observation.to_dict()``).
+        held: test split only: (held-out template id, the same step as that template writes it).
+    """
+
+    template: str
+    dependent: bool
+    call: Call
+    observation: dict = field(hash=False)
+    held: tuple[str, str] | None = None
 
 
 @dataclass
@@ -56,12 +95,17 @@ class OfflineDataset:
         families: example id -> the paraphrase family of each step ("send_email/casual").
         holdout: function name -> the families only the test split uses.
         generic: functions phrased by the generic fallback (no hand-written bank).
+        gold: example id -> each step's template, dependence, gold call and observation.
+        holdout_templates: the step templates only the action data's test split uses (empty:
+            none held out); plans never use them.
     """
 
     splits: dict[str, list[PlanExample]]
     families: dict[str, tuple[str, ...]] = field(default_factory=dict)
     holdout: dict[str, tuple[str, ...]] = field(default_factory=dict)
     generic: tuple[str, ...] = ()
+    gold: dict[str, tuple[StepGold, ...]] = field(default_factory=dict)
+    holdout_templates: tuple[str, ...] = ()
 
     def manifest(self) -> dict:
         """Extra fields for dataset.json: which families the test split holds out."""
@@ -71,6 +115,57 @@ class OfflineDataset:
                 "generic_phrasing": list(self.generic),
             }
         }
+
+    def actions_of(self, example: PlanExample, test: bool = False) -> list[ActionExample]:
+        """One action example per step: the step, the previous step's observation when the step
+        depends on it, the gold call. An irrelevant request becomes one example whose step is
+        the request itself and whose call is ``none`` (the action model's "no function" class),
+        its template the request's phrasing family. ``test``: each step as its function's
+        held-out template writes it (the same values and call), where held out."""
+        if example.irrelevant:
+            family = self.families[example.id][0]
+            call = Call(NO_FUNCTION)
+            return [
+                ActionExample(
+                    f"{example.id}-s0", example.query, None, call, example.domains, family, False, GENERATOR
+                )
+            ]
+        out = []
+        steps = self.gold[example.id]
+        for k, (text, g) in enumerate(zip(example.steps, steps)):
+            observation = steps[k - 1].observation if g.dependent else None
+            template, text = g.held if test and g.held else (g.template, text)
+            out.append(
+                ActionExample(
+                    f"{example.id}-s{k}",
+                    text,
+                    observation,
+                    g.call,
+                    example.domains,
+                    template,
+                    g.dependent,
+                    GENERATOR,
+                )
+            )
+        return out
+
+    def action_splits(self) -> dict[str, list[ActionExample]]:
+        """The steps of each split as action examples (:meth:`actions_of`; test: as the held-out
+        step templates write them); a step already given (same normalised text and observation:
+        "View the shopping cart" recurs) is kept once, in the first split it appears in (train,
+        then valid, then test)."""
+        seen: set[str] = set()
+        out: dict[str, list[ActionExample]] = {}
+        for split in SPLITS:
+            kept = []
+            for example in self.splits[split]:
+                for action in self.actions_of(example, test=split == "test"):
+                    key = example_key(action)
+                    if key not in seen:
+                        seen.add(key)
+                        kept.append(action)
+            out[split] = kept
+        return out
 
 
 def generate_offline(
@@ -113,11 +208,15 @@ def synthesize_offline(
     multi_domain: bool = False,
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
     holdout: float | None = None,
+    consumer_bias: float = CONSUMER_BIAS,
 ) -> OfflineDataset:
-    """Same as :func:`generate_offline`, returning the family bookkeeping too (see OfflineDataset)."""
+    """Same as :func:`generate_offline`, returning the family bookkeeping too (see OfflineDataset);
+    ``consumer_bias``: how often a step after one with a result is a function that can use it."""
     weights = _step_weights(steps)
     if n < 1:
         raise OctoError(f"n must be >= 1, got {n}")
+    if not 0 <= consumer_bias <= 1:
+        raise OctoError(f"consumer_bias is a share in [0, 1], got {consumer_bias}")
     if not 0 <= irrelevant < 1:
         raise OctoError(f"irrelevant is a share in [0, 1), got {irrelevant}")
     if holdout is not None and not 0 <= holdout < 1:
@@ -130,10 +229,21 @@ def synthesize_offline(
     _check_sizes(entries, weights, multi_domain)
     held = {e.phrases.name: holdout_families(e.phrases, holdout) for es in entries.values() for e in es}
     held[NO_FUNCTION] = holdout_families(IRRELEVANT, holdout)
+    hold_steps = holdout != 0  # --holdout 0: no held-out phrasing at all, families nor step templates
+    functions = {f.name: f for d in domains for f in d.functions}
+    held_templates = sorted(
+        {t for es in entries.values() for e in es for t in held_out_templates(e.phrases)}
+        | ({f"{NO_FUNCTION}/{x}" for x in held[NO_FUNCTION]} if irrelevant > 0 else set())
+    )
 
     sizes = _largest_remainder(n, fractions)
     seen: set[str] = set()
-    out = OfflineDataset({s: [] for s in SPLITS}, holdout=held, generic=tuple(generic))
+    out = OfflineDataset(
+        {s: [] for s in SPLITS},
+        holdout=held,
+        generic=tuple(generic),
+        holdout_templates=tuple(held_templates) if hold_steps else (),
+    )
     domain_names = tuple(entries)
     for split, size in zip(SPLITS, sizes):
         r = random.Random(f"offline:{seed}:{split}")
@@ -142,16 +252,57 @@ def synthesize_offline(
         made = [
             _unique(r, seen, split, lambda: _irrelevant(r, split, held, domain_names)) for _ in range(n_irr)
         ]
+        plan = _Plan(r, split, held, hold_steps, entries, functions, multi_domain, consumer_bias)
         for count, k in per_count.items():
             for i in range(k):  # without multi_domain, examples rotate over the domains
                 home = domain_names[i % len(domain_names)]
-                compose = lambda c=count, h=home: _compose(r, split, held, entries, c, h, multi_domain)  # noqa: E731
-                made.append(_unique(r, seen, split, compose))
+                made.append(_unique(r, seen, split, lambda c=count, h=home: plan.compose(c, h)))
         r.shuffle(made)
-        for example, fams in made:
+        for example, fams, steps in made:
             out.splits[split].append(example)
             out.families[example.id] = fams
+            if steps is not None:
+                out.gold[example.id] = steps
     return out
+
+
+def synthesize_actions(
+    domains: Sequence, n: int, seed: int = 0, **options: Any
+) -> tuple[dict[str, list[ActionExample]], OfflineDataset]:
+    """An action-model dataset of ``n`` examples, from the steps of offline plans.
+
+    Plans are made as by :func:`synthesize_offline` (``options``: its steps, irrelevant,
+    multi_domain, fractions, holdout) and their steps become action examples
+    (:meth:`OfflineDataset.action_splits`: a step given twice is kept once; the test split's
+    steps as the held-out step templates write them). Each split is cut to its share of ``n``
+    (``fractions``); when one falls short, more plans are made. Plans lean to steps that use the
+    previous step's result (``consumer_bias`` default ACTION_CONSUMER_BIAS), so that dependent
+    steps are not rare.
+
+    Returns:
+        (split -> action examples, the plans they came from).
+
+    Raises:
+        OctoError: as synthesize_offline, or the phrase space holds fewer distinct steps than asked.
+    """
+    if n < 1:
+        raise OctoError(f"n must be >= 1, got {n}")
+    options.setdefault("consumer_bias", ACTION_CONSUMER_BIAS)
+    sizes = dict(zip(SPLITS, _largest_remainder(n, options.get("fractions", (0.8, 0.1, 0.1)))))
+    weights = _step_weights(options.get("steps", (1, 2, 3, 4, 5)))
+    mean_steps = sum(k * w for k, w in weights.items()) / sum(weights.values())
+    plans = max(10, math.ceil(n / mean_steps * 1.5))  # a step given twice is kept once
+    for _ in range(8):
+        ds = synthesize_offline(domains, plans, seed, **options)
+        got = ds.action_splits()
+        short = max(sizes[s] / max(len(got[s]), 1) for s in SPLITS)
+        if short <= 1:
+            return {s: got[s][: sizes[s]] for s in SPLITS}, ds
+        plans = math.ceil(plans * short * 1.2)
+    raise OctoError(
+        f"could not make {n} distinct action examples (last try: {plans} plans gave "
+        f"{', '.join(f'{s} {len(got[s])}' for s in SPLITS)}): lower n or add functions or values"
+    )
 
 
 # --- phrase resolution ------------------------------------------------------------------------
@@ -196,6 +347,15 @@ def check_bank(domain, entries: Mapping[str, FunctionPhrases]) -> None:
             raise OctoError(f"{p.name}: holdout family {p.holdout!r} is not one of {names}", where)
         if p.produces is not None and p.produces not in RESULTS:
             raise OctoError(f"{p.name}: produces unknown result kind {p.produces!r}", where)
+        for kind, templates in (("steps", p.steps), ("steps_after", p.steps_after)):
+            if templates and len(templates) < MIN_STEP_TEMPLATES:
+                raise OctoError(
+                    f"{p.name}: needs >= {MIN_STEP_TEMPLATES} {kind} templates, has {len(templates)}", where
+                )
+        if p.steps_after and p.fill is None:
+            raise OctoError(
+                f"{p.name}: dependent steps (steps_after) need a fill (phrasebank/gold.py)", where
+            )
 
 
 def holdout_families(p: FunctionPhrases, share: float | None = None) -> tuple[str, ...]:
@@ -212,17 +372,54 @@ def holdout_families(p: FunctionPhrases, share: float | None = None) -> tuple[st
     return tuple(order[:k])
 
 
+def step_templates(p: FunctionPhrases, hold: bool = True, after: bool = False) -> list[tuple[str, str]]:
+    """(template id, template) of the step templates plans are written with: all but the held-out
+    one (``spec.HELD_OUT_STEP``) when ``hold`` and there are two or more. Ids are
+    ``function/stepK`` (``function/afterK`` for the dependent ``steps_after``)."""
+    templates = p.steps_after if after else p.steps
+    kind = "after" if after else "step"
+    ids = [(f"{p.name}/{kind}{i}", t) for i, t in enumerate(templates)]
+    if hold and len(ids) > 1:
+        ids.pop(HELD_OUT_STEP)
+    return ids
+
+
+def held_out_template(p: FunctionPhrases, after: bool = False) -> tuple[str, str] | None:
+    """(id, template) of the step template only the action data's test split uses; None when
+    ``p`` has fewer than two."""
+    templates = p.steps_after if after else p.steps
+    if len(templates) < 2:
+        return None
+    k = range(len(templates))[HELD_OUT_STEP]
+    return f"{p.name}/{'after' if after else 'step'}{k}", templates[k]
+
+
+def held_out_templates(p: FunctionPhrases) -> list[str]:
+    """The ids of ``p``'s held-out step templates (plain and dependent)."""
+    return [t[0] for after in (False, True) if (t := held_out_template(p, after)) is not None]
+
+
 # --- composing one example --------------------------------------------------------------------
 
 
-def _unique(r: random.Random, seen: set[str], split: str, make) -> tuple[PlanExample, tuple[str, ...]]:
-    """Draw until the normalised query is new (dedup across all splits)."""
+_Made = tuple[PlanExample, tuple[str, ...], "tuple[StepGold, ...] | None"]
+
+
+def _unique(r: random.Random, seen: set[str], split: str, make) -> _Made:
+    """Draw until the normalised query is new (dedup across all splits) and its calls run.
+
+    ``make()`` gives (example, families, finish): ``finish()`` runs the example's calls in its
+    world and gives the finished triple, or None when a dependent step names nothing there.
+    """
     for _ in range(MAX_TRIES_PER_EXAMPLE):
-        example, fams = make()
+        example, fams, finish = make()
         key = normalize_text(example.query)
-        if key not in seen:
+        if key in seen:
+            continue
+        made = finish()
+        if made is not None:
             seen.add(key)
-            return example, fams
+            return made
     raise OctoError(
         f"{split}: could not find a new query after {MAX_TRIES_PER_EXAMPLE} draws; the phrase space is "
         f"exhausted for this request (last: {example.query!r}): lower n or add functions or values"
@@ -235,15 +432,28 @@ def _allowed(p: FunctionPhrases, split: str, held: Mapping[str, tuple[str, ...]]
     return fams
 
 
-def _irrelevant(r: random.Random, split: str, held, domain_names) -> tuple[PlanExample, tuple[str, ...]]:
+def _irrelevant(r: random.Random, split: str, held, domain_names):
     family = r.choice(_allowed(IRRELEVANT, split, held))
     text = r.choice(family.clauses).format_map(IRRELEVANT.sample(r).text)
     query = _assemble(r, [(family.form, text)])
-    ex = PlanExample(_id(query), query, (IRRELEVANT_STEP,), (NO_FUNCTION,), tuple(domain_names), GENERATOR)
-    return ex, (f"{NO_FUNCTION}/{family.name}",)
+    seed = r.randrange(WORLD_SEEDS)
+    ex = PlanExample(
+        _id(query),
+        query,
+        (IRRELEVANT_STEP,),
+        (NO_FUNCTION,),
+        tuple(domain_names),
+        GENERATOR,
+        calls=(Call(NO_FUNCTION),),
+        world={"seed": seed, "state_sha256": state_digest(world.new_state(seed))},
+    )
+    fams = (f"{NO_FUNCTION}/{family.name}",)
+    return ex, fams, lambda: (ex, fams, None)
 
 
-def _pick_functions(r: random.Random, entries, count: int, home: str, multi: bool) -> list[_Entry]:
+def _pick_functions(
+    r: random.Random, entries, count: int, home: str, multi: bool, bias: float = CONSUMER_BIAS
+) -> list[_Entry]:
     chosen: list[_Entry] = []
     for _ in range(count):
         used = {e.phrases.name for e in chosen}
@@ -255,7 +465,7 @@ def _pick_functions(r: random.Random, entries, count: int, home: str, multi: boo
         free = [e for e in entries[domain] if e.phrases.name not in used]
         kinds = {e.phrases.produces for e in chosen if e.phrases.produces}
         consumers = [e for e in free if any(e.phrases.accepts(k) for k in kinds)]
-        chosen.append(r.choice(consumers if consumers and r.random() < CONSUMER_BIAS else free))
+        chosen.append(r.choice(consumers if consumers and r.random() < bias else free))
     return _chain_order(chosen)
 
 
@@ -273,33 +483,127 @@ def _chain_order(chosen: list[_Entry]) -> list[_Entry]:
     return out
 
 
-def _compose(r: random.Random, split: str, held, entries, count: int, home: str, multi: bool):
-    chosen = _pick_functions(r, entries, count, home, multi)
-    clauses: list[_FormedClause] = []
-    steps: list[str] = []
-    fams: list[str] = []
-    produced: list[str] = []  # result kinds of the steps so far, latest last
-    for e in chosen:
-        p = e.phrases
-        family = r.choice(_allowed(p, split, held))
-        values = p.sample(r)
-        kind = next((k for k in reversed(produced) if p.accepts(k)), None)
-        if kind is not None and family.after and r.random() < DEPENDENT_SHARE:
-            ref_q, ref_s = r.choice(p.extra.get("refs", {}).get(kind) or RESULTS[kind])
-            text = r.choice(family.after).format_map({**values.text, "ref": ref_q})
-            step = r.choice(p.steps_after).format_map({**values.text, "ref": ref_s})
-        else:
-            text = r.choice(family.clauses).format_map(values.text)
-            step = r.choice(p.steps).format_map(values.text)
-        clauses.append((family.form, text))
-        steps.append(_cap(step))
-        fams.append(f"{p.name}/{family.name}")
-        if p.produces:
-            produced.append(p.produces)
-    query = _assemble(r, clauses)
-    doms = tuple(dict.fromkeys(e.domain for e in chosen))
-    ex = PlanExample(_id(query), query, tuple(steps), tuple(e.phrases.name for e in chosen), doms, GENERATOR)
-    return ex, tuple(fams)
+@dataclass(frozen=True)
+class _Draft:
+    """One step as composed, before its call runs: ``ref`` is the step-side wording of the
+    previous result it names (None for an independent step)."""
+
+    entry: _Entry
+    values: dict
+    template: str
+    ref: str | None
+    held: tuple[str, str] | None = None  # (held-out template id, the step as it writes it)
+
+
+@dataclass
+class _Plan:
+    """Composes the examples of one split (one random stream) and runs their calls."""
+
+    r: random.Random
+    split: str
+    held: Mapping[str, tuple[str, ...]]
+    hold_steps: bool
+    entries: Mapping[str, list[_Entry]]
+    functions: Mapping[str, object]
+    multi: bool
+    consumer_bias: float = CONSUMER_BIAS
+
+    def compose(self, count: int, home: str):
+        r, split = self.r, self.split
+        chosen = _pick_functions(r, self.entries, count, home, self.multi, self.consumer_bias)
+        clauses: list[_FormedClause] = []
+        steps: list[str] = []
+        fams: list[str] = []
+        drafts: list[_Draft] = []
+        for i, e in enumerate(chosen):
+            p = e.phrases
+            family = r.choice(_allowed(p, split, self.held))
+            values = p.sample(r)
+            # a step may name the result of the step just before it: the action model sees that
+            # step's observation only (the paper's O_i)
+            kind = chosen[i - 1].phrases.produces if i else None
+            after = (
+                kind is not None and p.accepts(kind) and bool(family.after) and r.random() < DEPENDENT_SHARE
+            )
+            if after:
+                ref_q, ref_s = r.choice(p.extra.get("refs", {}).get(kind) or RESULTS[kind])
+                text = r.choice(family.after).format_map({**values.text, "ref": ref_q})
+                slot_text = {**values.text, "ref": ref_s}
+            else:
+                ref_s = None
+                text = r.choice(family.clauses).format_map(values.text)
+                slot_text = values.text
+            template, form = r.choice(step_templates(p, self.hold_steps, after))
+            # the same step as the held-out template writes it: the action data's test split only
+            held = held_out_template(p, after) if self.hold_steps and split == "test" else None
+            clauses.append((family.form, text))
+            steps.append(_cap(form.format_map(slot_text)))
+            fams.append(f"{p.name}/{family.name}")
+            drafts.append(
+                _Draft(
+                    e, values.args, template, ref_s, held and (held[0], _cap(held[1].format_map(slot_text)))
+                )
+            )
+        query = _assemble(r, clauses)
+        doms = tuple(dict.fromkeys(e.domain for e in chosen))
+        ex = PlanExample(
+            _id(query), query, tuple(steps), tuple(e.phrases.name for e in chosen), doms, GENERATOR
+        )
+        seed = r.randrange(WORLD_SEEDS)
+        return ex, tuple(fams), lambda: self._finish(ex, tuple(fams), drafts, seed)
+
+    def _finish(
+        self, ex: PlanExample, fams: tuple[str, ...], drafts: list[_Draft], seed: int
+    ) -> _Made | None:
+        """Run the steps' calls in order in ``new_state(seed)``; None when a dependent step names
+        nothing in that world (or a sampler made an invalid call: draw again)."""
+        state = world.new_state(seed)
+        done: list[StepGold] = []
+        for d in drafts:
+            f = self.functions[d.entry.phrases.name]
+            arguments = dict(d.values)
+            if d.ref is not None:
+                before = done[-1].observation
+                value = gold.pick(d.ref, before)
+                filled = None if value is None else d.entry.phrases.fill(value, before["arguments"], d.ref)
+                if filled is None:
+                    return None
+                arguments.update(filled)
+            call = Call(f.name, in_schema_order(f, arguments))
+            try:
+                check_call(call, f)
+            except CallProblem:
+                return None
+            observation = execute(f, call.arguments, state).to_dict()
+            done.append(StepGold(d.template, d.ref is not None, call, observation, d.held))
+        world_record = {"seed": seed, "state_sha256": state_digest(state)}
+        finished = PlanExample(
+            ex.id,
+            ex.query,
+            ex.steps,
+            ex.functions,
+            ex.domains,
+            ex.generator,
+            tuple(g.call for g in done),
+            world_record,
+        )
+        return finished, fams, tuple(done)
+
+
+def in_schema_order(function, arguments: Mapping) -> dict:
+    """The arguments in the order the function's schema declares them (what the model learns to write)."""
+    order = list(function.parameters.get("properties", {}))
+    return {
+        k: arguments[k] for k in sorted(arguments, key=lambda k: order.index(k) if k in order else len(order))
+    }
+
+
+def state_digest(state: DeviceState) -> str:
+    """SHA-256 of the device state as canonical JSON (sorted keys, no spaces): two runs of the same
+    calls from the same seeded world give the same digest."""
+    # the dataclasses' own __dict__ (their fields), not asdict's deep copy: same JSON, 10x faster
+    text = json.dumps(state, default=vars, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _id(query: str) -> str:

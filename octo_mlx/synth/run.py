@@ -67,7 +67,7 @@ def _run_offline(config: SynthConfig, domains: list, progress) -> SynthReport:
     import time
 
     from octo_mlx.data import write_dataset
-    from octo_mlx.synth.offline import generate_offline
+    from octo_mlx.synth.offline import synthesize_actions, synthesize_offline
 
     t0 = time.perf_counter()
     kwargs: dict[str, Any] = dict(
@@ -78,16 +78,31 @@ def _run_offline(config: SynthConfig, domains: list, progress) -> SynthReport:
     )
     if config.holdout is not None:
         kwargs["holdout"] = config.holdout
-    splits = generate_offline(domains, config.n, config.seed, **kwargs)
+    extra = {"config": {**config.public(), "base_url": None, "model": None}}
+    if config.task == "action":
+        from octo_mlx.action_data import write_dataset as write_actions
+
+        splits, plans = synthesize_actions(domains, config.n, config.seed, **kwargs)
+        held = list(plans.holdout_templates)
+        write_actions(
+            config.out,
+            splits,
+            "offline",
+            config.seed,
+            [d.name for d in domains],
+            extra={
+                **({"holdout_templates": held} if held else {}),
+                "plans": sum(len(v) for v in plans.splits.values()),
+                **plans.manifest(),
+                **extra,
+            },
+        )
+    else:
+        ds = synthesize_offline(domains, config.n, config.seed, **kwargs)
+        splits = ds.splits
+        extra = {**ds.manifest(), **extra}
+        write_dataset(config.out, splits, "offline", config.seed, [d.name for d in domains], extra=extra)
     counts = {k: len(v) for k, v in splits.items()}
-    write_dataset(
-        config.out,
-        splits,
-        "offline",
-        config.seed,
-        [d.name for d in domains],
-        extra={"config": {**config.public(), "base_url": None, "model": None}},
-    )
     total = sum(counts.values())
     if progress:
         progress(ProgressEvent(config.n, config.n, total, config.n - total, 0, 0))

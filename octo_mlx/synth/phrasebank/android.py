@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 
 from octo_mlx.domains import world
-from octo_mlx.synth.phrasebank import pools
+from octo_mlx.synth.phrasebank import gold, pools
 from octo_mlx.synth.phrasebank.slots import clock, day, email_address, level, phone, pick, spoken_clock
 from octo_mlx.synth.phrasebank.spec import FunctionPhrases, Slots, fam, slots
 
@@ -284,7 +284,8 @@ def _door(r: random.Random) -> Slots:
 PHRASES = (
     FunctionPhrases(
         "take_a_photo", _photo,
-        steps=("Take a photo with the {camera} camera", "Take a picture using the {camera} camera"),
+        steps=("Take a photo with the {camera} camera", "Take a picture using the {camera} camera",
+               "Capture an image with the {camera} camera"),
         families=(
             fam("direct", "vp", "take a {camera_q}", "snap a {camera_q}", "capture a {camera_q}"),
             fam("casual", "vp", "grab a quick shot using the {camera_q2}",
@@ -318,7 +319,8 @@ PHRASES = (
     ),
     FunctionPhrases(
         "get_weather_forecast", _weather,
-        steps=("Get the weather forecast for {location}", "Check the weather forecast in {location}"),
+        steps=("Get the weather forecast for {location}", "Check the weather forecast in {location}",
+               "Look up the weather forecast for {location}"),
         families=(
             fam("direct", "vp", "check the weather forecast for {location}",
                 "get the forecast for {location}", "look up the weather in {location}"),
@@ -335,7 +337,8 @@ PHRASES = (
     FunctionPhrases(
         "send_email", _email,
         steps=('Send an email to {recipient} with the subject "{title}" and the message "{content}"',
-               'Email {recipient} with the title "{title}" saying "{content}"'),
+               'Email {recipient} with the title "{title}" saying "{content}"',
+               'Compose an email to {recipient} titled "{title}" with the body "{content}"'),
         families=(
             fam("direct", "vp", 'email {recipient_q} with the subject "{title}" saying {content}',
                 'send an email to {recipient_q} titled "{title}": {content}',
@@ -360,11 +363,14 @@ PHRASES = (
                 after=("{ref} -> email {recipient_q}", "email {ref} to {recipient_q} pls")),
         ),
         holdout="casual", consumes=("*",),
-        steps_after=("Email {ref} to {recipient}", "Send {ref} to {recipient} by email"),
+        steps_after=("Email {ref} to {recipient}", "Send {ref} to {recipient} by email",
+                     "Forward {ref} to {recipient} in an email"),
+        fill=gold.forward_by_email,
     ),
     FunctionPhrases(
         "search_youtube_videos", _yt,
-        steps=("Search YouTube for videos about {vquery}", 'Search YouTube for "{vquery}"'),
+        steps=("Search YouTube for videos about {vquery}", 'Search YouTube for "{vquery}"',
+               "Look up YouTube videos on {vquery}"),
         families=(
             fam("direct", "vp", "search YouTube for {vquery}", "find YouTube videos about {vquery}",
                 "look up {vquery} on YouTube"),
@@ -382,7 +388,8 @@ PHRASES = (
     FunctionPhrases(
         "find_route_google_maps", _route,
         steps=("Find a {mode} route from {origin} to {destination}",
-               "Get {mode} directions from {origin} to {destination} on Google Maps"),
+               "Get {mode} directions from {origin} to {destination} on Google Maps",
+               "Plan a {mode} route on Google Maps from {origin} to {destination}"),
         families=(
             fam("direct", "vp", "find a route from {origin} to {destination} {mode_q}",
                 "get directions from {origin} to {destination} {mode_q}",
@@ -403,7 +410,8 @@ PHRASES = (
     ),
     FunctionPhrases(
         "check_nest_smoke_detector_status", _nothing,
-        steps=("Check the Nest smoke detector status", "Check the status of the Nest smoke detector"),
+        steps=("Check the Nest smoke detector status", "Check the status of the Nest smoke detector",
+               "Get the battery and sensor status of the Nest smoke detector"),
         families=(
             fam("direct", "vp", "check the smoke detector", "check the status of my Nest smoke detector",
                 "run a check on the smoke alarm"),
@@ -419,7 +427,8 @@ PHRASES = (
     ),
     FunctionPhrases(
         "send_text_message", _text2,
-        steps=('Send a text message to {contact} saying "{message}"', 'Text {contact}: "{message}"'),
+        steps=('Send a text message to {contact} saying "{message}"', 'Text {contact}: "{message}"',
+               'Send an SMS to {contact} with the message "{message}"'),
         families=(
             fam("direct", "vp", 'text {contact} "{message}"', "send a text to {contact} saying {message}",
                 'send {contact} a message: "{message}"',
@@ -440,11 +449,13 @@ PHRASES = (
                 after=("sms {ref} to {contact}", "txt {contact} {ref}")),
         ),
         holdout="need", consumes=("*",),
-        steps_after=("Send {ref} to {contact} in a text message", "Text {ref} to {contact}"),
+        steps_after=("Send {ref} to {contact} in a text message", "Text {ref} to {contact}",
+                     "Forward {ref} to {contact} by SMS"),
+        fill=gold.forward_by_text,
     ),
     FunctionPhrases(
         "make_phone_call", _call,
-        steps=("Call {phone}", "Make a phone call to {phone}"),
+        steps=("Call {phone}", "Make a phone call to {phone}", "Dial the number {phone}"),
         families=(
             fam("direct", "vp", "call {phone_q}", "dial {phone_q}", "place a call to {phone_q}"),
             fam("casual", "vp", "ring {phone_q}", "give {phone_q} a ring", "get {phone_q} on the line"),
@@ -459,7 +470,8 @@ PHRASES = (
     FunctionPhrases(
         "create_contact", _contact,
         steps=("Create a contact named {name} with the phone number {phone}",
-               "Add {name} to the contacts with the number {phone}"),
+               "Add {name} to the contacts with the number {phone}",
+               "Save a new contact {name} with the phone number {phone}"),
         families=(
             fam("direct", "vp", "add {name} to my contacts with the number {phone_q}",
                 "create a contact for {name}, phone {phone_q}",
@@ -479,7 +491,8 @@ PHRASES = (
     ),
     FunctionPhrases(
         "set_timer_alarm", _alarm,
-        steps=("Set an alarm for {time}{label}", "Set a timer alarm at {time}{label}"),
+        steps=("Set an alarm for {time}{label}", "Set a timer alarm at {time}{label}",
+               "Schedule an alarm at {time}{label}"),
         families=(
             fam("direct", "vp", "set an alarm for {time_q}{label_q}", "create an alarm at {time_q}{label_q}",
                 "set a timer alarm for {time_q}{label_q}"),
@@ -498,7 +511,8 @@ PHRASES = (
     ),
     FunctionPhrases(
         "change_screen_brightness", _brightness,
-        steps=("Set the screen brightness to {level}", "Change the screen brightness to level {level}"),
+        steps=("Set the screen brightness to {level}", "Change the screen brightness to level {level}",
+               "Adjust the display brightness to {level}"),
         families=(
             fam("direct", "vp", "set the screen brightness to {level_q}",
                 "change the brightness to {level_q}", "adjust the display brightness to {level_q}"),
@@ -517,7 +531,8 @@ PHRASES = (
     FunctionPhrases(
         "create_calendar_event", _event,
         steps=('Create a calendar event "{title}" {date} from {start} to {end}',
-               'Schedule "{title}" in the calendar {date} from {start} to {end}'),
+               'Schedule "{title}" in the calendar {date} from {start} to {end}',
+               'Add the event "{title}" to the calendar {date} from {start} to {end}'),
         families=(
             fam("direct", "vp", 'create a calendar event "{title}" {date_q} from {start_q} to {end_q}',
                 "schedule {title} {date_q}, {start_q} to {end_q}",
@@ -539,7 +554,8 @@ PHRASES = (
     ),
     FunctionPhrases(
         "set_volume", _volume,
-        steps=("Set the {volume_type} volume to {level}", "Change the {volume_type} volume to level {level}"),
+        steps=("Set the {volume_type} volume to {level}", "Change the {volume_type} volume to level {level}",
+               "Adjust the {volume_type} volume to {level}"),
         families=(
             fam("direct", "vp", "set the {volume_type_q} to {level_q}",
                 "change the {volume_type_q} to {level_q}", "adjust the {volume_type_q} to {level_q}"),
@@ -558,7 +574,8 @@ PHRASES = (
     FunctionPhrases(
         "connect_to_bluetooth_device", _bluetooth,
         steps=("Connect to the Bluetooth device {device}{timeout}",
-               "Connect to {device} via Bluetooth{timeout}"),
+               "Connect to {device} via Bluetooth{timeout}",
+               "Pair the phone with the Bluetooth device {device}{timeout}"),
         families=(
             fam("direct", "vp", "connect to my {device}{timeout_q}",
                 "connect the phone to {device} over Bluetooth{timeout_q}",
@@ -577,7 +594,8 @@ PHRASES = (
     ),
     FunctionPhrases(
         "enable_do_not_disturb", _dnd,
-        steps=("Turn {on_off} Do Not Disturb", "Turn {on_off} Do Not Disturb mode"),
+        steps=("Turn {on_off} Do Not Disturb", "Turn {on_off} Do Not Disturb mode",
+               "Switch Do Not Disturb {on_off}"),
         families=(
             fam("direct", "vp", "{on_off_q} Do Not Disturb", "{on_off_q} do not disturb mode"),
             fam("casual", "vp", "{on_off_q2}"),
@@ -590,7 +608,8 @@ PHRASES = (
     FunctionPhrases(
         "set_nest_temperature", _temperature,
         steps=("Set the Nest thermostat to {temp}°F",
-               "Set the Nest thermostat temperature to {temp} degrees Fahrenheit"),
+               "Set the Nest thermostat temperature to {temp} degrees Fahrenheit",
+               "Change the Nest thermostat setting to {temp}°F"),
         families=(
             fam("direct", "vp", "set the thermostat to {temp_q}", "change the Nest temperature to {temp_q}",
                 "set the Nest to {temp_q}"),
@@ -607,7 +626,8 @@ PHRASES = (
     FunctionPhrases(
         "play_music_on_nest_hub", _music,
         steps=("Play {music} from {service} on the Nest speaker",
-               "Play the music {music} on {service} on the Nest Hub"),
+               "Play the music {music} on {service} on the Nest Hub",
+               "Stream {music} from {service} to the Nest speaker"),
         families=(
             fam("direct", "vp", "play {music} on {service} on the Nest speaker",
                 "put on {music} from {service} on the Nest Hub", "stream {music} from {service} to the Nest"),
@@ -628,7 +648,8 @@ PHRASES = (
     FunctionPhrases(
         "play_video_on_nest_hub", _nest_video,
         steps=("Play {video} from {service} on the Nest Hub",
-               "Play the video {video} on {service} on the Nest Hub"),
+               "Play the video {video} on {service} on the Nest Hub",
+               "Show {video} from {service} on the Nest Hub screen"),
         families=(
             fam("direct", "vp", "play {video} on {service} on the Nest Hub",
                 "put {video} from {service} on the Nest Hub screen",
@@ -649,7 +670,8 @@ PHRASES = (
     ),
     FunctionPhrases(
         "open_or_lock_door", _door,
-        steps=("{status} the front door", "{status} the front door with the smart lock"),
+        steps=("{status} the front door", "{status} the front door with the smart lock",
+               "Use the smart lock to {status} the front door"),
         families=(
             fam("direct", "vp", "{status_q}"),
             fam("casual", "vp", "{status_q2}"),

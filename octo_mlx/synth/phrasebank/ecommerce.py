@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 
 from octo_mlx.domains import world
-from octo_mlx.synth.phrasebank import pools
+from octo_mlx.synth.phrasebank import gold, pools
 from octo_mlx.synth.phrasebank.slots import coupon, pick, street_address
 from octo_mlx.synth.phrasebank.spec import FunctionPhrases, Slots, fam, slots
 
@@ -152,7 +152,7 @@ _CART_ITEM_REFS = {
         ("the most expensive item", "the most expensive item"),
         ("the last thing I added", "the most recently added item"),
         ("the cheapest item", "the cheapest item"),
-        ("anything that's out of stock", "the out-of-stock item"),
+        ("the first thing I added", "the first item in the cart"),
     )
 }
 
@@ -180,7 +180,8 @@ PHRASES = (
     ),
     FunctionPhrases(
         "get_product_details", _product,
-        steps=("Get the details of product {pid}", "Show the product details for {pid}"),
+        steps=("Get the details of product {pid}", "Show the product details for {pid}",
+               "Look up the product information for {pid}"),
         families=(
             fam("direct", "vp", "get the details of product {pid}", "show me the product page for {pid}",
                 "open the details of item {pid}",
@@ -198,11 +199,14 @@ PHRASES = (
                 after=("details on {ref}", "specs for {ref}")),
         ),
         holdout="need", produces="product", consumes=("products",), chain=("shop", 1),
-        steps_after=("Get the details of {ref}", "Show the product details of {ref}"),
+        steps_after=("Get the details of {ref}", "Show the product details of {ref}",
+                     "Look up the product information for {ref}"),
+        fill=gold.product_id,
     ),
     FunctionPhrases(
         "add_to_cart", _add,
-        steps=("Add {qty}product {pid} to the cart", "Add {qty}item {pid} to the shopping cart"),
+        steps=("Add {qty}product {pid} to the cart", "Add {qty}item {pid} to the shopping cart",
+               "Put {qty}product {pid} into the shopping cart"),
         families=(
             fam("direct", "vp", "add {qty_q}product {pid} to my cart", "put {qty_q}item {pid} in the cart",
                 "add {qty_q}{pid} to the shopping cart",
@@ -221,11 +225,13 @@ PHRASES = (
                 after=("{qty_q}{ref} -> cart", "add to cart: {qty_q}{ref}")),
         ),
         holdout="ask", consumes=("products", "product"), chain=("shop", 2),
-        steps_after=("Add {qty}{ref} to the cart", "Add {qty}{ref} to the shopping cart"),
+        steps_after=("Add {qty}{ref} to the cart", "Add {qty}{ref} to the shopping cart",
+                     "Put {qty}{ref} into the shopping cart"),
+        fill=gold.product_id,
     ),
     FunctionPhrases(
         "view_cart", _nothing,
-        steps=("View the shopping cart", "Show the contents of the cart"),
+        steps=("View the shopping cart", "Show the contents of the cart", "Open the shopping cart"),
         families=(
             fam("direct", "vp", "show me my cart", "view my shopping cart", "open my cart"),
             fam("casual", "vp", "let me see what's in my basket", "pull up my cart", "bring up my basket"),
@@ -239,7 +245,8 @@ PHRASES = (
     ),
     FunctionPhrases(
         "remove_from_cart", _product,
-        steps=("Remove product {pid} from the cart", "Remove item {pid} from the shopping cart"),
+        steps=("Remove product {pid} from the cart", "Remove item {pid} from the shopping cart",
+               "Delete product {pid} from the shopping cart"),
         families=(
             fam("direct", "vp", "remove product {pid} from my cart", "delete item {pid} from the cart",
                 "remove {pid} from the shopping cart",
@@ -258,12 +265,15 @@ PHRASES = (
                 after=("remove {ref} from cart", "cart -= {ref}")),
         ),
         holdout="casual", consumes=("cart",), chain=("shop", 4),
-        steps_after=("Remove {ref} from the cart",),
+        steps_after=("Remove {ref} from the cart", "Remove {ref} from the shopping cart",
+                     "Delete {ref} from the shopping cart"),
+        fill=gold.product_id,
         extra={"refs": _CART_ITEM_REFS},
     ),
     FunctionPhrases(
         "apply_coupon", _coupon,
-        steps=("Apply the coupon code {code}", "Apply coupon {code} to the cart"),
+        steps=("Apply the coupon code {code}", "Apply coupon {code} to the cart",
+               "Redeem the coupon code {code}"),
         families=(
             fam("direct", "vp", "apply the coupon {code}", "use the promo code {code}",
                 "apply discount code {code}"),
@@ -279,7 +289,8 @@ PHRASES = (
     ),
     FunctionPhrases(
         "checkout", _checkout,
-        steps=("Check out and pay with {pay}{ship}", "Place the order and pay with {pay}{ship}"),
+        steps=("Check out and pay with {pay}{ship}", "Place the order and pay with {pay}{ship}",
+               "Complete the purchase using {pay}{ship}"),
         families=(
             fam("direct", "vp", "check out with {pay_q}{ship_q}", "place the order using {pay_q}{ship_q}",
                 "buy everything in my cart with {pay_q}{ship_q}"),
@@ -298,7 +309,8 @@ PHRASES = (
     ),
     FunctionPhrases(
         "track_order", _order_id,
-        steps=("Track the order {order}", "Check the delivery status of order {order}"),
+        steps=("Track the order {order}", "Check the delivery status of order {order}",
+               "Get the tracking information for order {order}"),
         families=(
             fam("direct", "vp", "track order {order}", "check the status of order {order}",
                 "track my order {order}"),
@@ -315,7 +327,8 @@ PHRASES = (
     FunctionPhrases(
         "return_item", _return,
         steps=('Return order {order} with the reason "{reason}"',
-               'Start a return for order {order} because "{reason}"'),
+               'Start a return for order {order} because "{reason}"',
+               'Request a refund for order {order} with the reason "{reason}"'),
         families=(
             fam("direct", "vp", "return order {order} because {reason}",
                 "start a return for order {order}, reason: {reason}",

@@ -53,7 +53,7 @@ def generic_phrases(function: Any) -> FunctionPhrases:
     return FunctionPhrases(
         function.name,
         sample,
-        steps=(f"{_cap(words)}{{with}}", f"Use {function.name}{{with}}"),
+        steps=(f"{_cap(words)}{{with}}", f"Use {function.name}{{with}}", f"Call {function.name}{{with}}"),
         families=(
             fam("direct", "vp", f"{words}{{with_q}}", f"{words} for me{{with_q}}"),
             fam("describe", "vp", f"{desc}{{with_q3}}"),

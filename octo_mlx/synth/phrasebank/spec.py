@@ -10,7 +10,12 @@ A function's entry (:class:`FunctionPhrases`) holds
   each with a few surface variants. One family per function is held out for the test split;
 - optional dependencies: ``produces`` names the kind of result a step yields ("articles"), and a
   consumer's ``after`` clauses / ``steps_after`` refer to an earlier result through ``{ref}``
-  ("email {ref} to {recipient_q}" -> "Email the first article found to myself").
+  ("email {ref} to {recipient_q}" -> "Email the first article found to myself"); its ``fill``
+  turns the referred value into the call's arguments (phrasebank/gold.py).
+
+Step templates: at least three per function (and per dependent form), the **last one held out**
+for the test split (:data:`HELD_OUT_STEP`), so action models are tested on step wordings they
+never saw; its wording shares no skeleton with the function's other templates.
 
 Forms decide how a clause joins its neighbours in a multi-step query: ``vp`` is a verb phrase
 ("text Mom that ...", joined by "and then", wrappable in "Can you ...?"), ``s`` a statement
@@ -26,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FORMS = ("vp", "s", "q", "t")
+HELD_OUT_STEP = -1  # index of the step template (in steps and in steps_after) only the test split uses
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,9 @@ class FunctionPhrases:
         steps_after: step templates using ``{ref}`` (an earlier result), used with ``after``.
         chain: (chain name, rank): within one plan, functions of the same chain keep rank
             order (search before add-to-cart before checkout).
+        fill: ``(value, earlier call's arguments, ref wording) -> arguments`` (or None when the
+            value does not fit): what the earlier result a dependent step names gives its call
+            (phrasebank/gold.py); required with ``steps_after``.
     """
 
     name: str
@@ -111,6 +120,7 @@ class FunctionPhrases:
     steps_after: tuple[str, ...] = ()
     chain: tuple[str, int] | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    fill: Callable[[Any, Mapping[str, Any], str], dict | None] | None = field(default=None, compare=False)
 
     def family(self, name: str) -> Family:
         for f in self.families:

@@ -11,7 +11,7 @@ import random
 import re
 
 from octo_mlx.domains import world
-from octo_mlx.synth.phrasebank import pools
+from octo_mlx.synth.phrasebank import gold, pools
 from octo_mlx.synth.phrasebank.slots import date_range, day, flight_number, money, pick
 from octo_mlx.synth.phrasebank.spec import FunctionPhrases, Slots, fam, slots
 
@@ -124,7 +124,8 @@ PHRASES = (
     FunctionPhrases(
         "search_flights", _flights,
         steps=("Search flights from {origin} to {destination} {date}",
-               "Find flights from {origin} to {destination} {date}"),
+               "Find flights from {origin} to {destination} {date}",
+               "Look up flights between {origin} and {destination} {date}"),
         families=(
             fam("direct", "vp", "search flights from {origin} to {destination} {date_q}",
                 "find flights from {origin} to {destination} {date_q}",
@@ -145,7 +146,7 @@ PHRASES = (
     ),
     FunctionPhrases(
         "book_flight", _book_flight,
-        steps=("Book the flight {fid}{pax}", "Book seats on flight {fid}{pax}"),
+        steps=("Book the flight {fid}{pax}", "Book seats on flight {fid}{pax}", "Reserve flight {fid}{pax}"),
         families=(
             fam("direct", "vp", "book flight {fid}{pax_q}", "reserve seats on {fid}{pax_q}",
                 "book {fid}{pax_q}",
@@ -163,11 +164,13 @@ PHRASES = (
                 after=("book {ref}{pax_q}", "reserve: {ref}{pax_q}")),
         ),
         holdout="ask", produces="booking", consumes=("flights",), chain=("flight", 1),
-        steps_after=("Book {ref}{pax}", "Book seats on {ref}{pax}"),
+        steps_after=("Book {ref}{pax}", "Book seats on {ref}{pax}", "Reserve {ref}{pax}"),
+        fill=gold.flight_id,
     ),
     FunctionPhrases(
         "check_flight_status", _status,
-        steps=("Check the status of flight {flight}", "Check whether flight {flight} is on time"),
+        steps=("Check the status of flight {flight}", "Check whether flight {flight} is on time",
+               "Get the live status of flight {flight}"),
         families=(
             fam("direct", "vp", "check the status of flight {flight_q}", "check flight {flight_q}",
                 "get the live status of {flight_q}"),
@@ -185,7 +188,8 @@ PHRASES = (
     FunctionPhrases(
         "search_hotels", _hotels,
         steps=("Search hotels in {place} from {start} to {end}",
-               "Find hotels in {place} from {start} to {end}"),
+               "Find hotels in {place} from {start} to {end}",
+               "Look up hotels in {place} from {start} to {end}"),
         families=(
             fam("direct", "vp", "search hotels in {place} from {start_q} to {end_q}",
                 "find a hotel in {place} from {start_q} until {end_q}",
@@ -206,7 +210,8 @@ PHRASES = (
     ),
     FunctionPhrases(
         "book_hotel", _book_hotel,
-        steps=("Book the hotel {hid} from {start} to {end}", "Reserve hotel {hid} from {start} to {end}"),
+        steps=("Book the hotel {hid} from {start} to {end}", "Reserve hotel {hid} from {start} to {end}",
+               "Make a reservation at hotel {hid} from {start} to {end}"),
         families=(
             fam("direct", "vp", "book hotel {hid} from {start_q} to {end_q}",
                 "reserve {hid} from {start_q} until {end_q}",
@@ -224,12 +229,15 @@ PHRASES = (
                 after=("book {ref}", "reserve: {ref}")),
         ),
         holdout="casual", produces="booking", consumes=("hotels",), chain=("hotel", 1),
-        steps_after=("Book {ref} for the same dates", "Reserve {ref} for the same dates"),
+        steps_after=("Book {ref} for the same dates", "Reserve {ref} for the same dates",
+                     "Make a reservation at {ref} for the same dates"),
+        fill=gold.hotel_for_the_searched_dates,
     ),
     FunctionPhrases(
         "rent_car", _car,
         steps=("Rent a car in {place} from {start} to {end}",
-               "Book a rental car at {place} from {start} to {end}"),
+               "Book a rental car at {place} from {start} to {end}",
+               "Reserve a rental car in {place} from {start} to {end}"),
         families=(
             fam("direct", "vp", "rent a car in {place} from {start_q} to {end_q}",
                 "book a rental car at {place} from {start_q} until {end_q}",
@@ -250,7 +258,8 @@ PHRASES = (
     ),
     FunctionPhrases(
         "get_travel_advisory", _advisory,
-        steps=("Get the travel advisory for {country}", "Check the travel advisory level for {country}"),
+        steps=("Get the travel advisory for {country}", "Check the travel advisory level for {country}",
+               "Look up the travel safety advisory for {country}"),
         families=(
             fam("direct", "vp", "get the travel advisory for {country}",
                 "check the travel advisory for {country}", "look up the travel warnings for {country}"),
@@ -268,7 +277,8 @@ PHRASES = (
     ),
     FunctionPhrases(
         "convert_currency", _convert,
-        steps=("Convert {amount} {src} to {dst}", "Convert {amount} from {src} to {dst}"),
+        steps=("Convert {amount} {src} to {dst}", "Convert {amount} from {src} to {dst}",
+               "Work out how much {amount} {src} is in {dst}"),
         families=(
             fam("direct", "vp", "convert {amount_q} {src_q} to {dst_q}",
                 "change {amount_q} {src_q} into {dst_q}", "convert {amount_q} from {src_q} to {dst_q}"),
@@ -288,7 +298,7 @@ PHRASES = (
     ),
     FunctionPhrases(
         "cancel_booking", _cancel,
-        steps=("Cancel the booking {bid}", "Cancel reservation {bid}"),
+        steps=("Cancel the booking {bid}", "Cancel reservation {bid}", "Call off the booking {bid}"),
         families=(
             fam("direct", "vp", "cancel booking {bid}", "cancel my reservation {bid}",
                 "cancel the booking with id {bid}"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 from octo_mlx.domains import world
-from octo_mlx.synth.phrasebank import pools
+from octo_mlx.synth.phrasebank import gold, pools
 from octo_mlx.synth.phrasebank.slots import pick
 from octo_mlx.synth.phrasebank.spec import FunctionPhrases, Slots, fam, slots
 
@@ -119,11 +119,14 @@ def _download(r: random.Random) -> Slots:
 
 
 def _subtitles(r: random.Random) -> Slots:
-    """On and off read differently, so the sampler words the whole step (``{sub}``) and clause."""
+    """On and off read differently, so the sampler words the whole step (``{sub0}``..``{sub2}``, one
+    per step template) and clause."""
     if r.random() < 0.2:
         return slots(
             {"language": "off"},
-            sub=pick(r, ("Turn off the subtitles", "Switch the subtitles off")),
+            sub0="Turn off the subtitles",
+            sub1="Switch the subtitles off",
+            sub2="Hide the subtitles",
             sub_q=pick(r, ("turn off the subtitles", "switch subtitles off", "disable captions")),
             sub_q2=pick(r, ("get rid of the subtitles", "kill the captions", "lose the subtitles")),
             sub_q3=pick(r, ("can you turn the subtitles off", "could you hide the captions")),
@@ -133,7 +136,9 @@ def _subtitles(r: random.Random) -> Slots:
     lang = pick(r, pools.LANGUAGES)[0]
     return slots(
         {"language": lang},
-        sub=pick(r, (f"Turn on {lang} subtitles", f"Set the subtitles to {lang}")),
+        sub0=f"Turn on {lang} subtitles",
+        sub1=f"Set the subtitles to {lang}",
+        sub2=f"Show the subtitles in {lang}",
         sub_q=pick(
             r, (f"turn on {lang} subtitles", f"set the subtitles to {lang}", f"enable {lang} captions")
         ),
@@ -153,7 +158,8 @@ PHRASES = (
     FunctionPhrases(
         "search_videos", _search,
         steps=("Search for {genre}videos about {topic}",
-               'Search the catalogue for {genre}titles matching "{topic}"'),
+               'Search the catalogue for {genre}titles matching "{topic}"',
+               "Browse the catalogue for {genre}movies about {topic}"),
         families=(
             fam("direct", "vp", "search for {genre_q}videos about {topic}",
                 "find {genre_q}films or shows about {topic}", "look up {genre_q}titles about {topic}"),
@@ -172,7 +178,7 @@ PHRASES = (
     ),
     FunctionPhrases(
         "play_video", _titled,
-        steps=("Play {title}", "Start playing {title}"),
+        steps=("Play {title}", "Start playing {title}", "Begin streaming {title}"),
         families=(
             fam("direct", "vp", "play {title}", "start {title}", "put on {title}",
                 after=("play {ref}", "start {ref}")),
@@ -188,11 +194,12 @@ PHRASES = (
                 after=("play {ref}", "{ref} -> play")),
         ),
         holdout="casual", consumes=_CONSUMES, chain=("watch", 1),
-        steps_after=("Play {ref}", "Start playing {ref}"),
+        steps_after=("Play {ref}", "Start playing {ref}", "Begin streaming {ref}"),
+        fill=gold.title,
     ),
     FunctionPhrases(
         "pause_playback", _nothing,
-        steps=("Pause the playback", "Pause the video that is playing"),
+        steps=("Pause the playback", "Pause the video that is playing", "Put the playback on hold"),
         families=(
             fam("direct", "vp", "pause the video", "pause playback", "pause what's playing"),
             fam("casual", "vp", "hold it there", "freeze the show for a sec", "put the movie on hold"),
@@ -206,7 +213,8 @@ PHRASES = (
     ),
     FunctionPhrases(
         "add_to_watchlist", _titled,
-        steps=("Add {title} to the watchlist", "Put {title} on the watchlist"),
+        steps=("Add {title} to the watchlist", "Put {title} on the watchlist",
+               "Save {title} to the watchlist"),
         families=(
             fam("direct", "vp", "add {title} to my watchlist", "put {title} on my watchlist",
                 "add {title} to my list",
@@ -223,11 +231,14 @@ PHRASES = (
                 after=("watchlist + {ref}", "save {ref}")),
         ),
         holdout="terse", consumes=_CONSUMES,
-        steps_after=("Add {ref} to the watchlist", "Put {ref} on the watchlist"),
+        steps_after=("Add {ref} to the watchlist", "Put {ref} on the watchlist",
+                     "Save {ref} to the watchlist"),
+        fill=gold.title,
     ),
     FunctionPhrases(
         "remove_from_watchlist", _titled,
-        steps=("Remove {title} from the watchlist", "Take {title} off the watchlist"),
+        steps=("Remove {title} from the watchlist", "Take {title} off the watchlist",
+               "Delete {title} from the watchlist"),
         families=(
             fam("direct", "vp", "remove {title} from my watchlist", "take {title} off my watchlist",
                 "delete {title} from my list"),
@@ -243,7 +254,8 @@ PHRASES = (
     ),
     FunctionPhrases(
         "get_recommendations", _recommend,
-        steps=("Get {genre}recommendations", "Get {genre}video recommendations"),
+        steps=("Get {genre}recommendations", "Get {genre}video recommendations",
+               "Suggest some {genre}titles to watch"),
         families=(
             fam("direct", "vp", "recommend some {genre_q}movies", "get me {genre_q}recommendations",
                 "suggest {genre_q}shows to watch"),
@@ -260,7 +272,8 @@ PHRASES = (
     ),
     FunctionPhrases(
         "rate_video", _rate,
-        steps=("Rate {title} {stars}", "Give {title} a rating of {stars}"),
+        steps=("Rate {title} {stars}", "Give {title} a rating of {stars}",
+               "Leave a rating of {stars} for {title}"),
         families=(
             fam("direct", "vp", "rate {title} {stars_q}", "give {title} {stars_q}",
                 "rate the show {title} {stars_q}"),
@@ -276,7 +289,8 @@ PHRASES = (
     ),
     FunctionPhrases(
         "download_video", _download,
-        steps=("Download {title}{quality}", "Download {title} for offline viewing{quality}"),
+        steps=("Download {title}{quality}", "Download {title} for offline viewing{quality}",
+               "Save {title} to the device for offline viewing{quality}"),
         families=(
             fam("direct", "vp", "download {title}{quality_q}", "save {title} offline{quality_q}",
                 "download {title} to my device{quality_q}",
@@ -297,11 +311,13 @@ PHRASES = (
                 after=("dl {ref}{quality_q}", "download: {ref}{quality_q}")),
         ),
         holdout="ask", consumes=_CONSUMES,
-        steps_after=("Download {ref}{quality}", "Download {ref} for offline viewing{quality}"),
+        steps_after=("Download {ref}{quality}", "Download {ref} for offline viewing{quality}",
+                     "Save {ref} to the device for offline viewing{quality}"),
+        fill=gold.title,
     ),
     FunctionPhrases(
         "set_subtitles", _subtitles,
-        steps=("{sub}",),
+        steps=("{sub0}", "{sub1}", "{sub2}"),
         families=(
             fam("direct", "vp", "{sub_q}"),
             fam("casual", "vp", "{sub_q2}"),
