@@ -23,7 +23,7 @@ from octo_mlx.action.constrain import (
     decode_calls,
     table_ids,
 )
-from octo_mlx.action.syntax import SlotMap, format_call, parse_call
+from octo_mlx.syntax import SlotMap, format_call, parse_call
 from octo_mlx.domains.catalog import load_domains
 from octo_mlx.errors import OctoError
 from octo_mlx.functions.calls import MAX_ARGUMENTS_CHARS, NO_CALL, Call, CallProblem, check_call

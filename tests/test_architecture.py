@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("runtime",),  # where and how fast MLX runs
     ("generation",),  # batched generation over mlx-lm, the one list of end markers
     ("functions", "models", "resolver"),  # the tool contract; models and their files; step -> function
-    ("domains",),  # the bundled domains, their seeded world, the catalog of every domain
+    ("domains", "syntax"),  # the bundled domains, their world, the catalog; the action model's call text
     ("data",),  # planner datasets (they name their domains)
     ("action_data",),  # action-model datasets (the planner data's format machinery, reused)
     ("llm", "adapters"),  # the one OpenAI-compatible client; what trains beside a frozen base

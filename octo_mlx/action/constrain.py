@@ -13,7 +13,7 @@ So the first generated token is a functional token of the active domains or ``<n
 every other table entry (other slots, ``<nexa_split>``) and every other token is masked; the
 arguments are one JSON object valid for that function's schema (types, enums, ranges,
 patterns, required, no undeclared argument), written compactly with the keys in declared order
-(as :func:`octo_mlx.action.syntax.format_call` writes training targets); then ``<nexa_end>``.
+(as :func:`octo_mlx.syntax.format_call` writes training targets); then ``<nexa_end>``.
 
 What a schema leaves unbounded is bounded for decoding (an untrained model would otherwise
 rarely close a string or stop a number before the token limit): strings at ``max_string_chars``,
@@ -32,7 +32,7 @@ Two ways to decode under it:
 
 :func:`decode_calls` does either, or neither (``constrained=False``: only the table entries
 outside the active slots are masked), and parses each output with
-:func:`octo_mlx.action.syntax.parse_call`.
+:func:`octo_mlx.syntax.parse_call`.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from octo_mlx.action.syntax import SlotMap, parse_call
+from octo_mlx.syntax import SlotMap, parse_call
 from octo_mlx.adapters.rows import hf_tokenizer
 from octo_mlx.errors import OctoError
 from octo_mlx.functions.calls import Call, CallProblem
