@@ -19,6 +19,7 @@ whatever the text, it returns a :class:`Call` or raises a :class:`CallProblem`, 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -227,3 +228,39 @@ def parse_call(
         return Call(NO_CALL)
     arguments = parse_arguments(arguments_text, name)
     return check_call(Call(name, arguments), active[name])
+
+
+# --- what the action model reads --------------------------------------------------------------
+
+MAX_OBSERVATION_CHARS = 2_000  # a bundled search result is < 1,000; longer ones are cut, and say so
+
+
+def render_observation(observation: Mapping[str, Any] | None) -> str:
+    """The previous call's outcome as the action model reads it: its function, then its result
+    (or its error) as compact JSON, cut at MAX_OBSERVATION_CHARS."""
+    if not observation:
+        return ""
+    name = observation.get("function", "?")
+    if observation.get("ok", True):
+        body = json.dumps(observation.get("result"), ensure_ascii=False, separators=(",", ":"))
+        text = f"Result of {name}: {body}"
+    else:
+        text = f"{name} failed: {observation.get('error')}"
+    if len(text) > MAX_OBSERVATION_CHARS:
+        text = text[:MAX_OBSERVATION_CHARS] + " ...(cut)"
+    return text
+
+
+def action_messages(step: str, observation: Mapping[str, Any] | None = None) -> list[dict[str, str]]:
+    """The chat turns of one action-model request: the step, then the previous result if any.
+    Training (:mod:`octo_mlx.train`) and the action model (:mod:`octo_mlx.action`) both use it,
+    so the model is asked at run time exactly as it was taught."""
+    seen = render_observation(observation)
+    content = step.strip() if not seen else f"{step.strip()}\n\n{seen}"
+    return [{"role": "user", "content": content}]
+
+
+def action_tokens(slots: SlotMap) -> list[str]:
+    """The table entries whose rows an action adapter trains: its slots, ``<nexa_none>``,
+    ``<nexa_end>``."""
+    return [END, NONE, *(slot_token(s) for s, _ in slots.slots)]

@@ -118,10 +118,20 @@ def _copy_extras(source: Path, dest: Path) -> None:
             shutil.copy2(f, dest / f.name)
 
 
+TASK_FILE = "octo-mlx-task.json"  # an action model's slot map and domains, beside full weights
+
+
 def save_full_model(
-    folder: Path, model: nn.Module, tokenizer, config: dict, source: Path, recipe_yaml: str
+    folder: Path,
+    model: nn.Module,
+    tokenizer,
+    config: dict,
+    source: Path,
+    recipe_yaml: str,
+    task: dict | None = None,
 ) -> Path:
-    """Write a complete model folder (config, weights, tokenizer, recipe) atomically."""
+    """Write a complete model folder (config, weights, tokenizer, recipe) atomically; ``task``
+    (an action model's task, slot map and domains) goes to ``octo-mlx-task.json``."""
     from mlx_lm.utils import save_config, save_model
 
     tmp = fresh_tmp(folder)
@@ -131,5 +141,7 @@ def save_full_model(
     save_config(config, tmp / "config.json")
     save_tokenizer(tokenizer, tmp)
     (tmp / "recipe.yaml").write_text(recipe_yaml)
+    if task:
+        (tmp / TASK_FILE).write_text(json.dumps(task, indent=2) + "\n")
     replace_dir(tmp, folder)
     return folder

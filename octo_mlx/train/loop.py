@@ -138,7 +138,8 @@ def _start_message(run: Run, stop: int, per_epoch: int, start: int, resumed: boo
     if t.method != "full":
         message += f", {lora_scale_line(run.recipe.lora)}"
     if new.ids:
-        message += f", trained rows of {list(new.tokens)}"
+        shown = list(new.tokens[:3]) + (["..."] if len(new.tokens) > 3 else [])
+        message += f", trained rows of {len(new.tokens)} table entries {shown}"
     return message + (f", resumed at step {start}" if resumed else "")
 
 
@@ -158,7 +159,9 @@ def _save_outputs(run: Run, folder: Path, base_sha: str, recipe_yaml: str) -> No
         return
     recipe, t = run.recipe, run.recipe.train
     if t.method == "full":
-        checkpoint.save_full_model(folder, run.model, run.tokenizer, run.config, run.model_path, recipe_yaml)
+        checkpoint.save_full_model(
+            folder, run.model, run.tokenizer, run.config, run.model_path, recipe_yaml, _task_fields(run)
+        )
         return
     cfg = dict(
         run.adapter_config,
@@ -167,9 +170,18 @@ def _save_outputs(run: Run, folder: Path, base_sha: str, recipe_yaml: str) -> No
         table=TABLE.to_dict(),
         tokens=list(run.new.tokens),
         recipe=recipe_to_dict(recipe),
+        **_task_fields(run),
     )
     weights = adapter_weights(run.model, recipe.lora, t.method == "dora", run.new)
     save_adapter(folder, weights, cfg, recipe_yaml)
+
+
+def _task_fields(run: Run) -> dict:
+    """What an action model's outputs record beside the weights: the task, the slot map (which
+    function each functional token stands for) and the domains it covers."""
+    if run.task != "action":
+        return {}
+    return {"task": "action", "slots": run.slots.to_json()["slots"], "domains": list(run.domains)}
 
 
 def _one_step(run: Run, micro_batches: list[list[int]], step: int, total: int) -> dict:

@@ -45,6 +45,9 @@ class Run:
     train: list[batching.Encoded]
     valid: list[batching.Encoded]
     pad_id: int
+    task: str = "plan"  # what the data teaches: "plan" or "action" (the dataset manifest's task)
+    slots: Any = None  # action: the SlotMap (function <-> functional token) the outputs record
+    domains: tuple[str, ...] = ()  # action: the domains the slot map covers
     adapter_config: dict = field(default_factory=dict)  # adapter_config.json fields; {} for full
     optimizer: Any = None
     stepper: Stepper | None = None
@@ -54,15 +57,45 @@ class Run:
         return self.world.rank()
 
 
-def read_examples(recipe: Recipe) -> tuple[list, list]:
-    """(train, valid) PlanExamples, filtered and limited as the recipe says; fails before any model loads."""
-    from octo_mlx.data import read_split
+@dataclass(frozen=True)
+class Examples:
+    """What a recipe's data holds: the examples and, for an action dataset, its slot map."""
+
+    train: list
+    valid: list
+    task: str = "plan"
+    slots: Any = None  # octo_mlx.syntax.SlotMap of the dataset's domains (action)
+    domains: tuple = ()  # the Domain objects (action)
+
+    def messages(self, example) -> list[dict]:
+        """The chat turns an example teaches: a plan, or a call in the slot map's tokens."""
+        if self.task == "plan":
+            return example.to_record()["messages"]
+        from octo_mlx.syntax import action_messages, format_call
+
+        function = next((d[example.call.function] for d in self.domains if example.call.function in d), None)
+        target = format_call(example.call, self.slots, function)
+        return [*action_messages(example.step, example.observation), {"role": "assistant", "content": target}]
+
+
+def read_examples(recipe: Recipe) -> Examples:
+    """The recipe's train and valid examples (planner or action data, by the dataset manifest's
+    task), filtered and limited as the recipe says; fails before any model loads."""
+    from octo_mlx.data import dataset_domains, dataset_task
 
     folder = Path(recipe.data.path)
     if not folder.is_dir():
         raise OctoError("data folder not found", folder)
     if not (folder / "train.jsonl").is_file():
         raise OctoError("no train.jsonl in the data folder", folder)
+    task = dataset_task(folder)
+    if task == "action":
+        from octo_mlx import action_data
+        from octo_mlx.syntax import SlotMap
+
+        read_split = action_data.read_split
+    else:
+        from octo_mlx.data import read_split
     train = read_split(folder / "train.jsonl")
     if not train:
         raise OctoError("no examples: the file is empty", folder / "train.jsonl")
@@ -81,14 +114,26 @@ def read_examples(recipe: Recipe) -> tuple[list, list]:
     if not train:
         kept = ", ".join(recipe.data.domains or ())
         raise OctoError(f"no training examples left after data.domains=[{kept}]", folder)
-    return train, valid
+    if task == "plan":
+        return Examples(train, valid)
+    names = sorted({d for e in train for d in e.domains})
+    domains = dataset_domains(folder, None, names)  # the manifest's domains, in their order
+    for split in ("train", "valid"):  # now the gold calls against their functions' schemas
+        if (folder / f"{split}.jsonl").is_file():
+            action_data.read_split(folder / f"{split}.jsonl", domains)
+    return Examples(train, valid, task, SlotMap.for_domains(domains), tuple(domains))
 
 
-def encode_examples(examples, tokenizer, max_len: int, where: str) -> list[batching.Encoded]:
-    """Tokenize each example through the chat template; one longer than ``max_len`` is refused."""
+def encode_examples(examples, tokenizer, max_len: int, where: str, messages=None) -> list[batching.Encoded]:
+    """Tokenize each example through the chat template; one longer than ``max_len`` is refused.
+
+    Args:
+        messages: ``messages(example)`` -> the chat turns (default: a planner example's).
+    """
+    messages = messages or (lambda e: e.to_record()["messages"])
     out = []
     for e in examples:
-        enc = batching.encode_chat(tokenizer, e.to_record()["messages"])
+        enc = batching.encode_chat(tokenizer, messages(e))
         if len(enc.tokens) > max_len:
             raise OctoError(
                 f"example {e.id} has {len(enc.tokens)} tokens > data.max_seq_length={max_len}", where
@@ -121,9 +166,14 @@ def load(recipe: Recipe, world=None) -> Run:
     t = recipe.train
     if t.batch_size % world.size():
         raise OctoError(f"train.batch_size={t.batch_size} must be a multiple of the {world.size()} ranks")
-    train_ex, valid_ex = read_examples(recipe)  # bad data fails here, before the model loads
+    examples = read_examples(recipe)  # bad data fails here, before the model loads
     model, tokenizer, model_path, base_path, config = load_base(recipe)
-    new = rows.trained_rows(tokenizer, recipe.model.new_tokens)
+    tokens = list(recipe.model.new_tokens)
+    if examples.task == "action":
+        from octo_mlx.syntax import action_tokens
+
+        tokens += [t for t in action_tokens(examples.slots) if t not in tokens]
+    new = rows.trained_rows(tokenizer, tokens)
     max_len, where = recipe.data.max_seq_length, recipe.data.path
     return Run(
         recipe=recipe,
@@ -134,9 +184,12 @@ def load(recipe: Recipe, world=None) -> Run:
         base_path=base_path,
         config=config,
         new=new,
-        train=encode_examples(train_ex, tokenizer, max_len, where),
-        valid=encode_examples(valid_ex, tokenizer, max_len, where),
+        train=encode_examples(examples.train, tokenizer, max_len, where, examples.messages),
+        valid=encode_examples(examples.valid, tokenizer, max_len, where, examples.messages),
         pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+        task=examples.task,
+        slots=examples.slots,
+        domains=tuple(d.name for d in examples.domains),
     )
 
 
@@ -194,11 +247,12 @@ def _recipe_geometry(recipe: Recipe, folder: Path | None):
         )
     from transformers import AutoTokenizer
 
-    train, _ = read_examples(recipe)
+    examples = read_examples(recipe)
+    from octo_mlx.models.tokens import TABLE
+
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    if recipe.model.new_tokens:
-        tokenizer.add_tokens(list(recipe.model.new_tokens))
-    encoded = [batching.encode_chat(tokenizer, e.to_record()["messages"]) for e in train]
+    tokenizer.add_tokens(list(TABLE.tokens))  # as the extended base's tokenizer holds them
+    encoded = [batching.encode_chat(tokenizer, examples.messages(e)) for e in examples.train]
     return data_geometry(
         [len(e.tokens) for e in encoded],
         [e.completion_len for e in encoded],

@@ -1,0 +1,149 @@
+"""The action model: a base model with an action adapter (or a fully fine-tuned one) that turns
+one step, and the previous step's observation, into one function call.
+
+``ActionModel.load(ADAPTER)`` finds the adapter's base (its extended base, fingerprint checked),
+reads the slot map and the domains the adapter recorded, and decodes under the call grammar by
+default, so every call it returns is valid for its function's schema; a bad output is a
+:class:`octo_mlx.functions.calls.CallProblem` in the result, never an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from octo_mlx.action.constrain import DEFAULT_MAX_TOKENS, CallGrammar, DecodedCall, decode_calls
+from octo_mlx.errors import OctoError
+from octo_mlx.files import read_json_object
+from octo_mlx.functions.contract import Domain, Function
+from octo_mlx.generation import check_prompts, check_texts, encode_prompt, prompt_limit
+from octo_mlx.syntax import SlotMap, action_messages
+
+TASK_FILE = "octo-mlx-task.json"  # beside a fully fine-tuned action model's weights (train.checkpoint)
+
+
+def read_task(folder: str | Path) -> dict:
+    """What an action model's folder records: ``{"task": "action", "slots": {...}, "domains": [...]}``
+    (an adapter's adapter_config.json, or a full model's octo-mlx-task.json).
+
+    Raises:
+        OctoError: the folder holds no action model.
+    """
+    folder = Path(folder)
+    for name in ("adapter_config.json", TASK_FILE):
+        if (folder / name).is_file():
+            cfg = read_json_object(folder / name)
+            if cfg.get("task") == "action":
+                return cfg
+    raise OctoError(
+        "not an action model (no task 'action' in adapter_config.json or octo-mlx-task.json)", folder
+    )
+
+
+@dataclass
+class ActionModel:
+    """A loaded action model.
+
+    Args:
+        model, tokenizer: the extended base with the action adapter applied.
+        slots: which function each functional token stands for.
+        domains: the domains it serves (the active ones by default).
+        constrained: decode under the call grammar (the default); False decodes freely, masking
+            only the table entries outside the active slots (to measure what the grammar buys).
+        jump_forward: append the tokens the grammar forces without a decoding step each.
+        max_tokens: most tokens per call.
+    """
+
+    model: Any
+    tokenizer: Any
+    slots: SlotMap
+    domains: list[Domain]
+    constrained: bool = True
+    jump_forward: bool = True
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    _grammars: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def load(
+        cls,
+        folder: str | Path,
+        model: str | Path | None = None,
+        force: bool = False,
+        **options,
+    ) -> ActionModel:
+        """An action adapter (on its base) or a fully fine-tuned action model folder.
+
+        Args:
+            folder: the adapter folder (`octo-mlx train` on an action dataset), or a full model.
+            model: the base for an adapter (default: the one it names, fingerprint checked).
+            force: use an adapter on a base other than its own (with a warning).
+            options: ActionModel settings (constrained, jump_forward, max_tokens).
+        """
+        from octo_mlx.adapters.folder import load_with_adapter
+        from octo_mlx.domains.catalog import load_domains
+
+        folder = Path(folder)
+        task = read_task(folder)
+        slots = SlotMap.from_json({"slots": task.get("slots")}, str(folder))
+        domains = load_domains(task.get("domains") or None)
+        if (folder / "adapter_config.json").is_file():
+            loaded, tokenizer, _ = load_with_adapter(model, folder, force)
+        else:
+            loaded, tokenizer, _ = load_with_adapter(folder, None)
+        return cls(loaded, tokenizer, slots, domains, **options)
+
+    def functions(self, active: Iterable[str] | None = None) -> list[Function]:
+        """The functions of the active domains (default: every domain the model serves)."""
+        names = set(active) if active is not None else None
+        if names is not None and not names <= {d.name for d in self.domains}:
+            unknown = sorted(names - {d.name for d in self.domains})
+            raise OctoError(f"the action model does not serve domain(s) {unknown}")
+        return [f for d in self.domains if names is None or d.name in names for f in d]
+
+    def prompts(self, steps: Sequence[tuple[str, Mapping | None]]) -> list[list[int]]:
+        """Token ids of each (step, observation) request, all checked against the context first."""
+        limit = prompt_limit(self.model, self.tokenizer, self.max_tokens)
+        labels = [f"step {i + 1}" for i in range(len(steps))]
+        check_texts([s for s, _ in steps], limit, labels)
+        prompts = [encode_prompt(self.tokenizer, action_messages(s, o)) for s, o in steps]
+        check_prompts(prompts, limit, labels)
+        return prompts
+
+    def act(
+        self, step: str, observation: Mapping | None = None, active: Iterable[str] | None = None
+    ) -> DecodedCall:
+        """The call for one step (batch 1)."""
+        return self.act_many([(step, observation)], active)[0]
+
+    def act_many(
+        self,
+        steps: Sequence[tuple[str, Mapping | None]],
+        active: Iterable[str] | None = None,
+        batch_size: int = 8,
+    ) -> list[DecodedCall]:
+        """One call per (step, observation), in order; with the grammar and jump-forward decoding,
+        one at a time (batch 1, the latency that counts), else batched.
+
+        Args:
+            steps: (step text, the previous call's observation or None) pairs.
+            active: the domains whose functions may be called (default: all it serves).
+            batch_size: sequences decoded together when not jump-forward.
+        """
+        functions = self.functions(active)
+        key = tuple(sorted(f.name for f in functions))
+        if self.constrained and key not in self._grammars:
+            self._grammars[key] = CallGrammar(self.tokenizer, self.slots, functions)
+        return decode_calls(
+            self.model,
+            self.tokenizer,
+            self.prompts(steps),
+            self.slots,
+            functions,
+            constrained=self.constrained,
+            jump_forward=self.jump_forward,
+            max_tokens=self.max_tokens,
+            batch_size=batch_size,
+            grammar=self._grammars.get(key),
+        )

@@ -1,0 +1,93 @@
+"""The action model end to end on a tiny model: action data -> `octo-mlx train` -> ActionModel."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from octo_mlx.action.model import ActionModel, read_task
+from octo_mlx.errors import OctoError
+from octo_mlx.syntax import SlotMap, action_messages, action_tokens, render_observation
+from octo_mlx.train.loop import train
+from octo_mlx.train.recipe import load_recipe
+from octo_mlx.train.setup import read_examples
+from tests.helpers.datasets import tiny_overrides
+
+
+@pytest.fixture(scope="module")
+def action_data(tmp_path_factory) -> Path:
+    from tests.helpers.cli import run_octo
+
+    out = tmp_path_factory.mktemp("action") / "data"
+    res = run_octo(
+        "data", "synth", "--offline", "--task", "action", "--domain", "android", "--n", "80", "--out", out
+    )
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+def _args(model, data, out, *extra):
+    return tiny_overrides(model, data, out, "model.new_tokens=[]", "lora.rank=2", "lora.alpha=4", *extra)
+
+
+def test_an_action_dataset_teaches_calls_in_the_slot_maps_tokens(tiny_llama, action_data, tmp_path):
+    examples = read_examples(load_recipe(None, _args(tiny_llama, action_data, tmp_path / "r")))
+    assert examples.task == "action" and examples.slots.names[0] == "take_a_photo"  # Octopus v2's order
+    for e in examples.train:
+        turns = examples.messages(e)
+        assert turns[:-1] == action_messages(e.step, e.observation)
+        target = turns[-1]["content"]
+        if e.call.is_none:
+            assert target == "<nexa_none><nexa_end>"
+        else:
+            assert target.startswith(examples.slots.token(e.call.function)) and target.endswith("<nexa_end>")
+            assert (
+                json.loads(target[len(examples.slots.token(e.call.function)) : -len("<nexa_end>")])
+                == e.call.arguments
+            )
+    dependent = [e for e in examples.train if e.observation]
+    assert (
+        dependent
+        and render_observation(dependent[0].observation) in examples.messages(dependent[0])[0]["content"]
+    )
+
+
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_a_trained_action_model_records_its_slots_and_only_emits_valid_calls(
+    tiny_llama, action_data, tmp_path, method
+):
+    result = train(
+        load_recipe(
+            None,
+            _args(tiny_llama, action_data, tmp_path / "run", "train.max_steps=2", f"train.method={method}"),
+        )
+    )
+    task = read_task(result.last_dir)
+    slots = SlotMap.from_json({"slots": task["slots"]})
+    assert task["domains"] == ["android"] and len(slots) == 20
+    if method == "lora":
+        cfg = json.loads((result.last_dir / "adapter_config.json").read_text())
+        assert cfg["tokens"] == action_tokens(slots)  # the rows it trained: 20 slots, none, end
+        assert cfg["lora_parameters"]["rank"] == 22 and cfg["lora_parameters"]["trained_rank"] == 2
+    model = ActionModel.load(result.last_dir, max_tokens=96)
+    calls = model.act_many(
+        [("Take a photo with the front camera", None), ("Turn the volume down to 2", None)]
+    )
+    for c in calls:  # a barely trained tiny model: under the grammar every call is still valid
+        assert c.valid and c.problem is None, (c.text, c.problem)
+        assert c.call.is_none or c.call.function in slots
+
+
+def test_an_action_model_refuses_a_domain_it_does_not_serve_and_a_planner_folder(
+    tiny_llama, action_data, tmp_path
+):
+    result = train(load_recipe(None, _args(tiny_llama, action_data, tmp_path / "run", "train.max_steps=1")))
+    model = ActionModel.load(result.last_dir, max_tokens=64)
+    with pytest.raises(OctoError, match="does not serve"):
+        model.act("Book a flight to Lisbon", active=["travel"])
+    (tmp_path / "planner").mkdir()
+    (tmp_path / "planner" / "adapter_config.json").write_text(json.dumps({"fine_tune_type": "lora"}))
+    with pytest.raises(OctoError, match="not an action model"):
+        read_task(tmp_path / "planner")
