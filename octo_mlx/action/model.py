@@ -54,6 +54,8 @@ class ActionModel:
             only the table entries outside the active slots (to measure what the grammar buys).
         jump_forward: append the tokens the grammar forces without a decoding step each.
         max_tokens: most tokens per call.
+        path: the model folder the weights came from (an adapter's extended base, or the full
+            model), for fingerprints; None when the caller built the model.
     """
 
     model: Any
@@ -63,6 +65,7 @@ class ActionModel:
     constrained: bool = True
     jump_forward: bool = True
     max_tokens: int = DEFAULT_MAX_TOKENS
+    path: Path | None = None
     _grammars: dict = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -89,10 +92,10 @@ class ActionModel:
         slots = SlotMap.from_json({"slots": task.get("slots")}, str(folder))
         domains = load_domains(task.get("domains") or None)
         if (folder / "adapter_config.json").is_file():
-            loaded, tokenizer, _ = load_with_adapter(model, folder, force)
+            loaded, tokenizer, path = load_with_adapter(model, folder, force)
         else:
-            loaded, tokenizer, _ = load_with_adapter(folder, None)
-        return cls(loaded, tokenizer, slots, domains, **options)
+            loaded, tokenizer, path = load_with_adapter(folder, None)
+        return cls(loaded, tokenizer, slots, domains, path=Path(path) if path else None, **options)
 
     def functions(self, active: Iterable[str] | None = None) -> list[Function]:
         """The functions of the active domains (default: every domain the model serves)."""
