@@ -72,30 +72,6 @@ def encode_queries(
     return prompts
 
 
-def table_mask(tokenizer, keep: Sequence[str] = (PLAN_SPLIT,)):
-    """A logits processor that never lets an added-token table entry outside ``keep`` be
-    generated (their rows are untrained: the extended base's mean rows), or None when the
-    tokenizer holds none (a model without the table)."""
-    import mlx.core as mx
-
-    from octo_mlx.models.tokens import TABLE
-
-    vocab = getattr(tokenizer, "_tokenizer", tokenizer).get_vocab()
-    ids = sorted(vocab[t] for t in TABLE.tokens if t not in keep and t in vocab)
-    if not ids:
-        return None
-    cache: dict[int, mx.array] = {}
-
-    def mask(tokens, logits):
-        width = logits.shape[-1]
-        if width not in cache:
-            inside = [i for i in ids if i < width]
-            cache[width] = mx.zeros((width,), logits.dtype).at[mx.array(inside)].add(-mx.inf)
-        return logits + cache[width].astype(logits.dtype)
-
-    return mask
-
-
 def plan_prompts(
     model,
     tokenizer,
@@ -109,11 +85,13 @@ def plan_prompts(
 ) -> tuple[list[PlanOutput], RunStats]:
     """Generate from tokenized prompts and parse each completion as a plan, in input order.
 
-    Every added-token table entry but ``<nexa_split>`` is masked (:func:`table_mask`). See
+    Every added-token table entry but ``<nexa_split>`` is masked (``models.tokens.TableMask``). See
     :func:`octo_mlx.generation.generate` for the arguments; returns the plans and the run's stats.
     """
-    mask = table_mask(tokenizer)
-    processors = (lambda i: [mask]) if mask is not None else None
+    from octo_mlx.models.tokens import TableMask
+
+    mask = TableMask(tokenizer, (PLAN_SPLIT,))
+    processors = (lambda i: [mask]) if mask.blocked else None
     outputs, run = generate(
         model, tokenizer, prompts, max_tokens, batch_size, greedy, temperature, seed, labels, processors
     )

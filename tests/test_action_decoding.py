@@ -21,14 +21,13 @@ from octo_mlx.action.constrain import (
     active_tokens,
     call_schema,
     decode_calls,
-    table_ids,
 )
-from octo_mlx.syntax import SlotMap, format_call, parse_call
 from octo_mlx.domains.catalog import load_domains
 from octo_mlx.errors import OctoError
 from octo_mlx.functions.calls import MAX_ARGUMENTS_CHARS, NO_CALL, Call, CallProblem, check_call
 from octo_mlx.generation import encode_prompt
-from octo_mlx.models.tokens import END, NONE, TABLE, grow_vocabulary
+from octo_mlx.models.tokens import END, NONE, TABLE, grow_vocabulary, table_ids
+from octo_mlx.syntax import SlotMap, format_call, parse_call
 
 DOMAINS = load_domains()
 FUNCTIONS = [f for d in DOMAINS for f in d.functions]

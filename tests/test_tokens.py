@@ -158,10 +158,10 @@ def test_plain_mlx_lm_on_the_written_extended_base_plans_as_octo_mlx_does(tiny_l
 
 
 def test_the_planner_never_generates_an_untrained_table_entry(tiny_llama, tmp_path):
-    from octo_mlx.planner import table_mask
+    from octo_mlx.models.tokens import TableMask
 
     _, tok = load(str(extend_base(tiny_llama, out=tmp_path / "ext")))
-    mask = table_mask(tok)
+    mask = TableMask(tok, (SPLIT,))
     logits = mx.zeros((1, len(tok._tokenizer)))
     masked = np.array(mask(None, logits))[0]
     vocab = tok._tokenizer.get_vocab()

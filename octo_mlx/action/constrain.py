@@ -45,13 +45,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from octo_mlx.syntax import SlotMap, parse_call
 from octo_mlx.adapters.rows import hf_tokenizer
 from octo_mlx.errors import OctoError
 from octo_mlx.functions.calls import Call, CallProblem
 from octo_mlx.functions.contract import Function
 from octo_mlx.generation import Generation, generate, generate_guided
-from octo_mlx.models.tokens import END, NONE, TABLE
+from octo_mlx.models.tokens import END, NONE, TableMask, table_ids
+from octo_mlx.syntax import SlotMap, parse_call
 
 DEFAULT_MAX_STRING_CHARS = 256  # a bundled call's longest string (a message) is < 100 characters
 DEFAULT_MAX_TOKENS = 384
@@ -85,23 +85,6 @@ def ll_tokenizer(tokenizer):
         raise OctoError(f"constrained decoding needs a fast tokenizer: {e}", type(hf).__name__) from e
     _LL_TOKENIZERS[hf] = (len(hf), ll)
     return ll
-
-
-def table_ids(tokenizer) -> dict[str, int]:
-    """The id of every entry of the added-token table in ``tokenizer``.
-
-    Raises:
-        OctoError: the tokenizer lacks an entry (the model is not an extended base).
-    """
-    vocab = hf_tokenizer(tokenizer).get_vocab()
-    missing = [t for t in TABLE.tokens if t not in vocab]
-    if missing:
-        raise OctoError(
-            f"the tokenizer has no {missing[0]!r} ({len(missing)} table entries missing): "
-            "load the extended base (octo_mlx.models.tokens.extend_base)",
-            "tokenizer",
-        )
-    return {t: int(vocab[t]) for t in TABLE.tokens}
 
 
 def _bounded(schema: Any, cap: int | None) -> Any:
@@ -283,29 +266,6 @@ class CallConstraint:
         self.forced += len(forced)
         self.seconds += time.perf_counter() - tic
         return forced
-
-
-class TableMask:
-    """A logits processor that masks every table entry outside ``allowed`` (untrained rows: other
-    slots, ``<nexa_split>``) and nothing else: decoding without the grammar."""
-
-    def __init__(self, tokenizer, allowed: Iterable[str]):
-        ids = table_ids(tokenizer)
-        keep = set(allowed)
-        self.blocked = sorted(i for t, i in ids.items() if t not in keep)
-        self._mask = None
-
-    def __call__(self, tokens, logits):
-        import mlx.core as mx
-
-        vocab = int(logits.shape[-1])
-        if self._mask is None or int(self._mask.shape[0]) != vocab:
-            mask = mx.ones((vocab,), dtype=mx.bool_)
-            blocked = [i for i in self.blocked if i < vocab]
-            if blocked:
-                mask[mx.array(blocked)] = False
-            self._mask = mask
-        return mx.where(self._mask, logits, mx.array(-mx.inf, dtype=logits.dtype))
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +78,49 @@ class TokenTable:
 
 
 TABLE = TokenTable(1, (SPLIT, END, NONE, *(slot_token(i) for i in range(N_SLOTS))))
+
+
+def table_ids(tokenizer) -> dict[str, int]:
+    """The id of every entry of the added-token table in ``tokenizer``.
+
+    Raises:
+        OctoError: the tokenizer lacks an entry (the model is not an extended base).
+    """
+    vocab = getattr(tokenizer, "_tokenizer", tokenizer).get_vocab()
+    missing = [t for t in TABLE.tokens if t not in vocab]
+    if missing:
+        raise OctoError(
+            f"the tokenizer has no {missing[0]!r} ({len(missing)} table entries missing): "
+            "load the extended base (octo_mlx.models.tokens.extend_base)",
+            "tokenizer",
+        )
+    return {t: int(vocab[t]) for t in TABLE.tokens}
+
+
+class TableMask:
+    """A logits processor that masks every table entry outside ``allowed`` (their rows are
+    untrained: the extended base's mean rows) and nothing else. The planner keeps
+    ``<nexa_split>``; an action model without its grammar keeps its slots, none and end. A
+    tokenizer without the table has nothing to mask (``blocked`` is empty)."""
+
+    def __init__(self, tokenizer, allowed: Iterable[str]):
+        vocab = getattr(tokenizer, "_tokenizer", tokenizer).get_vocab()
+        ids = {t: int(vocab[t]) for t in TABLE.tokens if t in vocab}
+        keep = set(allowed)
+        self.blocked = sorted(i for t, i in ids.items() if t not in keep)
+        self._mask = None
+
+    def __call__(self, tokens, logits):
+        import mlx.core as mx
+
+        vocab = int(logits.shape[-1])
+        if self._mask is None or int(self._mask.shape[0]) != vocab:
+            mask = mx.ones((vocab,), dtype=mx.bool_)
+            blocked = [i for i in self.blocked if i < vocab]
+            if blocked:
+                mask[mx.array(blocked)] = False
+            self._mask = mask
+        return mx.where(self._mask, logits, mx.array(-mx.inf, dtype=logits.dtype))
 
 
 # --- the extended base ------------------------------------------------------------------------
