@@ -430,6 +430,80 @@ def show_eval(report, out_path=None, plots=()) -> None:
         console.print(f"plot: {p}")
 
 
+def _seconds(median: float, p90: float) -> str:
+    return f"{median:.3f} / {p90:.3f} s"
+
+
+def _action_rows(s) -> list[tuple[str, str]]:
+    """(measure, value) rows of one side's overall Scores."""
+    rows = [
+        ("function accuracy", _rate(s.function_accuracy)),
+        ("full-call accuracy", _rate(s.call_accuracy)),
+        ("valid calls (first decode)", _rate(s.validity)),
+        ('"no function" precision', _rate(s.none_precision)),
+        ('"no function" recall', _rate(s.none_recall)),
+    ]
+    lat = s.latency
+    if lat is not None:
+        rows += [
+            ("first token (median / p90)", _seconds(lat.first_token_median_s, lat.first_token_p90_s)),
+            ("per call (median / p90)", _seconds(lat.call_median_s, lat.call_p90_s)),
+            (
+                "tokens per call",
+                f"{lat.prompt_tokens_mean:.0f} prompt, {lat.gen_tokens_mean:.1f} generated "
+                f"in {lat.steps_mean:.1f} steps",
+            ),
+            ("grammar share of decoding", f"{lat.constraint_share:.1%}"),
+        ]
+    rows.append(("problems", ", ".join(f"{k} {n}" for k, n in s.problems.items()) or "none"))
+    return rows
+
+
+def show_action_eval(report, out_path=None, plots=()) -> None:
+    """`octo-mlx eval` of an action model: the rates with Wilson 95% intervals (the unconstrained
+    decode beside, when it ran), latency at batch 1, then by kind of step, domain and function."""
+    m, cfg = report.metrics, report.config
+    title = f"eval (action): {cfg.get('adapter') or cfg.get('model_path')}"
+    table = Table(title=f"{title}, {cfg['n_examples']} steps, batch 1")
+    table.add_column("")
+    table.add_column("constrained")
+    free = m.unconstrained
+    if free is not None:
+        table.add_column("unconstrained")
+    columns = [_action_rows(m.constrained.overall)]
+    if free is not None:
+        columns.append(_action_rows(free.overall))
+    for i, (name, value) in enumerate(columns[0]):
+        table.add_row(name, value, *(c[i][1] for c in columns[1:]))
+    console.print(table)
+    for what, groups in (
+        ("kind of step", m.constrained.by_kind),
+        ("domain", m.constrained.by_domain),
+        ("gold function", m.constrained.by_function),
+    ):
+        if not groups:
+            continue
+        sub = Table(title=f"constrained, by {what}")
+        for col in (what, "function accuracy", "full-call accuracy", "valid", "per call (median / p90)"):
+            sub.add_column(col)
+        for key, s in groups.items():
+            lat = s.latency
+            sub.add_row(
+                key,
+                _rate(s.function_accuracy),
+                _rate(s.call_accuracy),
+                _rate(s.validity),
+                "-" if lat is None else _seconds(lat.call_median_s, lat.call_p90_s),
+            )
+        console.print(sub)
+    for w in report.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")
+    if out_path:
+        console.print(f"report: {out_path}")
+    for p in plots:
+        console.print(f"plot: {p}")
+
+
 def show_bench_plan(result) -> None:
     """`octo-mlx bench plan`: the two sides side by side, then the ratios against the goals."""
     ft, ic = result.fine_tuned.summary(), result.in_context.summary()

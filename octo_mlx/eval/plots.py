@@ -1,4 +1,5 @@
-"""PNG plots of an evaluation: accuracy by step count and by domain, with Wilson 95% intervals.
+"""PNG plots of an evaluation: a planner's accuracy by step count and by domain, an action model's
+function and full-call accuracy by function and by domain, with Wilson 95% intervals.
 
 Headless (matplotlib's Agg backend): works on servers and in CI without a display.
 """
@@ -66,4 +67,80 @@ def plot_report(metrics, out_dir: str | Path, title: str = "") -> list[Path]:
                 out / PLOT_FILES[1],
             )
         )
+    return paths
+
+
+# --- the action model ---------------------------------------------------------------------------
+
+ACTION_PLOT_FILES = ("action_accuracy_by_function.png", "action_accuracy_by_domain.png")
+_SERIES_COLORS = ("#4C72B0", "#DD8452", "#55A868")
+
+
+def _grouped_bars(groups: Mapping[str, Mapping[str, object]], title: str, ylabel: str, path: Path) -> Path:
+    """Horizontal bars, one group per row label (a function, a domain), one bar per series
+    (function accuracy, full-call accuracy) with its Wilson 95% interval and n."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(groups)
+    series = list(next(iter(groups.values()))) if groups else []
+    height = 0.8 / max(len(series), 1)
+    fig, ax = plt.subplots(
+        figsize=(7.5, max(2.8, 0.45 * len(labels) * max(len(series), 1) / 2 + 1.8)), dpi=120
+    )
+    for j, name in enumerate(series):
+        rates = [groups[k][name] for k in labels]
+        ys = [i + (j - (len(series) - 1) / 2) * height for i in range(len(labels))]
+        ax.barh(
+            ys,
+            [r.p for r in rates],
+            height=height,
+            color=_SERIES_COLORS[j % len(_SERIES_COLORS)],
+            xerr=[[r.p - r.low for r in rates], [r.high - r.p for r in rates]],
+            capsize=2,
+            ecolor="#333333",
+            label=name,
+        )
+    for i, k in enumerate(labels):
+        n = next(iter(groups[k].values())).n
+        ax.text(1.02, i, f"n={n}", va="center", fontsize=7)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.12)
+    ax.set_xlabel("accuracy (Wilson 95%)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if series:  # under the plot, in a strip of its own
+        fig.legend(loc="lower center", ncol=len(series), fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.3 / fig.get_figheight(), 1, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_action_report(metrics, out_dir: str | Path, title: str = "") -> list[Path]:
+    """Write ``action_accuracy_by_function.png`` and ``action_accuracy_by_domain.png``: function
+    and full-call accuracy of the constrained decode, per gold function and per domain.
+
+    Args:
+        metrics: an :class:`octo_mlx.eval.action.ActionMetrics`.
+        out_dir: folder for the PNG files (created).
+        title: a prefix for the plot titles (e.g. the adapter's name).
+    """
+    out = Path(out_dir)
+    prefix = f"{title}: " if title else ""
+    side = metrics.constrained
+    paths = []
+    for groups, what, name in (
+        (side.by_function, "gold function", ACTION_PLOT_FILES[0]),
+        (side.by_domain, "domain", ACTION_PLOT_FILES[1]),
+    ):
+        if groups:
+            bars = {
+                k: {"function": s.function_accuracy, "full call": s.call_accuracy} for k, s in groups.items()
+            }
+            paths.append(_grouped_bars(bars, f"{prefix}action accuracy by {what}", what, out / name))
     return paths
