@@ -43,7 +43,7 @@ from typing import Any
 
 from octo_mlx.action.constrain import DEFAULT_MAX_TOKENS
 from octo_mlx.errors import OctoError
-from octo_mlx.files import check_output_file, check_output_folder, fingerprint, read_json_object, write_atomic
+from octo_mlx.files import fingerprint, read_json_object, write_atomic
 from octo_mlx.functions.calls import NO_CALL
 from octo_mlx.stats import Rate
 
@@ -593,13 +593,9 @@ def check_action_outputs(out: str | Path | None = None, plots: str | Path | None
         OctoError: a folder where a file goes, a file where a folder goes, no write permission.
     """
     from octo_mlx.eval.plots import ACTION_PLOT_FILES
+    from octo_mlx.eval.run import check_report_paths
 
-    if out is not None:
-        check_output_file(out, "--out")
-    if plots is not None:
-        check_output_folder(plots, "--plots", overwrite=True)  # plots are added to the folder
-        for name in ACTION_PLOT_FILES:
-            check_output_file(Path(plots) / name, "--plots")
+    check_report_paths(out, plots, ACTION_PLOT_FILES)
 
 
 # --- the run --------------------------------------------------------------------------------------

@@ -168,6 +168,17 @@ class EvalReport:
         return out
 
 
+def check_report_paths(out: str | Path | None, plots: str | Path | None, plot_files) -> None:
+    """Refuse a report path (``--out``) or a plots folder (``--plots``, and each of
+    ``plot_files`` in it) that cannot be written, before any work starts (both evaluations)."""
+    if out is not None:
+        check_output_file(out, "--out")
+    if plots is not None:
+        check_output_folder(plots, "--plots", overwrite=True)  # plots are added to the folder
+        for name in plot_files:
+            check_output_file(Path(plots) / name, "--plots")
+
+
 def check_outputs(config: EvalConfig, out: str | Path | None = None, plots: str | Path | None = None) -> None:
     """Refuse, before any work starts, every path the evaluation will write that cannot be
     written: the report (``--out``), the plots folder and its files (``--plots``), the LLM
@@ -178,12 +189,7 @@ def check_outputs(config: EvalConfig, out: str | Path | None = None, plots: str 
     """
     from octo_mlx.eval.plots import PLOT_FILES
 
-    if out is not None:
-        check_output_file(out, "--out")
-    if plots is not None:
-        check_output_folder(plots, "--plots", overwrite=True)  # plots are added to the folder
-        for name in PLOT_FILES:
-            check_output_file(Path(plots) / name, "--plots")
+    check_report_paths(out, plots, PLOT_FILES)
     if config.llm is not None and config.llm.cache_dir is not None:
         check_output_folder(config.llm.cache_dir, "--judge-cache", overwrite=True)  # a shared cache
 
