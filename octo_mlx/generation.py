@@ -22,6 +22,7 @@ tokens the grammar forces without a decoding step each (jump-forward decoding).
 from __future__ import annotations
 
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -96,8 +97,33 @@ def prompt_limit(model, tokenizer, max_tokens: int) -> PromptLimit:
             raise OctoError(f"max_tokens {max_tokens} leaves no room for a prompt ({why})")
     else:
         tokens, why = MAX_PROMPT_TOKENS, f"octo-mlx's limit of {MAX_PROMPT_TOKENS} tokens for any prompt"
-    longest = max((len(t) for t in tokenizer.get_vocab()), default=1)
+    longest = _vocab_facts(tokenizer)[0]
     return PromptLimit(tokens, why, min(MAX_PROMPT_CHARS, tokens * max(longest, 1)))
+
+
+_VOCAB_FACTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _vocab_facts(tokenizer) -> tuple[int, tuple[int, ...]]:
+    """(the longest token's length, the end-marker ids) of ``tokenizer``, read once per tokenizer,
+    vocabulary size and eos ids: reading a 49k vocabulary takes ~40 ms, which every call paid."""
+    eos = tuple(sorted(tokenizer.eos_token_ids or []))
+    key = (len(getattr(tokenizer, "_tokenizer", tokenizer)), eos)
+    try:
+        cached = _VOCAB_FACTS.get(tokenizer)
+    except TypeError:  # not weakly referenceable: no cache
+        cached = None
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    vocab = tokenizer.get_vocab()
+    ids = set(eos)
+    ids.update(vocab[m] for m in END_MARKERS if m in vocab)
+    facts = (max((len(t) for t in vocab), default=1), tuple(sorted(ids)))
+    try:
+        _VOCAB_FACTS[tokenizer] = (key, facts)
+    except TypeError:
+        pass
+    return facts
 
 
 def _label(labels: Sequence[str] | None, i: int, kind: str) -> str:
@@ -210,10 +236,7 @@ def encode_prompt(tokenizer, messages: list[dict[str, str]]) -> list[int]:
 
 def stop_token_ids(tokenizer) -> list[int]:
     """The end-marker ids: the tokenizer's eos ids plus any :data:`END_MARKERS` in its vocabulary."""
-    ids = set(tokenizer.eos_token_ids or [])
-    vocab = tokenizer.get_vocab()
-    ids.update(vocab[m] for m in END_MARKERS if m in vocab)
-    return sorted(ids)
+    return list(_vocab_facts(tokenizer)[1])
 
 
 def strip_end_markers(text: str) -> str:

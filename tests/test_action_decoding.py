@@ -368,3 +368,19 @@ def test_parse_call_reads_good_calls():
     assert parse_call(NONE + END, SLOTS, ACTIVE).is_none
     assert parse_call(NONE + END, SLOTS, {f.name: f for f in ACTIVE}).function == NO_CALL
     assert MAX_ARGUMENTS_CHARS < len(MEGABYTE)
+
+
+def test_stop_ids_follow_a_growing_vocabulary(tiny_llama):
+    """generation reads a vocabulary once per tokenizer (~40 ms for 49k tokens, every call paid
+    it): adding the table makes <nexa_end> an end marker at once, the cache notwithstanding."""
+    import mlx_lm
+
+    from octo_mlx.generation import prompt_limit, stop_token_ids
+
+    model, tokenizer = mlx_lm.load(str(tiny_llama))
+    before = stop_token_ids(tokenizer)
+    assert stop_token_ids(tokenizer) == before and END not in tokenizer.get_vocab()
+    grow_vocabulary(model, tokenizer, TABLE.tokens + ("<nexa_a_token_longer_than_any_other>",))
+    assert stop_token_ids(tokenizer) == sorted({*before, table_ids(tokenizer)[END]})
+    limit = prompt_limit(model, tokenizer, 16)
+    assert limit.chars == limit.tokens * len("<nexa_a_token_longer_than_any_other>")
