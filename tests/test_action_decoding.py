@@ -384,3 +384,33 @@ def test_stop_ids_follow_a_growing_vocabulary(tiny_llama):
     assert stop_token_ids(tokenizer) == sorted({*before, table_ids(tokenizer)[END]})
     limit = prompt_limit(model, tokenizer, 16)
     assert limit.chars == limit.tokens * len("<nexa_a_token_longer_than_any_other>")
+
+
+def test_arguments_named_like_schema_keywords_keep_their_place(action_model):
+    """Only the keywords examples/default are dropped for the grammar, never an argument that
+    happens to be called "default" or "examples", nor data inside an enum."""
+    from octo_mlx.functions.contract import Function
+
+    _, tokenizer = action_model
+    params = {
+        "type": "object",
+        "properties": {
+            "default": {"type": "string", "default": "x"},
+            "examples": {"type": "integer", "minimum": 0},
+            "mode": {"enum": [{"default": 1}, "plain"]},
+        },
+        "required": ["default", "examples"],
+        "additionalProperties": False,
+        "examples": [{"default": "a", "examples": 1}],
+    }
+    f = Function("odd_names", "A function with odd argument names.", params)
+    schema = call_schema(f, 8)
+    assert set(schema["properties"]) == {"default", "examples", "mode"} and "examples" not in schema
+    assert schema["properties"]["default"] == {"type": "string", "maxLength": 8}
+    assert schema["properties"]["mode"] == {"enum": [{"default": 1}, "plain"]}
+    slots = SlotMap.for_functions(["odd_names"])
+    grammar = CallGrammar(tokenizer, slots, [f], max_string_chars=8)
+    text = format_call(Call("odd_names", {"examples": 3, "default": "abc"}), slots, f)
+    assert text == '<nexa_0>{"default": "abc", "examples": 3}<nexa_end>'
+    matcher = grammar.matcher()
+    assert matcher.consume_tokens(tokenizer.encode(text, add_special_tokens=False)) and matcher.is_accepting()

@@ -87,16 +87,47 @@ def ll_tokenizer(tokenizer):
     return ll
 
 
+# Where a JSON schema holds subschemas: maps of them, lists of them, one of them. Everything
+# else (enum, const, required, pattern...) is data and stays as it is.
+_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_SCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+_SCHEMA_ONE = (
+    "items",
+    "additionalItems",
+    "additionalProperties",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+    "propertyNames",
+    "contains",
+    "not",
+    "if",
+    "then",
+    "else",
+)
+
+
 def _bounded(schema: Any, cap: int | None) -> Any:
     """``schema`` with what it leaves unbounded bounded, for decoding only: strings without
     ``maxLength`` (nor enum/const) at ``cap`` characters (None: uncapped), numbers within
     +-NUMBER_LIMIT in steps of NUMBER_STEP, integers within +-(NUMBER_LIMIT - 1), arrays at
-    MAX_ITEMS; examples and defaults dropped. Every value it allows is valid for ``schema``."""
-    if isinstance(schema, list):
+    MAX_ITEMS; the ``examples`` and ``default`` keywords dropped. Every value it allows is valid
+    for ``schema``."""
+    if isinstance(schema, list):  # draft-4 tuple "items"
         return [_bounded(s, cap) for s in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {k: _bounded(v, cap) for k, v in schema.items() if k not in ("examples", "default")}
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in ("examples", "default"):
+            continue
+        if key in _SCHEMA_MAPS and isinstance(value, dict):
+            out[key] = {name: _bounded(sub, cap) for name, sub in value.items()}
+        elif key in _SCHEMA_LISTS and isinstance(value, list):
+            out[key] = [_bounded(sub, cap) for sub in value]
+        elif key in _SCHEMA_ONE:
+            out[key] = _bounded(value, cap)
+        else:
+            out[key] = value
     types = out.get("type")
     types = set(types) if isinstance(types, list) else {types}
     if "string" in types and cap and not {"maxLength", "enum", "const"} & set(out):
