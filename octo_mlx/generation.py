@@ -217,20 +217,22 @@ class RunStats:
         return self.gen_tokens / decode if decode > 0 else 0.0
 
 
-def encode_prompt(tokenizer, messages: list[dict[str, str]]) -> list[int]:
+def encode_prompt(tokenizer, messages: list[dict[str, str]], tools: list[dict] | None = None) -> list[int]:
     """Token ids of ``messages`` through the chat template, ending with the assistant header.
 
     The same call mlx-lm's ChatDataset makes for ``--mask-prompt``, so a prompt seen here is
     exactly the prefix a model was trained on. A template without a system role (Gemma's) gets
-    the system text at the start of the first user turn.
+    the system text at the start of the first user turn. ``tools`` (OpenAI tools format) go to
+    a tools-aware template as its ``tools`` (the JSON-tools action backend).
     """
+    extra = {"tools": tools} if tools else {}
     try:
-        ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=False)
+        ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=False, **extra)
     except Exception:  # jinja raises TemplateError("System role not supported") e.g. for Gemma
         if not messages or messages[0]["role"] != "system" or len(messages) < 2:
             raise
         first = dict(messages[1], content=messages[0]["content"] + "\n\n" + messages[1]["content"])
-        return encode_prompt(tokenizer, [first, *messages[2:]])
+        return encode_prompt(tokenizer, [first, *messages[2:]], tools)
     return list(ids)
 
 

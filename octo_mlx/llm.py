@@ -1,4 +1,5 @@
-"""The one client for OpenAI-compatible endpoints (teacher, LLM judge): cache, retries, usage counts.
+"""The one client for OpenAI-compatible endpoints (teacher, LLM judge, the tools action backend):
+cache, retries, usage counts.
 
 We use the ``openai`` client with ``max_retries=0`` and retry in our own loop, because the
 client's loop does not retry a 200 whose body is not a chat completion (a proxy's HTML page, a
@@ -190,9 +191,13 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class Completion:
+    """One reply: its text, why it stopped, whether the cache answered; ``tool_calls`` are the
+    message's ``tool_calls`` as the server sent them (dicts, unchecked: the caller parses them)."""
+
     text: str
     finish_reason: str | None
     cached: bool
+    tool_calls: tuple = ()
 
 
 class ChatClient:
@@ -235,6 +240,8 @@ class ChatClient:
         schema_name: str = "reply",
         schema: dict | None = None,
         attempt: int = 0,
+        tools: list[dict] | None = None,
+        tool_choice: str | None = None,
     ) -> Completion:
         """One completion: from the cache when this exact request was answered before.
 
@@ -245,6 +252,9 @@ class ChatClient:
             schema_name, schema: the JSON schema asked for through ``response_format`` (None:
                 plain text is asked for).
             attempt: which attempt of the task this is (part of the cache key).
+            tools, tool_choice: functions offered in the OpenAI tools format and how the model
+                may use them ("auto"); both part of the cache key. The reply's
+                ``Completion.tool_calls`` holds the calls it made.
 
         Raises:
             EndpointError: a request that cannot succeed, or all retries failed
@@ -259,6 +269,10 @@ class ChatClient:
             )
             if seed is not None:
                 params["seed"] = seed
+            if tools:
+                params["tools"] = tools
+                if tool_choice is not None:
+                    params["tool_choice"] = tool_choice
             # The key leaves response_format out: it is how we ask for JSON (downgraded when a
             # server refuses it), not what we ask, so a resumed run finds replies either way.
             key = request_key(self.endpoint.base_url, {**params, "attempt": attempt})
@@ -342,8 +356,10 @@ class ChatClient:
             ) from None
         try:
             body = json.loads(text)
-            content = body["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
+            message = body["choices"][0]["message"]
+            # a reply that makes tool calls may leave its content out
+            content = message.get("content") if message.get("tool_calls") else message["content"]
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise _Transient("malformed", f"not a chat completion: {text[:80]!r}") from None
         if content is not None and not isinstance(content, str):
             raise _Transient("malformed", "message content is not a string")
@@ -356,7 +372,9 @@ class _FormatUnsupported(Exception):
 
 def _completion(body: dict, cached: bool) -> Completion:
     choice = body["choices"][0]
-    return Completion(choice["message"].get("content") or "", choice.get("finish_reason"), cached)
+    calls = choice["message"].get("tool_calls")
+    calls = tuple(calls) if isinstance(calls, list) else ()
+    return Completion(choice["message"].get("content") or "", choice.get("finish_reason"), cached, calls)
 
 
 def _short(e: Exception) -> str:

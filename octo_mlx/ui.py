@@ -661,3 +661,41 @@ def show_plans(queries, plans) -> None:
         note = "" if plan.finish_reason == "stop" else ", cut at --max-tokens"
         counts = f"{plan.prompt_tokens} prompt tokens, {plan.gen_tokens} generated"
         console.print(f"  [dim]{counts}, {plan.seconds:.2f} s{note}[/dim]")
+
+
+# --- act ----------------------------------------------------------------------------------------
+
+
+def call_record(step, result) -> dict:
+    """One `octo-mlx act --json` entry: the step, its call or problem, the raw output, timing."""
+    p = result.problem
+    g = result.generation
+    return {
+        "step": step,
+        "call": result.call.to_dict() if result.call is not None else None,
+        "problem": None if p is None else {"kind": p.kind, "message": p.message, "function": p.function},
+        "text": result.text,
+        "prompt_tokens": g.prompt_tokens,
+        "gen_tokens": g.gen_tokens,
+        "seconds": round(g.seconds, 4),
+    }
+
+
+def show_calls(steps, results) -> None:
+    """`octo-mlx act`: each step, then its call (or "no function", or the problem), then timing.
+    Model output is printed as text, never as Rich markup."""
+    from rich.markup import escape
+
+    for step, r in zip(steps, results):
+        console.print(f"[bold]{escape(step)}[/bold]")
+        if r.call is not None and r.call.is_none:
+            console.print("  no function")
+        elif r.call is not None:
+            args = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in r.call.arguments.items())
+            console.print(f"  [green]{escape(r.call.function)}[/green]({escape(args)})")
+        else:
+            console.print(f"  [red]{r.problem.kind}[/red]: {escape(str(r.problem))}")
+            console.print(f"  [dim]raw output: {escape(repr(r.text[:200]))}[/dim]")
+        g = r.generation
+        counts = f"{g.prompt_tokens} prompt tokens, {g.gen_tokens} generated"
+        console.print(f"  [dim]{counts}, {g.seconds:.2f} s[/dim]")

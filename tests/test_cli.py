@@ -30,6 +30,7 @@ ARGS = {
     "memory table": [],
     "eval": ["--data", "data/planner/test.jsonl"],
     "plan": ["Find news about NVIDIA"],
+    "act": ["Text Alice that I am late", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"],
     "bench train": ["--data", "data/planner"],
     "bench plan": ["--data", "data/planner/test.jsonl", "--adapter", "runs/x/last"],
 }
@@ -140,6 +141,8 @@ BAD_NUMBERS = [
     ("bench plan", ["--shots", "-1"], "--shots"),
     ("bench plan", ["--max-tokens", "0"], "--max-tokens"),
     ("bench plan", ["--warmup", "-1"], "--warmup"),
+    ("act", ["--max-tokens", "0"], "--max-tokens"),
+    ("act", ["--timeout", "0"], "--timeout"),
 ]
 
 

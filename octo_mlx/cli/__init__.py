@@ -4,7 +4,7 @@ Each subcommand names the API function it calls (``stage``); the stage module is
 only when the command runs, so `octo-mlx --help` stays fast. Bad input (an OctoError) is one
 line on stderr and exit code 2; `--debug` shows the traceback. The commands live beside this
 file, one module per command group (doctor, model, functions, data, train and memory, eval,
-plan, bench), each registering them in registry.py; this module holds the parser and the
+plan, act, bench), each registering them in registry.py; this module holds the parser and the
 entry point.
 """
 
@@ -14,11 +14,11 @@ import argparse
 import os
 import sys
 
-from octo_mlx.cli import bench, data, doctor, eval, functions, model, plan, train  # noqa: F401  (they register)
+from octo_mlx.cli import act, bench, data, doctor, eval, functions, model, plan, train  # noqa: F401  (they register)
 from octo_mlx.cli.registry import COMMANDS
 
 # The order of `octo-mlx --help`, by first word: from the machine to the results.
-HELP_ORDER = ("doctor", "model", "data", "functions", "train", "memory", "bench", "eval", "plan")
+HELP_ORDER = ("doctor", "model", "data", "functions", "train", "memory", "bench", "eval", "plan", "act")
 
 # --- parser and entry point -------------------------------------------------------------------
 
