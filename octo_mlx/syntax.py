@@ -232,6 +232,7 @@ def parse_call(
 
 # --- what the action model reads --------------------------------------------------------------
 
+TASK_FILE = "octo-mlx-task.json"  # a fully fine-tuned action model's task, slots and domains
 MAX_OBSERVATION_CHARS = 2_000  # a bundled search result is < 1,000; longer ones are cut, and say so
 
 

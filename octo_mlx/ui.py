@@ -422,12 +422,7 @@ def show_eval(report, out_path=None, plots=()) -> None:
             "[bold red]WARNING: the step resolver failed validation (< 98% of gold test steps "
             "mapped to their gold function): this evaluation CANNOT BE TRUSTED.[/bold red]"
         )
-    for w in report.warnings:
-        console.print(f"[yellow]warning:[/yellow] {w}")
-    if out_path:
-        console.print(f"report: {out_path}")
-    for p in plots:
-        console.print(f"plot: {p}")
+    _report_footer(report.warnings, out_path, plots)
 
 
 def _seconds(median: float, p90: float) -> str:
@@ -457,6 +452,16 @@ def _action_rows(s) -> list[tuple[str, str]]:
         ]
     rows.append(("problems", ", ".join(f"{k} {n}" for k, n in s.problems.items()) or "none"))
     return rows
+
+
+def _report_footer(warnings, out_path, plots) -> None:
+    """An evaluation's warnings, then where its report and plots went."""
+    for w in warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")
+    if out_path:
+        console.print(f"report: {out_path}")
+    for p in plots:
+        console.print(f"plot: {p}")
 
 
 def show_action_eval(report, out_path=None, plots=()) -> None:
@@ -496,12 +501,7 @@ def show_action_eval(report, out_path=None, plots=()) -> None:
                 "-" if lat is None else _seconds(lat.call_median_s, lat.call_p90_s),
             )
         console.print(sub)
-    for w in report.warnings:
-        console.print(f"[yellow]warning:[/yellow] {w}")
-    if out_path:
-        console.print(f"report: {out_path}")
-    for p in plots:
-        console.print(f"plot: {p}")
+    _report_footer(report.warnings, out_path, plots)
 
 
 def show_bench_plan(result) -> None:

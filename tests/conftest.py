@@ -18,3 +18,16 @@ def taught_planner(tiny_llama, tmp_path_factory) -> Path:
     from tests.helpers.teach import PLANS, plan_text, teach
 
     return teach(tiny_llama, tmp_path_factory.mktemp("taught-planner"), [(q, plan_text(s)) for q, s in PLANS])
+
+
+@pytest.fixture(scope="session")
+def action_data(tmp_path_factory) -> Path:
+    """80 offline android action examples (`data synth --task action`; read-only)."""
+    from tests.helpers.cli import run_octo
+
+    out = tmp_path_factory.mktemp("action") / "data"
+    res = run_octo(
+        "data", "synth", "--offline", "--task", "action", "--domain", "android", "--n", "80", "--out", out
+    )
+    assert res.returncode == 0, res.stderr
+    return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -14,18 +13,6 @@ from octo_mlx.train.loop import train
 from octo_mlx.train.recipe import load_recipe
 from octo_mlx.train.setup import read_examples
 from tests.helpers.datasets import tiny_overrides
-
-
-@pytest.fixture(scope="module")
-def action_data(tmp_path_factory) -> Path:
-    from tests.helpers.cli import run_octo
-
-    out = tmp_path_factory.mktemp("action") / "data"
-    res = run_octo(
-        "data", "synth", "--offline", "--task", "action", "--domain", "android", "--n", "80", "--out", out
-    )
-    assert res.returncode == 0, res.stderr
-    return out
 
 
 def _args(model, data, out, *extra):

@@ -340,16 +340,6 @@ REPORT_SCHEMA = {
 
 
 @pytest.fixture(scope="module")
-def action_data(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("action") / "data"
-    res = run_octo(
-        "data", "synth", "--offline", "--task", "action", "--domain", "android", "--n", "80", "--out", out
-    )
-    assert res.returncode == 0, res.stderr
-    return out
-
-
-@pytest.fixture(scope="module")
 def adapter(tiny_llama, action_data, tmp_path_factory) -> Path:
     from octo_mlx.train.loop import train
     from octo_mlx.train.recipe import load_recipe

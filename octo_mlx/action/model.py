@@ -19,9 +19,7 @@ from octo_mlx.errors import OctoError
 from octo_mlx.files import read_json_object
 from octo_mlx.functions.contract import Domain, Function
 from octo_mlx.generation import check_prompts, check_texts, encode_prompt, prompt_limit
-from octo_mlx.syntax import SlotMap, action_messages
-
-TASK_FILE = "octo-mlx-task.json"  # beside a fully fine-tuned action model's weights (train.checkpoint)
+from octo_mlx.syntax import TASK_FILE, SlotMap, action_messages
 
 
 def read_task(folder: str | Path) -> dict:

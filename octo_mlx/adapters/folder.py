@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from pathlib import Path
 
@@ -81,15 +80,6 @@ def check_adapter(adapter: str | Path, cfg: dict, model_config: dict) -> None:
             f"adapter covers {n} layers but the model has {layers}: it was trained on {base}",
             Path(adapter) / "adapter_config.json",
         )
-
-
-def base_reference(base: Path, adapter: Path) -> str:
-    """How an adapter names its base: relative to the adapter folder when the base lives in the
-    same run folder (``../base``: the pair can move together), else the absolute path."""
-    base, adapter = Path(base).absolute(), Path(adapter).absolute()
-    if adapter.parent == base.parent:
-        return os.path.relpath(base, adapter)
-    return str(base)
 
 
 def adapter_base(path: str | Path | None, adapter_config: dict, adapter: str | Path) -> str | Path | None:

@@ -22,6 +22,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from octo_mlx.errors import OctoError
+from octo_mlx.models.tokens import dense_weight
 
 
 @dataclass(frozen=True)
@@ -59,14 +60,6 @@ def embedding_rows(model) -> int:
     return int(_embedding(model).weight.shape[0])
 
 
-def _dense_weight(layer) -> mx.array:
-    if isinstance(layer, (nn.QuantizedEmbedding, nn.QuantizedLinear)):
-        return mx.dequantize(
-            layer.weight, layer.scales, layer.biases, group_size=layer.group_size, bits=layer.bits
-        )
-    return layer.weight
-
-
 # --- training only the new rows under LoRA --------------------------------------------------
 
 
@@ -77,7 +70,7 @@ class NewRowsEmbedding(nn.Module):
         super().__init__()
         self.base = base
         self._ids = mx.array(ids)
-        self.delta = mx.zeros((len(ids), _dense_weight(base).shape[1]), dtype=mx.float32)
+        self.delta = mx.zeros((len(ids), dense_weight(base).shape[1]), dtype=mx.float32)
 
     def __call__(self, x: mx.array) -> mx.array:
         y = self.base(x)
@@ -96,7 +89,7 @@ class NewRowsLinear(nn.Module):
         super().__init__()
         self.base = base
         self._ids = mx.array(ids)
-        self.delta = mx.zeros((len(ids), _dense_weight(base).shape[1]), dtype=mx.float32)
+        self.delta = mx.zeros((len(ids), dense_weight(base).shape[1]), dtype=mx.float32)
 
     def __call__(self, h: mx.array) -> mx.array:
         y = self.base(h)
@@ -143,7 +136,7 @@ def new_rows_as_lora(model, rows: TrainedRows, rank: int, scale: float, dora: bo
     cols = mx.arange(k)
     out: dict[str, mx.array] = {}
     emb = model.model.embed_tokens
-    w = _dense_weight(emb.base).astype(mx.float32)
+    w = dense_weight(emb.base).astype(mx.float32)
     a = mx.zeros((w.shape[0], rank)).at[ids, cols].add(1.0 / scale)
     b = mx.zeros((rank, w.shape[1])).at[cols].add(emb.delta)
     out["model.embed_tokens.lora_a"], out["model.embed_tokens.lora_b"] = a, b
@@ -151,7 +144,7 @@ def new_rows_as_lora(model, rows: TrainedRows, rank: int, scale: float, dora: bo
         out["model.embed_tokens.m"] = mx.linalg.norm(w + scale * (a @ b), axis=1)
     if isinstance(getattr(model, "lm_head", None), NewRowsLinear):
         head = model.lm_head
-        w = _dense_weight(head.base).astype(mx.float32)
+        w = dense_weight(head.base).astype(mx.float32)
         a = mx.zeros((w.shape[1], rank)).at[:, cols].add(head.delta.T)
         b = mx.zeros((rank, w.shape[0])).at[cols, ids].add(1.0 / scale)
         out["lm_head.lora_a"], out["lm_head.lora_b"] = a, b

@@ -608,15 +608,9 @@ def load_action_split(data: str | Path, domain_names: Sequence[str] | None, limi
         OctoError: a bad line (``file:line: reason``), domains that do not load, no examples.
     """
     from octo_mlx.action_data import read_split
-    from octo_mlx.data import dataset_domains
+    from octo_mlx.eval.run import load_test_split
 
-    data = Path(data)
-    raw = read_split(data)  # structure first, so a malformed line is reported before any loading
-    domains = dataset_domains(data.parent, domain_names, {d for e in raw for d in e.domains})
-    examples = read_split(data, domains)[:limit]
-    if not examples:
-        raise OctoError("no examples to evaluate", data)
-    return examples, domains
+    return load_test_split(data, domain_names, limit, read_split)
 
 
 def _timed(model, example, active) -> tuple[Any, float]:

@@ -202,16 +202,22 @@ def write_report(report: EvalReport, path: str | Path) -> Path:
 # --- the test split and the resolver ---------------------------------------------------------------
 
 
-def load_test_split(data: str | Path, domain_names: Sequence[str] | None, limit: int | None = None):
+def load_test_split(
+    data: str | Path, domain_names: Sequence[str] | None, limit: int | None = None, read_split=None
+):
     """(examples, domains): the split checked line by line, then against its domains.
 
     Args:
         data: the .jsonl split.
         domain_names: domains to check against (default: the manifest's, else the examples').
         limit: keep only the first ``limit`` examples.
+        read_split: the split reader (default: planner examples; action examples pass
+            ``octo_mlx.action_data.read_split``).
     """
-    from octo_mlx.data import dataset_domains, read_split
+    from octo_mlx.data import dataset_domains
+    from octo_mlx.data import read_split as read_plans
 
+    read_split = read_split or read_plans
     data = Path(data)
     raw = read_split(data)  # structure first, so a malformed line is reported before any loading
     domains = dataset_domains(data.parent, domain_names, {d for e in raw for d in e.domains})

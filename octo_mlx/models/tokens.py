@@ -161,10 +161,10 @@ def extend_base(source: str | Path, table: TokenTable = TABLE, out: str | Path |
         return final
     if out is not None and final.exists() and any(final.iterdir()) and not _finished(final, sha, table):
         raise OctoError("--out holds something else; choose a new or empty folder", final)
+    # The lock's folder stays: removing it would let a later builder lock another inode.
     with FolderLock(final.parent / f".{final.name}.building", "the extended base", wait=True):
         if not _finished(final, sha, table):  # another process may have built it meanwhile
             _build(source, sha, table, final)
-    shutil.rmtree(final.parent / f".{final.name}.building", ignore_errors=True)
     return final
 
 
@@ -224,7 +224,8 @@ def _stored_dtype(model):
     return dtype if mx.issubdtype(dtype, mx.floating) else None
 
 
-def _dense(layer):
+def dense_weight(layer):
+    """A layer's weight as a dense float matrix (a quantized one dequantized)."""
     import mlx.core as mx
     import mlx.nn as nn
 
@@ -256,7 +257,7 @@ def grow_vocabulary(model, tokenizer, tokens, stored_dtype=None) -> dict:
         hf.add_tokens([AddedToken(t, special=False, normalized=False) for t in fresh])
     ids = {t: int(hf.convert_tokens_to_ids(t)) for t in tokens}
     emb = model.model.embed_tokens
-    old_rows = int(_dense(emb).shape[0])
+    old_rows = int(dense_weight(emb).shape[0])
     fresh_ids = [ids[t] for t in fresh]
     rows = max([old_rows, *(i + 1 for i in fresh_ids)])
     known = min(before, old_rows)  # untrained spare rows do not count in the mean
@@ -274,8 +275,8 @@ def grow_vocabulary(model, tokenizer, tokens, stored_dtype=None) -> dict:
         return weight.at[idx].add(mean - weight[idx])
 
     if fresh_ids:
-        new_emb = nn.Embedding(rows, int(_dense(emb).shape[1]))
-        new_emb.weight = grow(_dense(emb))
+        new_emb = nn.Embedding(rows, int(dense_weight(emb).shape[1]))
+        new_emb.weight = grow(dense_weight(emb))
         if isinstance(emb, nn.QuantizedEmbedding):
             if rows == old_rows:
                 new_emb = nn.QuantizedEmbedding.from_embedding(new_emb, emb.group_size, emb.bits)
@@ -284,7 +285,7 @@ def grow_vocabulary(model, tokenizer, tokens, stored_dtype=None) -> dict:
         model.model.embed_tokens = new_emb
         if "lm_head" in model:
             head = model.lm_head
-            w = grow(_dense(head))
+            w = grow(dense_weight(head))
             lin = nn.Linear(w.shape[1], rows, bias=False)
             lin.weight = w
             if isinstance(head, nn.QuantizedLinear):

@@ -28,6 +28,7 @@ from octo_mlx.errors import OctoError
 from octo_mlx.files import fresh_tmp, read_json_object, read_text, replace_dir, write_atomic
 from octo_mlx.models.default import MARKER
 from octo_mlx.models.tokens import TOKENIZER_FILES
+from octo_mlx.syntax import TASK_FILE
 
 CHECKPOINTS = "checkpoints"
 LATEST = "LATEST"
@@ -116,9 +117,6 @@ def _copy_extras(source: Path, dest: Path) -> None:
             and f.suffix != ".gguf"
         ):
             shutil.copy2(f, dest / f.name)
-
-
-TASK_FILE = "octo-mlx-task.json"  # an action model's slot map and domains, beside full weights
 
 
 def save_full_model(
