@@ -19,9 +19,14 @@ from octo_mlx.domains.catalog import BUNDLED_DOMAINS, load_domain
 from octo_mlx.errors import OctoError
 from octo_mlx.functions.calls import NO_CALL, Call, check_call
 from octo_mlx.functions.simulator import execute
-from octo_mlx.synth.offline import held_out_template, synthesize_actions, synthesize_offline
+from octo_mlx.synth.offline import (
+    held_out_template,
+    held_out_templates,
+    synthesize_actions,
+    synthesize_offline,
+)
 from octo_mlx.synth.phrasebank import bank, gold
-from octo_mlx.synth.phrasebank.spec import RESULTS
+from octo_mlx.synth.phrasebank.spec import PLANNER_STEPS, RESULTS
 from tests.helpers.cli import run_octo
 
 ALL = list(BUNDLED_DOMAINS)
@@ -491,3 +496,23 @@ def test_same_seed_same_action_data(domains):
     c, _ = synthesize_actions([domains["video_streaming"]], 200, seed=10)
     rec = lambda s: [e.to_record() for k in data.SPLITS for e in s[k]]  # noqa: E731
     assert rec(a) == rec(b) and rec(a) != rec(c)
+
+
+def test_extra_step_wordings_train_the_action_model_and_never_a_planner(domains):
+    """Templates after the planner's three (spec.PLANNER_STEPS) write action train/valid steps
+    only: planner data never uses them, and neither split uses the held-out third."""
+    extra = {
+        f"{p.name}/{kind}{i}"
+        for name in ALL
+        for p in bank(name).values()
+        for kind, templates in (("step", p.steps), ("after", p.steps_after))
+        for i in range(PLANNER_STEPS, len(templates))
+    }
+    assert extra, "the bundled banks have extra step wordings"
+    plans = synthesize_offline(list(domains.values()), 600, seed=1, multi_domain=True)
+    planner_used = {g.template for steps in plans.gold.values() for g in steps}
+    assert planner_used and not planner_used & extra
+    splits, _ = synthesize_actions(list(domains.values()), 1500, seed=1, multi_domain=True)
+    action_used = {e.template for s in ("train", "valid") for e in splits[s]}
+    assert action_used & extra
+    assert not action_used & {t for name in ALL for p in bank(name).values() for t in held_out_templates(p)}

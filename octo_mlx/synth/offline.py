@@ -12,8 +12,9 @@ Held-out phrasing: every function has >= 4 families, and one of them (``Function
 holdout``; more with ``holdout=share``) is used ONLY in the test split. Train and valid share
 the other families, so the test split measures whether a planner plans phrasings it never saw.
 Irrelevant queries (``irrelevant`` share) have their own families, held out the same way. Step
-templates too: each function has >= 3, and its last one (``spec.HELD_OUT_STEP``; the same for
-the dependent ``steps_after``) writes the steps of the test split only.
+templates too: each function has >= 3, and its third (``spec.HELD_OUT_STEP``; the same for
+the dependent ``steps_after``) writes the steps of the action test split only; plans use the
+first three (``spec.PLANNER_STEPS``), the action data's train and valid splits any others too.
 
 Gold calls are executed, not guessed: every step records its call (the slot values the step
 states, as the function's arguments), and each example draws a seeded simulated world
@@ -47,7 +48,7 @@ from octo_mlx.functions.simulator import DeviceState, execute
 from octo_mlx.synth.phrasebank import bank, gold
 from octo_mlx.synth.phrasebank.generic import generic_phrases
 from octo_mlx.synth.phrasebank.irrelevant import IRRELEVANT
-from octo_mlx.synth.phrasebank.spec import HELD_OUT_STEP, RESULTS, FunctionPhrases
+from octo_mlx.synth.phrasebank.spec import PLANNER_STEPS, RESULTS, FunctionPhrases, held_out_index
 
 GENERATOR = "offline"
 MIN_FAMILIES = 4  # per bundled function: at least 3 for train/valid plus 1 held out for test
@@ -209,9 +210,11 @@ def synthesize_offline(
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
     holdout: float | None = None,
     consumer_bias: float = CONSUMER_BIAS,
+    wordings: bool = False,
 ) -> OfflineDataset:
     """Same as :func:`generate_offline`, returning the family bookkeeping too (see OfflineDataset);
-    ``consumer_bias``: how often a step after one with a result is a function that can use it."""
+    ``consumer_bias``: how often a step after one with a result is a function that can use it;
+    ``wordings``: write steps with the action data's extra step templates too (not a planner's)."""
     weights = _step_weights(steps)
     if n < 1:
         raise OctoError(f"n must be >= 1, got {n}")
@@ -252,7 +255,7 @@ def synthesize_offline(
         made = [
             _unique(r, seen, split, lambda: _irrelevant(r, split, held, domain_names)) for _ in range(n_irr)
         ]
-        plan = _Plan(r, split, held, hold_steps, entries, functions, multi_domain, consumer_bias)
+        plan = _Plan(r, split, held, hold_steps, entries, functions, multi_domain, consumer_bias, wordings)
         for count, k in per_count.items():
             for i in range(k):  # without multi_domain, examples rotate over the domains
                 home = domain_names[i % len(domain_names)]
@@ -277,7 +280,8 @@ def synthesize_actions(
     steps as the held-out step templates write them). Each split is cut to its share of ``n``
     (``fractions``); when one falls short, more plans are made. Plans lean to steps that use the
     previous step's result (``consumer_bias`` default ACTION_CONSUMER_BIAS), so that dependent
-    steps are not rare.
+    steps are not rare, and the train and valid steps are written with every step template but the
+    held-out one (``wordings`` default True: the planner's and the extra wordings).
 
     Returns:
         (split -> action examples, the plans they came from).
@@ -288,6 +292,7 @@ def synthesize_actions(
     if n < 1:
         raise OctoError(f"n must be >= 1, got {n}")
     options.setdefault("consumer_bias", ACTION_CONSUMER_BIAS)
+    options.setdefault("wordings", True)
     sizes = dict(zip(SPLITS, _largest_remainder(n, options.get("fractions", (0.8, 0.1, 0.1)))))
     weights = _step_weights(options.get("steps", (1, 2, 3, 4, 5)))
     mean_steps = sum(k * w for k, w in weights.items()) / sum(weights.values())
@@ -372,16 +377,21 @@ def holdout_families(p: FunctionPhrases, share: float | None = None) -> tuple[st
     return tuple(order[:k])
 
 
-def step_templates(p: FunctionPhrases, hold: bool = True, after: bool = False) -> list[tuple[str, str]]:
-    """(template id, template) of the step templates plans are written with: all but the held-out
-    one (``spec.HELD_OUT_STEP``) when ``hold`` and there are two or more. Ids are
+def step_templates(
+    p: FunctionPhrases, hold: bool = True, after: bool = False, wordings: bool = False
+) -> list[tuple[str, str]]:
+    """(template id, template) of the step templates steps are written with: the planner's
+    (``spec.PLANNER_STEPS``), and with ``wordings`` the action data's extra wordings too; without
+    the held-out one (``spec.HELD_OUT_STEP``) when ``hold`` and there are two or more. Ids are
     ``function/stepK`` (``function/afterK`` for the dependent ``steps_after``)."""
     templates = p.steps_after if after else p.steps
     kind = "after" if after else "step"
-    ids = [(f"{p.name}/{kind}{i}", t) for i, t in enumerate(templates)]
-    if hold and len(ids) > 1:
-        ids.pop(HELD_OUT_STEP)
-    return ids
+    held = held_out_index(len(templates)) if hold and len(templates) > 1 else None
+    return [
+        (f"{p.name}/{kind}{i}", t)
+        for i, t in enumerate(templates)
+        if i != held and (wordings or i < PLANNER_STEPS)
+    ]
 
 
 def held_out_template(p: FunctionPhrases, after: bool = False) -> tuple[str, str] | None:
@@ -390,7 +400,7 @@ def held_out_template(p: FunctionPhrases, after: bool = False) -> tuple[str, str
     templates = p.steps_after if after else p.steps
     if len(templates) < 2:
         return None
-    k = range(len(templates))[HELD_OUT_STEP]
+    k = held_out_index(len(templates))
     return f"{p.name}/{'after' if after else 'step'}{k}", templates[k]
 
 
@@ -507,6 +517,7 @@ class _Plan:
     functions: Mapping[str, object]
     multi: bool
     consumer_bias: float = CONSUMER_BIAS
+    wordings: bool = False  # the action data's extra step templates too
 
     def compose(self, count: int, home: str):
         r, split = self.r, self.split
@@ -533,7 +544,7 @@ class _Plan:
                 ref_s = None
                 text = r.choice(family.clauses).format_map(values.text)
                 slot_text = values.text
-            template, form = r.choice(step_templates(p, self.hold_steps, after))
+            template, form = r.choice(step_templates(p, self.hold_steps, after, self.wordings))
             # the same step as the held-out template writes it: the action data's test split only
             held = held_out_template(p, after) if self.hold_steps and split == "test" else None
             clauses.append((family.form, text))

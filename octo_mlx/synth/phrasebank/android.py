@@ -285,7 +285,9 @@ PHRASES = (
     FunctionPhrases(
         "take_a_photo", _photo,
         steps=("Take a photo with the {camera} camera", "Take a picture using the {camera} camera",
-               "Capture an image with the {camera} camera"),
+               "Capture an image with the {camera} camera",
+               "Snap a photo using the {camera} camera", "Use the {camera} camera to take a picture",
+               "photo with {camera} camera", "Please take a shot with the phone's {camera} camera"),
         families=(
             fam("direct", "vp", "take a {camera_q}", "snap a {camera_q}", "capture a {camera_q}"),
             fam("casual", "vp", "grab a quick shot using the {camera_q2}",
@@ -301,7 +303,10 @@ PHRASES = (
     FunctionPhrases(
         "get_trending_news", _news,
         steps=("Find articles about {topic}{in_lang}", "Get trending news about {topic}{in_lang}",
-               "Search for the latest news on {topic}{in_lang}"),
+               "Search for the latest news on {topic}{in_lang}",
+               "Pull up trending news on {topic}{in_lang}", "Fetch the top headlines about {topic}{in_lang}",
+               "news articles on {topic}{in_lang}",
+               "Please show me what's trending in the news about {topic}{in_lang}"),
         families=(
             fam("direct", "vp", "find news about {topic}{in_lang}", "get the latest news on {topic}{in_lang}",
                 "pull up trending articles about {topic}{in_lang}"),
@@ -320,7 +325,9 @@ PHRASES = (
     FunctionPhrases(
         "get_weather_forecast", _weather,
         steps=("Get the weather forecast for {location}", "Check the weather forecast in {location}",
-               "Look up the weather forecast for {location}"),
+               "Look up the weather forecast for {location}",
+               "Fetch the forecast for {location}", "Find out what the weather will be like in {location}",
+               "weather forecast, {location}", "Please pull up the {location} weather forecast"),
         families=(
             fam("direct", "vp", "check the weather forecast for {location}",
                 "get the forecast for {location}", "look up the weather in {location}"),
@@ -338,7 +345,11 @@ PHRASES = (
         "send_email", _email,
         steps=('Send an email to {recipient} with the subject "{title}" and the message "{content}"',
                'Email {recipient} with the title "{title}" saying "{content}"',
-               'Compose an email to {recipient} titled "{title}" with the body "{content}"'),
+               'Compose an email to {recipient} titled "{title}" with the body "{content}"',
+               'Write an email to {recipient}, subject "{title}", saying "{content}"',
+               'Send {recipient} an email titled "{title}" that reads "{content}"',
+               "email to {recipient} - subject: {title}, body: {content}",
+               'Please email {recipient} about "{title}" and write "{content}"'),
         families=(
             fam("direct", "vp", 'email {recipient_q} with the subject "{title}" saying {content}',
                 'send an email to {recipient_q} titled "{title}": {content}',
@@ -364,13 +375,17 @@ PHRASES = (
         ),
         holdout="casual", consumes=("*",),
         steps_after=("Email {ref} to {recipient}", "Send {ref} to {recipient} by email",
-                     "Forward {ref} to {recipient} in an email"),
+                     "Forward {ref} to {recipient} in an email",
+                     "Send {recipient} an email containing {ref}", "Mail {ref} to {recipient}",
+                     "email {ref} over to {recipient}"),
         fill=gold.forward_by_email,
     ),
     FunctionPhrases(
         "search_youtube_videos", _yt,
         steps=("Search YouTube for videos about {vquery}", 'Search YouTube for "{vquery}"',
-               "Look up YouTube videos on {vquery}"),
+               "Look up YouTube videos on {vquery}",
+               "Find videos of {vquery} on YouTube", "Run a YouTube search for {vquery}",
+               "YouTube video search: {vquery}", "Please look for {vquery} videos on YouTube"),
         families=(
             fam("direct", "vp", "search YouTube for {vquery}", "find YouTube videos about {vquery}",
                 "look up {vquery} on YouTube"),
@@ -389,7 +404,11 @@ PHRASES = (
         "find_route_google_maps", _route,
         steps=("Find a {mode} route from {origin} to {destination}",
                "Get {mode} directions from {origin} to {destination} on Google Maps",
-               "Plan a {mode} route on Google Maps from {origin} to {destination}"),
+               "Plan a {mode} route on Google Maps from {origin} to {destination}",
+               "Show the {mode} route from {origin} to {destination} in Google Maps",
+               "{mode} directions from {origin} to {destination}",
+               "Navigate from {origin} to {destination} with Google Maps, mode: {mode}",
+               "Please work out a {mode} route between {origin} and {destination}"),
         families=(
             fam("direct", "vp", "find a route from {origin} to {destination} {mode_q}",
                 "get directions from {origin} to {destination} {mode_q}",
@@ -411,7 +430,10 @@ PHRASES = (
     FunctionPhrases(
         "check_nest_smoke_detector_status", _nothing,
         steps=("Check the Nest smoke detector status", "Check the status of the Nest smoke detector",
-               "Get the battery and sensor status of the Nest smoke detector"),
+               "Get the battery and sensor status of the Nest smoke detector",
+               "Run a status check on the Nest smoke detector",
+               "Make sure the Nest smoke detector is working", "nest smoke detector: check status",
+               "Please report how the Nest smoke detector is doing"),
         families=(
             fam("direct", "vp", "check the smoke detector", "check the status of my Nest smoke detector",
                 "run a check on the smoke alarm"),
@@ -428,7 +450,9 @@ PHRASES = (
     FunctionPhrases(
         "send_text_message", _text2,
         steps=('Send a text message to {contact} saying "{message}"', 'Text {contact}: "{message}"',
-               'Send an SMS to {contact} with the message "{message}"'),
+               'Send an SMS to {contact} with the message "{message}"',
+               'Message {contact}: "{message}"', 'Let {contact} know by text: "{message}"',
+               "text to {contact} - {message}", 'Write {contact} an SMS that says "{message}"'),
         families=(
             fam("direct", "vp", 'text {contact} "{message}"', "send a text to {contact} saying {message}",
                 'send {contact} a message: "{message}"',
@@ -450,12 +474,16 @@ PHRASES = (
         ),
         holdout="need", consumes=("*",),
         steps_after=("Send {ref} to {contact} in a text message", "Text {ref} to {contact}",
-                     "Forward {ref} to {contact} by SMS"),
+                     "Forward {ref} to {contact} by SMS",
+                     "Send {contact} a text with {ref}", "Share {ref} with {contact} over text",
+                     "text {contact} {ref}"),
         fill=gold.forward_by_text,
     ),
     FunctionPhrases(
         "make_phone_call", _call,
-        steps=("Call {phone}", "Make a phone call to {phone}", "Dial the number {phone}"),
+        steps=("Call {phone}", "Make a phone call to {phone}", "Dial the number {phone}",
+               "Place a call to {phone}", "Give {phone} a call", "call number {phone}",
+               "Please phone the number {phone}"),
         families=(
             fam("direct", "vp", "call {phone_q}", "dial {phone_q}", "place a call to {phone_q}"),
             fam("casual", "vp", "ring {phone_q}", "give {phone_q} a ring", "get {phone_q} on the line"),
@@ -471,7 +499,9 @@ PHRASES = (
         "create_contact", _contact,
         steps=("Create a contact named {name} with the phone number {phone}",
                "Add {name} to the contacts with the number {phone}",
-               "Save a new contact {name} with the phone number {phone}"),
+               "Save a new contact {name} with the phone number {phone}",
+               "Add a new contact: {name}, {phone}", "Store {phone} in the contacts under the name {name}",
+               "new contact {name} - {phone}", "Please create a contact for {name} with number {phone}"),
         families=(
             fam("direct", "vp", "add {name} to my contacts with the number {phone_q}",
                 "create a contact for {name}, phone {phone_q}",
@@ -492,7 +522,9 @@ PHRASES = (
     FunctionPhrases(
         "set_timer_alarm", _alarm,
         steps=("Set an alarm for {time}{label}", "Set a timer alarm at {time}{label}",
-               "Schedule an alarm at {time}{label}"),
+               "Schedule an alarm at {time}{label}",
+               "Create an alarm for {time}{label}", "Wake me up with an alarm at {time}{label}",
+               "alarm at {time}{label}", "Please set the alarm clock for {time}{label}"),
         families=(
             fam("direct", "vp", "set an alarm for {time_q}{label_q}", "create an alarm at {time_q}{label_q}",
                 "set a timer alarm for {time_q}{label_q}"),
@@ -512,7 +544,9 @@ PHRASES = (
     FunctionPhrases(
         "change_screen_brightness", _brightness,
         steps=("Set the screen brightness to {level}", "Change the screen brightness to level {level}",
-               "Adjust the display brightness to {level}"),
+               "Adjust the display brightness to {level}",
+               "Make the screen brightness {level}", "Bring the display brightness to {level}",
+               "screen brightness at {level}", "Please put the phone's screen brightness at level {level}"),
         families=(
             fam("direct", "vp", "set the screen brightness to {level_q}",
                 "change the brightness to {level_q}", "adjust the display brightness to {level_q}"),
@@ -532,7 +566,11 @@ PHRASES = (
         "create_calendar_event", _event,
         steps=('Create a calendar event "{title}" {date} from {start} to {end}',
                'Schedule "{title}" in the calendar {date} from {start} to {end}',
-               'Add the event "{title}" to the calendar {date} from {start} to {end}'),
+               'Add the event "{title}" to the calendar {date} from {start} to {end}',
+               'Put "{title}" on the calendar {date} from {start} to {end}',
+               'Block {start}-{end} {date} in the calendar for "{title}"',
+               'new calendar event "{title}" - {date}, {start} to {end}',
+               'Please add a calendar entry called "{title}" {date}, {start} until {end}'),
         families=(
             fam("direct", "vp", 'create a calendar event "{title}" {date_q} from {start_q} to {end_q}',
                 "schedule {title} {date_q}, {start_q} to {end_q}",
@@ -555,7 +593,9 @@ PHRASES = (
     FunctionPhrases(
         "set_volume", _volume,
         steps=("Set the {volume_type} volume to {level}", "Change the {volume_type} volume to level {level}",
-               "Adjust the {volume_type} volume to {level}"),
+               "Adjust the {volume_type} volume to {level}",
+               "Turn the {volume_type} volume to {level}", "Make the {volume_type} volume {level}",
+               "{volume_type} volume -> {level}", "Please put the {volume_type} volume at level {level}"),
         families=(
             fam("direct", "vp", "set the {volume_type_q} to {level_q}",
                 "change the {volume_type_q} to {level_q}", "adjust the {volume_type_q} to {level_q}"),
@@ -575,7 +615,10 @@ PHRASES = (
         "connect_to_bluetooth_device", _bluetooth,
         steps=("Connect to the Bluetooth device {device}{timeout}",
                "Connect to {device} via Bluetooth{timeout}",
-               "Pair the phone with the Bluetooth device {device}{timeout}"),
+               "Pair the phone with the Bluetooth device {device}{timeout}",
+               "Pair with the Bluetooth device {device}{timeout}", "Hook up {device} over Bluetooth{timeout}",
+               "bluetooth connect: {device}{timeout}",
+               "Please link the phone to {device} using Bluetooth{timeout}"),
         families=(
             fam("direct", "vp", "connect to my {device}{timeout_q}",
                 "connect the phone to {device} over Bluetooth{timeout_q}",
@@ -595,7 +638,9 @@ PHRASES = (
     FunctionPhrases(
         "enable_do_not_disturb", _dnd,
         steps=("Turn {on_off} Do Not Disturb", "Turn {on_off} Do Not Disturb mode",
-               "Switch Do Not Disturb {on_off}"),
+               "Switch Do Not Disturb {on_off}",
+               "Set Do Not Disturb to {on_off}", "Toggle Do Not Disturb {on_off}",
+               "do not disturb mode {on_off}", "Please turn {on_off} Do Not Disturb on the phone"),
         families=(
             fam("direct", "vp", "{on_off_q} Do Not Disturb", "{on_off_q} do not disturb mode"),
             fam("casual", "vp", "{on_off_q2}"),
@@ -609,7 +654,10 @@ PHRASES = (
         "set_nest_temperature", _temperature,
         steps=("Set the Nest thermostat to {temp}°F",
                "Set the Nest thermostat temperature to {temp} degrees Fahrenheit",
-               "Change the Nest thermostat setting to {temp}°F"),
+               "Change the Nest thermostat setting to {temp}°F",
+               "Set the temperature on the Nest to {temp}°F", "Adjust the Nest thermostat to {temp} degrees",
+               "nest thermostat -> {temp}°F",
+               "Please change the house temperature to {temp}°F on the Nest thermostat"),
         families=(
             fam("direct", "vp", "set the thermostat to {temp_q}", "change the Nest temperature to {temp_q}",
                 "set the Nest to {temp_q}"),
@@ -627,7 +675,11 @@ PHRASES = (
         "play_music_on_nest_hub", _music,
         steps=("Play {music} from {service} on the Nest speaker",
                "Play the music {music} on {service} on the Nest Hub",
-               "Stream {music} from {service} to the Nest speaker"),
+               "Stream {music} from {service} to the Nest speaker",
+               "Put on {music} from {service} on the Nest speaker",
+               "Use {service} to play {music} on the Nest speaker",
+               "music on the Nest Hub: {music} from {service}",
+               "Please start {music} from {service} on the Nest Hub speaker"),
         families=(
             fam("direct", "vp", "play {music} on {service} on the Nest speaker",
                 "put on {music} from {service} on the Nest Hub", "stream {music} from {service} to the Nest"),
@@ -649,7 +701,11 @@ PHRASES = (
         "play_video_on_nest_hub", _nest_video,
         steps=("Play {video} from {service} on the Nest Hub",
                "Play the video {video} on {service} on the Nest Hub",
-               "Show {video} from {service} on the Nest Hub screen"),
+               "Show {video} from {service} on the Nest Hub screen",
+               "Put {video} from {service} on the Nest Hub",
+               "Use {service} to show the video {video} on the Nest Hub",
+               "Nest Hub video: {video} from {service}",
+               "Please start playing {video} on {service} on the Nest Hub display"),
         families=(
             fam("direct", "vp", "play {video} on {service} on the Nest Hub",
                 "put {video} from {service} on the Nest Hub screen",
@@ -671,7 +727,9 @@ PHRASES = (
     FunctionPhrases(
         "open_or_lock_door", _door,
         steps=("{status} the front door", "{status} the front door with the smart lock",
-               "Use the smart lock to {status} the front door"),
+               "Use the smart lock to {status} the front door",
+               "Please {status} the front door", "Have the smart lock {status} the front door",
+               "front door: {status}", "Go ahead and {status} the front door"),
         families=(
             fam("direct", "vp", "{status_q}"),
             fam("casual", "vp", "{status_q2}"),

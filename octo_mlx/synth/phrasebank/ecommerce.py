@@ -163,7 +163,9 @@ PHRASES = (
     FunctionPhrases(
         "search_products", _search,
         steps=("Search for {item}{price}{sort}", "Search the shop for {item}{price}{sort}",
-               "Find {item}{price}{sort}"),
+               "Find {item}{price}{sort}", "Browse the store for {item}{price}{sort}",
+               "Run a product search for {item}{price}{sort}", "search products: {item}{price}{sort}",
+               "Please look up shop listings for {item}{price}{sort}"),
         families=(
             fam("direct", "vp", "search for {item}{price_q}{sort_q}", "find {item}{price_q}{sort_q}",
                 "look up {item} in the shop{price_q}{sort_q}"),
@@ -181,7 +183,9 @@ PHRASES = (
     FunctionPhrases(
         "get_product_details", _product,
         steps=("Get the details of product {pid}", "Show the product details for {pid}",
-               "Look up the product information for {pid}"),
+               "Look up the product information for {pid}", "Open the product page for {pid}",
+               "Fetch product info for item {pid}", "product details: {pid}",
+               "Pull up the full specs of product {pid}"),
         families=(
             fam("direct", "vp", "get the details of product {pid}", "show me the product page for {pid}",
                 "open the details of item {pid}",
@@ -200,13 +204,16 @@ PHRASES = (
         ),
         holdout="need", produces="product", consumes=("products",), chain=("shop", 1),
         steps_after=("Get the details of {ref}", "Show the product details of {ref}",
-                     "Look up the product information for {ref}"),
+                     "Look up the product information for {ref}", "Open the product page of {ref}",
+                     "Fetch the specs of {ref}", "details for {ref}"),
         fill=gold.product_id,
     ),
     FunctionPhrases(
         "add_to_cart", _add,
         steps=("Add {qty}product {pid} to the cart", "Add {qty}item {pid} to the shopping cart",
-               "Put {qty}product {pid} into the shopping cart"),
+               "Put {qty}product {pid} into the shopping cart", "Place {qty}product {pid} in the cart",
+               "add {qty}{pid} to cart", "Please add {qty}item {pid} to my cart",
+               "Toss {qty}product {pid} into the basket"),
         families=(
             fam("direct", "vp", "add {qty_q}product {pid} to my cart", "put {qty_q}item {pid} in the cart",
                 "add {qty_q}{pid} to the shopping cart",
@@ -226,12 +233,15 @@ PHRASES = (
         ),
         holdout="ask", consumes=("products", "product"), chain=("shop", 2),
         steps_after=("Add {qty}{ref} to the cart", "Add {qty}{ref} to the shopping cart",
-                     "Put {qty}{ref} into the shopping cart"),
+                     "Put {qty}{ref} into the shopping cart", "Place {qty}{ref} in the cart",
+                     "Please add {qty}{ref} to my cart", "cart: add {qty}{ref}"),
         fill=gold.product_id,
     ),
     FunctionPhrases(
         "view_cart", _nothing,
-        steps=("View the shopping cart", "Show the contents of the cart", "Open the shopping cart"),
+        steps=("View the shopping cart", "Show the contents of the cart", "Open the shopping cart",
+               "Show what is in the cart", "Review the items in the shopping cart",
+               "List everything in my cart", "check my cart"),
         families=(
             fam("direct", "vp", "show me my cart", "view my shopping cart", "open my cart"),
             fam("casual", "vp", "let me see what's in my basket", "pull up my cart", "bring up my basket"),
@@ -246,7 +256,9 @@ PHRASES = (
     FunctionPhrases(
         "remove_from_cart", _product,
         steps=("Remove product {pid} from the cart", "Remove item {pid} from the shopping cart",
-               "Delete product {pid} from the shopping cart"),
+               "Delete product {pid} from the shopping cart", "Take product {pid} out of the cart",
+               "Please remove item {pid} from my cart", "remove {pid} from cart",
+               "Drop product {pid} from the basket"),
         families=(
             fam("direct", "vp", "remove product {pid} from my cart", "delete item {pid} from the cart",
                 "remove {pid} from the shopping cart",
@@ -266,14 +278,16 @@ PHRASES = (
         ),
         holdout="casual", consumes=("cart",), chain=("shop", 4),
         steps_after=("Remove {ref} from the cart", "Remove {ref} from the shopping cart",
-                     "Delete {ref} from the shopping cart"),
+                     "Delete {ref} from the shopping cart", "Take {ref} out of the cart",
+                     "Please remove {ref} from my cart", "cart: remove {ref}"),
         fill=gold.product_id,
         extra={"refs": _CART_ITEM_REFS},
     ),
     FunctionPhrases(
         "apply_coupon", _coupon,
         steps=("Apply the coupon code {code}", "Apply coupon {code} to the cart",
-               "Redeem the coupon code {code}"),
+               "Redeem the coupon code {code}", "Use the promo code {code}",
+               "Enter the discount code {code}", "apply promo {code}", "Please apply the voucher {code}"),
         families=(
             fam("direct", "vp", "apply the coupon {code}", "use the promo code {code}",
                 "apply discount code {code}"),
@@ -290,7 +304,9 @@ PHRASES = (
     FunctionPhrases(
         "checkout", _checkout,
         steps=("Check out and pay with {pay}{ship}", "Place the order and pay with {pay}{ship}",
-               "Complete the purchase using {pay}{ship}"),
+               "Complete the purchase using {pay}{ship}", "Pay for the cart with {pay}{ship}",
+               "checkout with {pay}{ship}", "Please check out using {pay}{ship}",
+               "Buy everything in the cart, paying with {pay}{ship}"),
         families=(
             fam("direct", "vp", "check out with {pay_q}{ship_q}", "place the order using {pay_q}{ship_q}",
                 "buy everything in my cart with {pay_q}{ship_q}"),
@@ -310,7 +326,9 @@ PHRASES = (
     FunctionPhrases(
         "track_order", _order_id,
         steps=("Track the order {order}", "Check the delivery status of order {order}",
-               "Get the tracking information for order {order}"),
+               "Get the tracking information for order {order}", "Find out where order {order} is",
+               "Show the shipping status of {order}", "track order {order}",
+               "Please check when order {order} will arrive"),
         families=(
             fam("direct", "vp", "track order {order}", "check the status of order {order}",
                 "track my order {order}"),
@@ -328,7 +346,10 @@ PHRASES = (
         "return_item", _return,
         steps=('Return order {order} with the reason "{reason}"',
                'Start a return for order {order} because "{reason}"',
-               'Request a refund for order {order} with the reason "{reason}"'),
+               'Request a refund for order {order} with the reason "{reason}"',
+               'Send back order {order} because "{reason}"',
+               'Please process a return of {order}, reason: "{reason}"', 'return {order}: "{reason}"',
+               'Open a return request for order {order}, giving the reason "{reason}"'),
         families=(
             fam("direct", "vp", "return order {order} because {reason}",
                 "start a return for order {order}, reason: {reason}",

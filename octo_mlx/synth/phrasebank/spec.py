@@ -13,9 +13,13 @@ A function's entry (:class:`FunctionPhrases`) holds
   ("email {ref} to {recipient_q}" -> "Email the first article found to myself"); its ``fill``
   turns the referred value into the call's arguments (phrasebank/gold.py).
 
-Step templates: at least three per function (and per dependent form), the **last one held out**
-for the test split (:data:`HELD_OUT_STEP`), so action models are tested on step wordings they
-never saw; its wording shares no skeleton with the function's other templates.
+Step templates: at least three per function (and per dependent form). The first
+:data:`PLANNER_STEPS` are the planner's: plans are written with all but the **third, held out**
+for the action data's test split (:data:`HELD_OUT_STEP`), so action models are tested on step
+wordings they never saw; its wording shares no skeleton with the function's other templates.
+Templates after the first three are more wordings of the same step that only the action data's
+train and valid splits use (a planner is taught one canonical way to write a step; the action
+model reads whatever a planner or a person writes).
 
 Forms decide how a clause joins its neighbours in a multi-step query: ``vp`` is a verb phrase
 ("text Mom that ...", joined by "and then", wrappable in "Can you ...?"), ``s`` a statement
@@ -31,7 +35,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FORMS = ("vp", "s", "q", "t")
-HELD_OUT_STEP = -1  # index of the step template (in steps and in steps_after) only the test split uses
+PLANNER_STEPS = 3  # the first templates (in steps and steps_after): the planner's, held-out one included
+HELD_OUT_STEP = 2  # index of the step template only the test split uses (the last one when fewer)
+
+
+def held_out_index(count: int) -> int:
+    """The index of the held-out step template among ``count`` templates (``count`` >= 2)."""
+    return min(HELD_OUT_STEP, count - 1)
 
 
 @dataclass(frozen=True)

@@ -125,7 +125,11 @@ PHRASES = (
         "search_flights", _flights,
         steps=("Search flights from {origin} to {destination} {date}",
                "Find flights from {origin} to {destination} {date}",
-               "Look up flights between {origin} and {destination} {date}"),
+               "Look up flights between {origin} and {destination} {date}",
+               "Look for flights from {origin} to {destination} {date}",
+               "Check which flights go from {origin} to {destination} {date}",
+               "Please find a flight from {origin} to {destination} {date}",
+               "search flights {origin} to {destination}, {date}"),
         families=(
             fam("direct", "vp", "search flights from {origin} to {destination} {date_q}",
                 "find flights from {origin} to {destination} {date_q}",
@@ -146,7 +150,9 @@ PHRASES = (
     ),
     FunctionPhrases(
         "book_flight", _book_flight,
-        steps=("Book the flight {fid}{pax}", "Book seats on flight {fid}{pax}", "Reserve flight {fid}{pax}"),
+        steps=("Book the flight {fid}{pax}", "Book seats on flight {fid}{pax}", "Reserve flight {fid}{pax}",
+               "Make a booking on flight {fid}{pax}", "Please book flight {fid}{pax}",
+               "book flight {fid}{pax}", "Buy tickets for flight {fid}{pax}"),
         families=(
             fam("direct", "vp", "book flight {fid}{pax_q}", "reserve seats on {fid}{pax_q}",
                 "book {fid}{pax_q}",
@@ -164,13 +170,17 @@ PHRASES = (
                 after=("book {ref}{pax_q}", "reserve: {ref}{pax_q}")),
         ),
         holdout="ask", produces="booking", consumes=("flights",), chain=("flight", 1),
-        steps_after=("Book {ref}{pax}", "Book seats on {ref}{pax}", "Reserve {ref}{pax}"),
+        steps_after=("Book {ref}{pax}", "Book seats on {ref}{pax}", "Reserve {ref}{pax}",
+                     "Buy tickets for {ref}{pax}", "Please book {ref}{pax}",
+                     "Make a flight booking on {ref}{pax}"),
         fill=gold.flight_id,
     ),
     FunctionPhrases(
         "check_flight_status", _status,
         steps=("Check the status of flight {flight}", "Check whether flight {flight} is on time",
-               "Get the live status of flight {flight}"),
+               "Get the live status of flight {flight}", "See if flight {flight} is delayed",
+               "Look up the current status of flight {flight}", "status check for flight {flight}",
+               "Please tell me if flight {flight} is on schedule"),
         families=(
             fam("direct", "vp", "check the status of flight {flight_q}", "check flight {flight_q}",
                 "get the live status of {flight_q}"),
@@ -189,7 +199,11 @@ PHRASES = (
         "search_hotels", _hotels,
         steps=("Search hotels in {place} from {start} to {end}",
                "Find hotels in {place} from {start} to {end}",
-               "Look up hotels in {place} from {start} to {end}"),
+               "Look up hotels in {place} from {start} to {end}",
+               "Look for a hotel in {place} from {start} to {end}",
+               "Check hotel availability in {place} between {start} and {end}",
+               "search hotels: {place}, {start} to {end}",
+               "Please find somewhere to stay in {place} from {start} until {end}"),
         families=(
             fam("direct", "vp", "search hotels in {place} from {start_q} to {end_q}",
                 "find a hotel in {place} from {start_q} until {end_q}",
@@ -211,7 +225,10 @@ PHRASES = (
     FunctionPhrases(
         "book_hotel", _book_hotel,
         steps=("Book the hotel {hid} from {start} to {end}", "Reserve hotel {hid} from {start} to {end}",
-               "Make a reservation at hotel {hid} from {start} to {end}"),
+               "Make a reservation at hotel {hid} from {start} to {end}",
+               "Book a room at hotel {hid} from {start} to {end}",
+               "Please reserve {hid} from {start} until {end}", "book hotel {hid}, {start} to {end}",
+               "Secure a stay at hotel {hid} from {start} to {end}"),
         families=(
             fam("direct", "vp", "book hotel {hid} from {start_q} to {end_q}",
                 "reserve {hid} from {start_q} until {end_q}",
@@ -230,14 +247,20 @@ PHRASES = (
         ),
         holdout="casual", produces="booking", consumes=("hotels",), chain=("hotel", 1),
         steps_after=("Book {ref} for the same dates", "Reserve {ref} for the same dates",
-                     "Make a reservation at {ref} for the same dates"),
+                     "Make a reservation at {ref} for the same dates",
+                     "Book a room at {ref} for the same dates", "Please reserve {ref} for those same dates",
+                     "book {ref}, same dates"),
         fill=gold.hotel_for_the_searched_dates,
     ),
     FunctionPhrases(
         "rent_car", _car,
         steps=("Rent a car in {place} from {start} to {end}",
                "Book a rental car at {place} from {start} to {end}",
-               "Reserve a rental car in {place} from {start} to {end}"),
+               "Reserve a rental car in {place} from {start} to {end}",
+               "Hire a car in {place} from {start} to {end}",
+               "Please get a rental car at {place} from {start} until {end}",
+               "rent car: {place}, {start} to {end}",
+               "Arrange a car rental in {place} between {start} and {end}"),
         families=(
             fam("direct", "vp", "rent a car in {place} from {start_q} to {end_q}",
                 "book a rental car at {place} from {start_q} until {end_q}",
@@ -259,7 +282,10 @@ PHRASES = (
     FunctionPhrases(
         "get_travel_advisory", _advisory,
         steps=("Get the travel advisory for {country}", "Check the travel advisory level for {country}",
-               "Look up the travel safety advisory for {country}"),
+               "Look up the travel safety advisory for {country}",
+               "Find out whether it is safe to travel to {country}",
+               "Show the current travel warnings for {country}", "travel advisory: {country}",
+               "Please check the safety advisory for {country}"),
         families=(
             fam("direct", "vp", "get the travel advisory for {country}",
                 "check the travel advisory for {country}", "look up the travel warnings for {country}"),
@@ -278,7 +304,9 @@ PHRASES = (
     FunctionPhrases(
         "convert_currency", _convert,
         steps=("Convert {amount} {src} to {dst}", "Convert {amount} from {src} to {dst}",
-               "Work out how much {amount} {src} is in {dst}"),
+               "Work out how much {amount} {src} is in {dst}", "Change {amount} {src} into {dst}",
+               "Calculate what {amount} {src} comes to in {dst}", "convert {amount} {src} -> {dst}",
+               "Please find the {dst} value of {amount} {src}"),
         families=(
             fam("direct", "vp", "convert {amount_q} {src_q} to {dst_q}",
                 "change {amount_q} {src_q} into {dst_q}", "convert {amount_q} from {src_q} to {dst_q}"),
@@ -298,7 +326,9 @@ PHRASES = (
     ),
     FunctionPhrases(
         "cancel_booking", _cancel,
-        steps=("Cancel the booking {bid}", "Cancel reservation {bid}", "Call off the booking {bid}"),
+        steps=("Cancel the booking {bid}", "Cancel reservation {bid}", "Call off the booking {bid}",
+               "Please cancel my booking {bid}", "Scrap reservation {bid}", "cancel {bid}",
+               "Undo the booking {bid}"),
         families=(
             fam("direct", "vp", "cancel booking {bid}", "cancel my reservation {bid}",
                 "cancel the booking with id {bid}"),

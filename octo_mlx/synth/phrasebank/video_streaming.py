@@ -159,7 +159,9 @@ PHRASES = (
         "search_videos", _search,
         steps=("Search for {genre}videos about {topic}",
                'Search the catalogue for {genre}titles matching "{topic}"',
-               "Browse the catalogue for {genre}movies about {topic}"),
+               "Browse the catalogue for {genre}movies about {topic}", "Look for {genre}shows about {topic}",
+               "Find {genre}films about {topic}", "search {genre}videos: {topic}",
+               "Please search the video catalogue for {genre}content about {topic}"),
         families=(
             fam("direct", "vp", "search for {genre_q}videos about {topic}",
                 "find {genre_q}films or shows about {topic}", "look up {genre_q}titles about {topic}"),
@@ -178,7 +180,8 @@ PHRASES = (
     ),
     FunctionPhrases(
         "play_video", _titled,
-        steps=("Play {title}", "Start playing {title}", "Begin streaming {title}"),
+        steps=("Play {title}", "Start playing {title}", "Begin streaming {title}", "Put on {title}",
+               "Please play {title}", "Stream {title} now", "Start watching {title}"),
         families=(
             fam("direct", "vp", "play {title}", "start {title}", "put on {title}",
                 after=("play {ref}", "start {ref}")),
@@ -194,12 +197,15 @@ PHRASES = (
                 after=("play {ref}", "{ref} -> play")),
         ),
         holdout="casual", consumes=_CONSUMES, chain=("watch", 1),
-        steps_after=("Play {ref}", "Start playing {ref}", "Begin streaming {ref}"),
+        steps_after=("Play {ref}", "Start playing {ref}", "Begin streaming {ref}", "Put on {ref}",
+                     "Please play {ref}", "Start watching {ref}"),
         fill=gold.title,
     ),
     FunctionPhrases(
         "pause_playback", _nothing,
-        steps=("Pause the playback", "Pause the video that is playing", "Put the playback on hold"),
+        steps=("Pause the playback", "Pause the video that is playing", "Put the playback on hold",
+               "Pause the video", "Hit pause on what is playing", "pause playback",
+               "Please pause the current video"),
         families=(
             fam("direct", "vp", "pause the video", "pause playback", "pause what's playing"),
             fam("casual", "vp", "hold it there", "freeze the show for a sec", "put the movie on hold"),
@@ -214,7 +220,9 @@ PHRASES = (
     FunctionPhrases(
         "add_to_watchlist", _titled,
         steps=("Add {title} to the watchlist", "Put {title} on the watchlist",
-               "Save {title} to the watchlist"),
+               "Save {title} to the watchlist", "Bookmark {title} to watch later",
+               "Please add {title} to my watchlist", "watchlist: add {title}",
+               "Mark {title} as something to watch later"),
         families=(
             fam("direct", "vp", "add {title} to my watchlist", "put {title} on my watchlist",
                 "add {title} to my list",
@@ -232,13 +240,16 @@ PHRASES = (
         ),
         holdout="terse", consumes=_CONSUMES,
         steps_after=("Add {ref} to the watchlist", "Put {ref} on the watchlist",
-                     "Save {ref} to the watchlist"),
+                     "Save {ref} to the watchlist", "Bookmark {ref} to watch later",
+                     "Please add {ref} to my watchlist", "watchlist: add {ref}"),
         fill=gold.title,
     ),
     FunctionPhrases(
         "remove_from_watchlist", _titled,
         steps=("Remove {title} from the watchlist", "Take {title} off the watchlist",
-               "Delete {title} from the watchlist"),
+               "Delete {title} from the watchlist", "Drop {title} from my watchlist",
+               "Please remove {title} from my watchlist", "watchlist: remove {title}",
+               "Get {title} off my watchlist"),
         families=(
             fam("direct", "vp", "remove {title} from my watchlist", "take {title} off my watchlist",
                 "delete {title} from my list"),
@@ -255,7 +266,9 @@ PHRASES = (
     FunctionPhrases(
         "get_recommendations", _recommend,
         steps=("Get {genre}recommendations", "Get {genre}video recommendations",
-               "Suggest some {genre}titles to watch"),
+               "Suggest some {genre}titles to watch", "Recommend some {genre}movies",
+               "Please suggest a few {genre}shows for me", "Fetch personalised {genre}picks",
+               "show {genre}recommendations"),
         families=(
             fam("direct", "vp", "recommend some {genre_q}movies", "get me {genre_q}recommendations",
                 "suggest {genre_q}shows to watch"),
@@ -273,7 +286,8 @@ PHRASES = (
     FunctionPhrases(
         "rate_video", _rate,
         steps=("Rate {title} {stars}", "Give {title} a rating of {stars}",
-               "Leave a rating of {stars} for {title}"),
+               "Leave a rating of {stars} for {title}", "Give {title} {stars}",
+               "Please rate {title} with {stars}", "rating for {title}: {stars}", "Score {title} at {stars}"),
         families=(
             fam("direct", "vp", "rate {title} {stars_q}", "give {title} {stars_q}",
                 "rate the show {title} {stars_q}"),
@@ -290,7 +304,9 @@ PHRASES = (
     FunctionPhrases(
         "download_video", _download,
         steps=("Download {title}{quality}", "Download {title} for offline viewing{quality}",
-               "Save {title} to the device for offline viewing{quality}"),
+               "Save {title} to the device for offline viewing{quality}",
+               "Make {title} available offline{quality}", "Please download {title}{quality}",
+               "download: {title}{quality}", "Get an offline copy of {title}{quality}"),
         families=(
             fam("direct", "vp", "download {title}{quality_q}", "save {title} offline{quality_q}",
                 "download {title} to my device{quality_q}",
@@ -312,7 +328,9 @@ PHRASES = (
         ),
         holdout="ask", consumes=_CONSUMES,
         steps_after=("Download {ref}{quality}", "Download {ref} for offline viewing{quality}",
-                     "Save {ref} to the device for offline viewing{quality}"),
+                     "Save {ref} to the device for offline viewing{quality}",
+                     "Make {ref} available offline{quality}", "Please download {ref}{quality}",
+                     "Get an offline copy of {ref}{quality}"),
         fill=gold.title,
     ),
     FunctionPhrases(
