@@ -27,6 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("data",),  # planner datasets (they name their domains)
     ("action_data",),  # action-model datasets (the planner data's format machinery, reused)
     ("llm", "adapters"),  # the one OpenAI-compatible client; what trains beside a frozen base
+    ("resident",),  # one base in memory, adapters switched per request
     ("train", "synth", "planner", "action"),  # making planners and their data; planning; calls
     ("eval",),  # scoring planners (may run everything below)
     ("bench",),  # timing against named peers

@@ -95,6 +95,24 @@ class ActionModel:
             loaded, tokenizer, path = load_with_adapter(folder, None)
         return cls(loaded, tokenizer, slots, domains, path=Path(path) if path else None, **options)
 
+    @classmethod
+    def on_pool(cls, pool, name: str, **options) -> ActionModel:
+        """The action adapter resident in ``pool`` (:class:`octo_mlx.resident.AdapterPool`) under
+        ``name``: it goes on the shared base whenever this model runs.
+
+        Raises:
+            OctoError: no such resident adapter, or not an action adapter.
+        """
+        from octo_mlx.domains.catalog import load_domains
+
+        view = pool.view(name)
+        info = pool.adapters[name]
+        if info.config.get("task") != "action":
+            raise OctoError(f"resident adapter {name!r} is not an action model", info.path)
+        slots = SlotMap.from_json({"slots": info.config.get("slots")}, str(info.path))
+        domains = load_domains(info.config.get("domains") or None)
+        return cls(view, pool.tokenizer, slots, domains, path=pool.folder, **options)
+
     def functions(self, active: Iterable[str] | None = None) -> list[Function]:
         """The functions of the active domains (default: every domain the model serves)."""
         names = set(active) if active is not None else None

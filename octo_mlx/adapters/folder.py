@@ -103,13 +103,16 @@ def adapter_base(path: str | Path | None, adapter_config: dict, adapter: str | P
     )
 
 
-def check_base_fingerprint(cfg: dict, folder: Path, adapter: str | Path, force: bool = False) -> None:
+def check_base_fingerprint(
+    cfg: dict, folder: Path, adapter: str | Path, force: bool = False, got: str | None = None
+) -> None:
     """Refuse a base whose weights differ from the ones the adapter was trained on (same shapes
-    included); ``force`` turns the refusal into a warning (OctoWarning)."""
+    included); ``force`` turns the refusal into a warning (OctoWarning). ``got``: the base's
+    fingerprint when known (an extended base's source), else computed from ``folder``."""
     want = cfg.get("base_fingerprint")
     if not want:
         return  # an adapter made elsewhere (mlx-lm, older octo-mlx): only shapes can be checked
-    got = weights_sha256(folder)
+    got = got or weights_sha256(folder)
     if got != want:
         _mismatch(want, got, folder, adapter, force)
 
