@@ -66,7 +66,13 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=96, help="per call (unconstrained runs stop here)")
     ap.add_argument("--max-string-chars", type=int, default=32, help="the grammar's cap on unbounded strings")
     ap.add_argument("--json", default=None, help="write every call's figures here")
+    ap.add_argument(
+        "--no-budget",
+        action="store_true",
+        help="the grammar not told max_tokens (no closing plans: what the budget costs, by difference)",
+    )
     a = ap.parse_args()
+    budget = None if a.no_budget else a.max_tokens
 
     import mlx.core as mx
 
@@ -110,6 +116,10 @@ def main() -> None:
     tic = time.perf_counter()
     grammar = CallGrammar(tokenizer, slots, functions, max_string_chars=a.max_string_chars)
     t_grammar = time.perf_counter() - tic
+    tic = time.perf_counter()
+    for first in grammar.first_ids:  # what a budgeted call's first token checks (once per grammar)
+        grammar.shortest(first)
+    t_shortest = time.perf_counter() - tic
     system = "Write the function call for the step."
     prompts = [
         encode_prompt(tokenizer, [{"role": "system", "content": system}, {"role": "user", "content": s}])
@@ -125,11 +135,15 @@ def main() -> None:
 
     def one(mode: str, prompt: list[int]) -> dict:
         if mode in ("free", "guided", "jump"):
-            c = Free() if mode == "free" else CallConstraint(grammar, jump_forward=mode == "jump")
+            c = (
+                Free()
+                if mode == "free"
+                else CallConstraint(grammar, jump_forward=mode == "jump", max_tokens=budget)
+            )
             g, steps = generate_guided(model, tokenizer, prompt, c, max_tokens=a.max_tokens)
             grammar_s = c.seconds
         else:
-            c = CallConstraint(grammar) if mode == "grammar" else None
+            c = CallConstraint(grammar, max_tokens=budget) if mode == "grammar" else None
             table = TableMask(tokenizer, active_tokens(slots, functions)) if mode == "table" else None
             make = None if mode == "plain" else (lambda i: [c or table])
             (g,), _ = generate(
@@ -189,9 +203,11 @@ def main() -> None:
         f"(float32, table grown in memory, slot rows = mean row of the function's name); "
         f"{len(prompts)} step prompts x "
         f"{a.repeats} rounds, batch 1, greedy, max {a.max_tokens} tokens, strings capped at "
-        f"{a.max_string_chars} characters, modes interleaved; "
+        f"{a.max_string_chars} characters, {'no token budget' if a.no_budget else 'token budget on'}, "
+        "modes interleaved; "
         f"load average {load_before:.1f} before, {load_after:.1f} after. One-time: llguidance "
-        f"tokenizer {t_tokenizer:.2f} s, grammar of 47 functions {1000 * t_grammar:.0f} ms."
+        f"tokenizer {t_tokenizer:.2f} s, grammar of 47 functions {1000 * t_grammar:.0f} ms, "
+        f"their shortest calls {1000 * t_shortest:.0f} ms."
     )
     print(head + "\n")
     print(

@@ -25,9 +25,10 @@ from octo_mlx.action.constrain import (
 from octo_mlx.domains.catalog import load_domains
 from octo_mlx.errors import OctoError
 from octo_mlx.functions.calls import MAX_ARGUMENTS_CHARS, NO_CALL, Call, CallProblem, check_call
-from octo_mlx.generation import encode_prompt
 from octo_mlx.models.tokens import END, NONE, TABLE, grow_vocabulary, table_ids
 from octo_mlx.syntax import SlotMap, format_call, parse_call
+from tests.helpers.action import step_prompts as action_prompts
+from tests.helpers.action import table_model
 
 DOMAINS = load_domains()
 FUNCTIONS = [f for d in DOMAINS for f in d.functions]
@@ -38,26 +39,12 @@ SLOTS = SlotMap.for_domains(DOMAINS)
 @pytest.fixture(scope="module")
 def action_model(tiny_llama):
     """(model, tokenizer): the tiny random llama, table added, table rows random."""
-    import mlx_lm
-
-    model, tokenizer = mlx_lm.load(str(tiny_llama))
-    grow_vocabulary(model, tokenizer, TABLE.tokens)
-    ids = mx.array(sorted(table_ids(tokenizer).values()))
-    weight = model.model.embed_tokens.weight
-    mx.random.seed(7)
-    noise = mx.random.normal((ids.shape[0], weight.shape[1])) * weight.std()
-    model.model.embed_tokens.weight = weight.at[ids].add(noise)
-    mx.eval(model.parameters())
-    return model, tokenizer
+    return table_model(tiny_llama)
 
 
 def step_prompts(tokenizer, n_per_function: int = 1) -> list[list[int]]:
     """One prompt per function (its description, as a step would phrase it), n times over."""
-    return [
-        encode_prompt(tokenizer, [{"role": "user", "content": f"Step {k}: {f.description}"}])
-        for k in range(n_per_function)
-        for f in FUNCTIONS
-    ]
+    return action_prompts(tokenizer, FUNCTIONS, n_per_function)
 
 
 def first_token(d: DecodedCall) -> int:
@@ -196,17 +183,38 @@ def test_the_constraint_works_as_a_plain_mlx_lm_logits_processor(action_model):
 
 
 def test_a_call_cut_by_the_token_limit_is_a_typed_problem(action_model):
+    """Without a budget (a CallConstraint not told max_tokens, as plain mlx-lm may use it) a
+    call can be cut; it parses as "unterminated". decode_calls always gives the budget, and then
+    even 2 tokens make a valid call: "no function" (tests/test_action_closing.py has the rest)."""
+    from octo_mlx.generation import generate
+
     model, tokenizer = action_model
+    grammar = CallGrammar(tokenizer, SLOTS, FUNCTIONS, max_string_chars=24)
     prompts = step_prompts(tokenizer)[:4]
+    cut, _ = generate(
+        model, tokenizer, prompts, max_tokens=2, logits_processors=lambda i: [CallConstraint(grammar)]
+    )
+    kinds = []
+    for g in cut:
+        assert g.gen_tokens <= 2
+        try:
+            parse_call(tokenizer.decode(list(g.token_ids)), SLOTS, FUNCTIONS)
+            kinds.append("valid")
+        except CallProblem as p:
+            kinds.append(p.kind)
+    assert set(kinds) <= {"valid", "unterminated"} and "unterminated" in kinds
     for jump_forward in (True, False):
         out = decode_calls(
-            model, tokenizer, prompts, SLOTS, FUNCTIONS, jump_forward=jump_forward, max_tokens=2
+            model,
+            tokenizer,
+            prompts,
+            SLOTS,
+            FUNCTIONS,
+            jump_forward=jump_forward,
+            max_tokens=2,
+            grammar=grammar,
         )
-        for d in out:
-            assert d.generation.gen_tokens <= 2
-            if not d.valid:
-                assert d.problem.kind == "unterminated"
-        assert any(not d.valid for d in out)
+        assert all(d.valid and d.call.is_none for d in out)
 
 
 def test_training_targets_are_sentences_of_the_grammar(action_model):
