@@ -72,6 +72,15 @@ def encode_queries(
     return prompts
 
 
+def plan_processors(tokenizer) -> list:
+    """The planner's logits processors: every added-token table entry but ``<nexa_split>``
+    masked (``models.tokens.TableMask``; none for a tokenizer without the table)."""
+    from octo_mlx.models.tokens import TableMask
+
+    mask = TableMask(tokenizer, (PLAN_SPLIT,))
+    return [mask] if mask.blocked else []
+
+
 def plan_prompts(
     model,
     tokenizer,
@@ -85,13 +94,11 @@ def plan_prompts(
 ) -> tuple[list[PlanOutput], RunStats]:
     """Generate from tokenized prompts and parse each completion as a plan, in input order.
 
-    Every added-token table entry but ``<nexa_split>`` is masked (``models.tokens.TableMask``). See
+    Every added-token table entry but ``<nexa_split>`` is masked (:func:`plan_processors`). See
     :func:`octo_mlx.generation.generate` for the arguments; returns the plans and the run's stats.
     """
-    from octo_mlx.models.tokens import TableMask
-
-    mask = TableMask(tokenizer, (PLAN_SPLIT,))
-    processors = (lambda i: [mask]) if mask.blocked else None
+    masks = plan_processors(tokenizer)
+    processors = (lambda i: masks) if masks else None
     outputs, run = generate(
         model, tokenizer, prompts, max_tokens, batch_size, greedy, temperature, seed, labels, processors
     )

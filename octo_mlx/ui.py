@@ -647,6 +647,51 @@ def show_bench_train(report) -> None:
     console.print(f"load average {before:.1f} before, {after:.1f} after on {m.get('cpus')} CPUs")
 
 
+# --- bench adapters -----------------------------------------------------------------------------
+
+
+def bench_adapters_callback(message: str) -> None:
+    """Progress lines of `octo-mlx bench adapters`."""
+    console.print(f"[dim]{message}...[/dim]")
+
+
+def show_bench_adapters(result) -> None:
+    """`octo-mlx bench adapters`: swap time per side, decode speed per side, memory, goals."""
+    ms = lambda s: f"{s * 1000:.1f} ms"  # noqa: E731
+    swap = Table(title=f"swap time ({result.config['repeats']} switch / no-switch pairs, batch 1)")
+    for col in ("", "first token after a switch", "no switch", "swap time", "paired p90"):
+        swap.add_column(col)
+    for side in (result.ours, result.peer):
+        if side is not None:
+            s = side.summary()
+            row = (s["switch_median_s"], s["same_median_s"], s["swap_s"], s["paired_p90_s"])
+            swap.add_row(side.name, *map(ms, row))
+    console.print(swap)
+    decode = Table(title=f"decode speed ({result.config['tokens']} tokens, greedy, batch 1, medians)")
+    for col in ("side", "tokens/s", "vs plain mlx-lm (per round)", "first token"):
+        decode.add_column(col)
+    r, g = result.ratios(), result.goals()
+    labels = {"fused": "fused", "pool": "unfused", "pool_base": "pool_base"}
+    for key, side in result.decode.items():
+        s = side.summary()
+        ratio = f"{r['decode_' + labels[key]]:.0%}" if key in labels else "-"
+        decode.add_row(side.name, f"{s['tokens_per_s_median']:.1f}", ratio, ms(s["ttft_median_s"]))
+    console.print(decode)
+    ok = {True: "[green]met[/green]", False: "[red]not met[/red]", None: "[yellow]not resolved[/yellow]"}
+    ours = result.ours.summary()
+    console.print(
+        f"swap {ms(ours['swap_s'])} +- {ms(ours['swap_halfwidth_s'])} (goal <= 50 ms: {ok[g['swap_50ms']]}); "
+        f"decode fused {r['decode_fused']:.0%}, unfused {r['decode_unfused']:.0%} of plain mlx-lm "
+        f"(goal >= 90%: {ok[g['decode_90pct']]}); memory {r['memory_bytes']:.3f}x parameters, "
+        f"{r['memory_active']:.3f}x active (goal < 1.5x: {ok[g['memory_1_5x']]})"
+    )
+    if result.random_adapters:
+        n = len(result.adapters)
+        console.print(f"[dim]adapters: {n} random-valued LoRA adapters made for the run[/dim]")
+    for w in result.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")
+
+
 # --- plan ---------------------------------------------------------------------------------------
 
 
@@ -699,3 +744,115 @@ def show_calls(steps, results) -> None:
         g = r.generation
         counts = f"{g.prompt_tokens} prompt tokens, {g.gen_tokens} generated"
         console.print(f"  [dim]{counts}, {g.seconds:.2f} s[/dim]")
+
+
+# --- adapters -----------------------------------------------------------------------------------
+
+
+def show_combined(r) -> None:
+    """`octo-mlx adapters combine`: what was combined, how, and how much of it the file keeps."""
+    table = Table(title=f"combined {len(r.sources)} adapters ({r.method})", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("folder", str(r.out))
+    for path, w in zip(r.sources, r.weights):
+        table.add_row(f"weight {w:g}", str(path))
+    table.add_row("rank", str(r.rank))
+    worst = sorted(r.energy.items(), key=lambda kv: kv[1])[:3]
+    if not worst or worst[0][1] >= 0.999995:
+        table.add_row("energy kept", "all of it in every module")
+    else:
+        mean = sum(r.energy.values()) / len(r.energy)
+        lowest = ", ".join(f"{k} {v:.1%}" for k, v in worst)
+        table.add_row("energy kept", f"mean {mean:.2%}; lowest: {lowest}")
+    table.add_row("time", f"{r.seconds:.1f} s")
+    console.print(table)
+    console.print(f"[dim]use it: mlx_lm.load(BASE, adapter_path={r.out!s}) or --adapter {r.out!s}[/dim]")
+
+
+def show_fused(r) -> None:
+    """`octo-mlx adapters fuse`: the model folder written."""
+    size = sum(f.stat().st_size for f in r.out.glob("*.safetensors"))
+    console.print(f"fused {r.adapter} into {r.base} ({r.layers} layers): wrote {r.out} ({_size(size)})")
+    if r.quantized and not r.dequantized:
+        console.print(
+            "[yellow]the base is quantized: the fused weights were quantized again, so outputs differ "
+            "slightly from base + adapter; --dequantize keeps them exact[/yellow]"
+        )
+
+
+def show_peft_export(r) -> None:
+    """`octo-mlx adapters export --format peft`: the PEFT folder and the base it goes on."""
+    table = Table(title="exported as a PEFT LoRA", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("folder", str(r.out))
+    table.add_row("LoRA", f"r {r.rank}, lora_alpha {r.lora_alpha:g}, {r.modules} modules")
+    table.add_row("base", str(r.base))
+    if r.tokens:
+        table.add_row("added-token rows", f"{', '.join(r.tokens)} (embed_tokens/lm_head factors)")
+    if r.tied_head:
+        table.add_row("tied head", "lm_head factors carry the embedding's update: do not merge in PEFT")
+    console.print(table)
+    console.print(
+        f"[dim]use it: PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(BASE), {r.out!s})[/dim]"
+    )
+
+
+def show_peft_import(r) -> None:
+    """`octo-mlx adapters import`: the adapter folder and what changed in form (never in function)."""
+    table = Table(title="imported a PEFT LoRA", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("folder", str(r.out))
+    table.add_row("LoRA" if not r.dora else "DoRA", f"rank {r.rank}, scale {r.scale:g}, {r.modules} modules")
+    table.add_row("base", str(r.base))
+    for note in r.folded:
+        table.add_row("mapped", note)
+    console.print(table)
+    console.print(f"[dim]use it: mlx_lm.load(BASE, adapter_path={r.out!s}) or --adapter {r.out!s}[/dim]")
+
+
+# --- serve --------------------------------------------------------------------------------------
+
+
+def show_serving(server) -> None:
+    """`octo-mlx serve`: where it listens and what a request's ``model`` may name."""
+    from rich.markup import escape
+
+    from octo_mlx.serve.server import is_loopback
+
+    pool = server.engine.pool
+    console.print(
+        f"serving [bold]{escape(server.base_url)}[/bold] on the base {escape(str(pool.folder))}",
+        soft_wrap=True,
+    )
+    for name, task in server.engine.models():
+        where = "" if name == "base" else f"  [dim]{escape(str(pool.adapters[name].path))}[/dim]"
+        console.print(f"  model [green]{escape(name)}[/green] ({task}){where}", soft_wrap=True)
+    if not is_loopback(server.host):
+        console.print(
+            f"[yellow]{escape(server.host)} is not loopback: anyone who reaches it can use it[/yellow]"
+        )
+    console.print("[dim]Ctrl-C stops it[/dim]")
+
+
+def log_request(record) -> None:
+    """One line per request: method, path, status, model, tokens, time, and what went wrong."""
+    from rich.markup import escape
+
+    color = "green" if record.status < 400 else "yellow" if record.status < 500 else "red"
+    parts = [f"{record.method} {escape(record.path)}", f"[{color}]{record.status}[/{color}]"]
+    if record.model:
+        parts.append(escape(record.model) + (" (stream)" if record.stream else ""))
+    if record.prompt_tokens or record.completion_tokens:
+        parts.append(f"{record.prompt_tokens} prompt + {record.completion_tokens} generated tokens")
+    if record.finish_reason:
+        parts.append(record.finish_reason)
+    parts.append(f"{record.seconds:.2f} s")
+    note = f"  [dim]{escape(record.note)}[/dim]" if record.note else ""
+    console.print("  ".join(parts) + note, highlight=False, soft_wrap=True)
+
+
+def show_stopped() -> None:
+    console.print("stopped")

@@ -31,6 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("train", "synth", "planner", "action"),  # making planners and their data; planning; calls
     ("eval",),  # scoring planners (may run everything below)
     ("bench",),  # timing against named peers
+    ("serve",),  # an OpenAI-compatible server over the resident adapters
     ("ui",),  # everything the terminal shows
     ("cli",),  # the one command
     ("__main__",),  # python -m octo_mlx

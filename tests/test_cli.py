@@ -26,13 +26,19 @@ ARGS = {
     "data synth": ["--offline", "--n", "10"],
     "data export-hf": ["data/planner", "--to", "hf"],
     "train": ["--recipe", str(ROOT / "recipes" / "demo-smollm2.yaml")],
+    "adapters combine": ["runs/a/last", "runs/b/last", "--weights", "0.5", "0.5", "--out", "ab"],
+    "adapters fuse": ["runs/x/last", "--out", "fused"],
+    "adapters export": ["runs/x/last", "--format", "peft", "--out", "peft"],
+    "adapters import": ["peft", "--out", "mine"],
     "memory plan": ["--model", "phi-3-mini"],
     "memory table": [],
     "eval": ["--data", "data/planner/test.jsonl"],
     "plan": ["Find news about NVIDIA"],
     "act": ["Text Alice that I am late", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"],
+    "serve": ["--adapter", "planner=runs/x/last"],
     "bench train": ["--data", "data/planner"],
     "bench plan": ["--data", "data/planner/test.jsonl", "--adapter", "runs/x/last"],
+    "bench adapters": [],
 }
 
 
@@ -141,8 +147,13 @@ BAD_NUMBERS = [
     ("bench plan", ["--shots", "-1"], "--shots"),
     ("bench plan", ["--max-tokens", "0"], "--max-tokens"),
     ("bench plan", ["--warmup", "-1"], "--warmup"),
+    ("bench adapters", ["--random", "1"], "--random"),
+    ("bench adapters", ["--repeats", "0"], "--repeats"),
+    ("bench adapters", ["--tokens", "1"], "--tokens"),
     ("act", ["--max-tokens", "0"], "--max-tokens"),
     ("act", ["--timeout", "0"], "--timeout"),
+    ("serve", ["--port", "70000"], "--port"),
+    ("serve", ["--port", "-1"], "--port"),
 ]
 
 

@@ -12,7 +12,9 @@ answer) is an OctoError. Three backends:
 - :class:`LocalToolsModel`: any chat model whose chat template takes ``tools``, run here through
   mlx-lm: the functions of the active domains go in as OpenAI tools, the step (and the previous
   observation) as the user turn (:func:`octo_mlx.syntax.action_messages`), and the output is
-  read for one tool call.
+  read for one tool call. With ``tools_prompt="hermes"`` the tools go in a system turn written
+  as Qwen 3's template writes them (:func:`hermes_tools_prompt`) instead: any chat model, its
+  template tools-aware or not (SmolLM2's drops ``tools``), prompted the general-agent way.
 - :class:`OpenAIToolsModel`: any OpenAI-compatible endpoint, through the one client
   (:class:`octo_mlx.llm.ChatClient`): tools in (``tool_choice`` "auto"), the first of
   ``message.tool_calls`` out; a server that returns tool calls as text is read like a local model.
@@ -299,6 +301,24 @@ def _active(domains: list[Domain], active: Iterable[str] | None) -> list[Functio
 
 
 TOOLS_PROBE = Function("octo_probe_tool", "probe", {"type": "object", "properties": {}})
+TOOLS_PROMPTS = ("template", "hermes")  # how LocalToolsModel gives a model its tools
+
+
+def hermes_tools_prompt(tools: Sequence[Mapping[str, Any]]) -> str:
+    """The system turn that offers ``tools`` (OpenAI tools JSON) in the Hermes 2 Pro form, word for
+    word as the chat templates of Qwen 2.5 and Qwen 3 write it (Qwen 3's when no system message
+    is given): one tool per line inside ``<tools></tools>``, a call asked for as
+    ``<tool_call>{"name": ..., "arguments": ...}</tool_call>``, which :func:`parse_tool_output`
+    reads. Used for models whose own template drops ``tools``.
+    """
+    listed = "".join("\n" + json.dumps(t, ensure_ascii=False) for t in tools)  # jinja's tojson
+    return (
+        "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+        f"You are provided with function signatures within <tools></tools> XML tags:\n<tools>{listed}\n"
+        "</tools>\n\nFor each function call, return a json object with function name and arguments "
+        f'within {OPEN}{CLOSE} XML tags:\n{OPEN}\n{{"name": <function-name>, "arguments": '
+        f"<args-json-object>}}\n{CLOSE}"
+    )
 
 
 def check_tools_template(tokenizer, where: str | Path | None = None) -> None:
@@ -327,13 +347,16 @@ def check_tools_template(tokenizer, where: str | Path | None = None) -> None:
 
 @dataclass
 class LocalToolsModel:
-    """A chat model with a tools-aware template, run locally through mlx-lm (greedy decoding).
+    """A chat model offered the functions as tools, run locally through mlx-lm (greedy decoding).
 
     Args:
         model, tokenizer: as loaded by :func:`octo_mlx.models.loading.load_model`.
         domains: the domains whose functions it is offered (the active ones by default).
         max_tokens: most generated tokens per step.
         batch_size: steps decoded together.
+        tools_prompt: "template" (the chat template's own ``tools``: it must take them) or
+            "hermes" (a system turn of :func:`hermes_tools_prompt` before the step, the template
+            given no ``tools``: for any chat model, e.g. SmolLM2 whose template drops them).
     """
 
     model: Any
@@ -341,25 +364,35 @@ class LocalToolsModel:
     domains: list[Domain]
     max_tokens: int = DEFAULT_MAX_TOKENS
     batch_size: int = 8
+    tools_prompt: str = "template"
+
+    def __post_init__(self):
+        if self.tools_prompt not in TOOLS_PROMPTS:
+            raise OctoError(
+                f"unknown tools prompt {self.tools_prompt!r} (choose from {', '.join(TOOLS_PROMPTS)})"
+            )
 
     @classmethod
     def load(
         cls, folder: str | Path, domains: Sequence[Domain | str | Path] | None = None, **options
     ) -> LocalToolsModel:
-        """A model folder (or hub id) whose chat template takes tools.
+        """A model folder (or hub id) whose chat template takes tools (any chat model with
+        ``tools_prompt="hermes"``).
 
         Args:
             domains: Domain objects or names/files for ``load_domains`` (default: the bundled ones).
-            options: max_tokens, batch_size.
+            options: max_tokens, batch_size, tools_prompt.
 
         Raises:
-            OctoError: not a model, or its template ignores tools.
+            OctoError: not a model, or its template ignores tools (with "template").
         """
         from octo_mlx.models.loading import load_model
 
-        model, tokenizer, path = load_model(folder)
-        check_tools_template(tokenizer, folder)
-        return cls(model, tokenizer, _domains(domains), **options)
+        backend = cls(None, None, _domains(domains), **options)  # options checked before loading
+        backend.model, backend.tokenizer, _ = load_model(folder)
+        if backend.tools_prompt == "template":
+            check_tools_template(backend.tokenizer, folder)
+        return backend
 
     def functions(self, active: Iterable[str] | None = None) -> list[Function]:
         return _active(self.domains, active)
@@ -374,7 +407,11 @@ class LocalToolsModel:
         labels = [f"step {i + 1}" for i in range(len(steps))]
         check_texts([s for s, _ in steps], limit, labels)
         tools = [f.to_tool() for f in functions]
-        prompts = [encode_prompt(self.tokenizer, action_messages(s, o), tools) for s, o in steps]
+        if self.tools_prompt == "hermes":
+            system = [{"role": "system", "content": hermes_tools_prompt(tools)}]
+            prompts = [encode_prompt(self.tokenizer, system + action_messages(s, o)) for s, o in steps]
+        else:
+            prompts = [encode_prompt(self.tokenizer, action_messages(s, o), tools) for s, o in steps]
         check_prompts(prompts, limit, labels)
         return prompts
 

@@ -113,13 +113,23 @@ class ActionModel:
         domains = load_domains(info.config.get("domains") or None)
         return cls(view, pool.tokenizer, slots, domains, path=pool.folder, **options)
 
-    def functions(self, active: Iterable[str] | None = None) -> list[Function]:
-        """The functions of the active domains (default: every domain the model serves)."""
+    def functions(
+        self, active: Iterable[str] | None = None, only: Iterable[str] | None = None
+    ) -> list[Function]:
+        """The functions of the active domains (default: every domain the model serves); ``only``:
+        just these function names among them (e.g. the tools a request offers)."""
         names = set(active) if active is not None else None
         if names is not None and not names <= {d.name for d in self.domains}:
             unknown = sorted(names - {d.name for d in self.domains})
             raise OctoError(f"the action model does not serve domain(s) {unknown}")
-        return [f for d in self.domains if names is None or d.name in names for f in d]
+        keep = set(only) if only is not None else None
+        return [
+            f
+            for d in self.domains
+            if names is None or d.name in names
+            for f in d
+            if keep is None or f.name in keep
+        ]
 
     def prompts(self, steps: Sequence[tuple[str, Mapping | None]]) -> list[list[int]]:
         """Token ids of each (step, observation) request, all checked against the context first."""
@@ -141,6 +151,7 @@ class ActionModel:
         steps: Sequence[tuple[str, Mapping | None]],
         active: Iterable[str] | None = None,
         batch_size: int = 8,
+        only: Iterable[str] | None = None,
     ) -> list[DecodedCall]:
         """One call per (step, observation), in order; with the grammar and jump-forward decoding,
         one at a time (batch 1, the latency that counts), else batched.
@@ -149,8 +160,15 @@ class ActionModel:
             steps: (step text, the previous call's observation or None) pairs.
             active: the domains whose functions may be called (default: all it serves).
             batch_size: sequences decoded together when not jump-forward.
+            only: just these functions of the active domains may be called (the grammar is
+                built for them; "no function" stays possible).
+
+        Raises:
+            OctoError: ``only`` leaves no function to call, or a prompt does not fit.
         """
-        functions = self.functions(active)
+        functions = self.functions(active, only)
+        if only is not None and not functions:
+            raise OctoError(f"none of the functions {sorted(only)} is one the action model serves")
         key = tuple(sorted(f.name for f in functions))
         if self.constrained and key not in self._grammars:
             self._grammars[key] = CallGrammar(self.tokenizer, self.slots, functions)

@@ -8,6 +8,7 @@ that made its figures.
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ from octo_mlx.files import read_text, write_atomic
 from octo_mlx.stats import format_rate
 
 if TYPE_CHECKING:  # experiments/report.py writes RESULTS.md sections without loading eval
+    from octo_mlx.bench.adapters import BenchAdaptersResult
     from octo_mlx.bench.plan import BenchPlanResult
     from octo_mlx.bench.train import BenchConfig, BenchReport
 
@@ -169,5 +171,174 @@ def plan_section(result: BenchPlanResult, command: str, note: str = "") -> str:
         ),
         *([""] + [f"Warning: {w}" for w in result.warnings] if result.warnings else []),
         PLAN_END,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# --- bench adapters ---------------------------------------------------------------------------
+
+ADAPTERS_START = "<!-- bench-adapters:start -->"
+ADAPTERS_END = "<!-- bench-adapters:end -->"
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def _bytes(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+
+
+def _met(ok: bool | None) -> str:
+    return {True: "met", False: "NOT met", None: "not resolved at this run's noise"}[ok]
+
+
+def adapters_section(result: BenchAdaptersResult, command: str, note: str = "") -> str:
+    """The BENCHMARKS.md section of `octo-mlx bench adapters`: swap time against mlx_lm.server,
+    decode speed against plain mlx-lm, memory, adapter operations (#13 adds combine and fuse).
+
+    Args:
+        result: the measurements.
+        command: the exact command that made them.
+        note: a paragraph on the conditions (e.g. what else ran on the machine).
+    """
+    c, m, r, g = result.config, result.machine, result.ratios(), result.goals()
+    ours = result.ours.summary()
+    n = len(result.adapters)
+    if result.random_adapters:
+        what = (
+            f"{n} random-valued LoRA r{c['rank']} adapters on every linear layer of every block, made "
+            "for the run with mlx-lm's own layers and saved in its format (real adapter files; their "
+            "outputs mean nothing)"
+        )
+    else:
+        what = f"{n} adapters: " + ", ".join(f"`{a['path']}`" for a in result.adapters)
+    lines = [
+        ADAPTERS_START,
+        "## Adapter runtime (#14): swap time, decode speed, memory (`octo-mlx bench adapters`)",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+        *([note, ""] if note else []),
+        f"{m['platform']}, {m['cpus']} CPUs, mlx {m['mlx']}, mlx-lm {m['mlx_lm']}, {m['blas']}; load "
+        f"average {m['load_before']:.1f} before, {m['load_after']:.1f} after. Base `{result.base}`; "
+        f"{what}. Batch 1, greedy, the same {result.prompt_tokens}-token prompt for every request; "
+        f"{c['repeats']} timed rounds per side after {c['warmup']} warm-up round(s), sides interleaved "
+        "request by request.",
+        "",
+        "### Swap time (goal <= 50 ms)",
+        "",
+        "First-token latency right after an adapter switch minus first-token latency without one "
+        "(switch and no-switch requests alternate: A, B, B, A, A, ...).",
+        "",
+        "| | first token after a switch (median / p90) | no switch (median / p90) | **swap time** "
+        "(difference of medians, ~95% interval) | paired differences (median / p90) |",
+        "|---|---|---|---|---|",
+    ]
+    for side in (result.ours, result.peer):
+        if side is None:
+            continue
+        s = side.summary()
+        lines.append(
+            f"| {side.name} | {_ms(s['switch_median_s'])} / {_ms(s['switch_p90_s'])} | "
+            f"{_ms(s['same_median_s'])} / {_ms(s['same_p90_s'])} | **{_ms(s['swap_s'])}** "
+            f"+- {_ms(s['swap_halfwidth_s'])} | "
+            f"{_ms(s['paired_median_s'])} / {_ms(s['paired_p90_s'])} |"
+        )
+    use_us = statistics.median(result.use_s) * 1e6
+    lines += [
+        "",
+        f"Swap time **{_ms(ours['swap_s'])}** +- {_ms(ours['swap_halfwidth_s'])} (goal <= 50 ms: "
+        f"{_met(g['swap_50ms'])}; the interval is 1.58 x IQR / sqrt(n) per median, combined). The "
+        f"pool's switch itself (`AdapterPool.use`: attribute writes) takes {use_us:.0f} us (median of "
+        f"{len(result.use_s)}); the rest of the first-token difference is the forward pass after a "
+        "switch, and timing noise.",
+    ]
+    cpu = [(side.name, side.summary()) for side in (result.ours, result.peer) if side and side.switch_cpu_s]
+    if cpu:
+        lines.append("")
+        lines.append(
+            "CPU time per request of the serving process (all its threads; time spent waiting for a "
+            "core does not count, so other jobs inflate it far less than the wall time; OpenBLAS's idle "
+            "threads spinning do count): "
+            + "; ".join(
+                f"{name}: {_ms(s['switch_cpu_median_s'])} after a switch, {_ms(s['same_cpu_median_s'])} "
+                f"without, **{_ms(s['cpu_swap_s'])}** +- {_ms(s['cpu_swap_halfwidth_s'])}"
+                for name, s in cpu
+            )
+            + " (the server's from /proc, in 10 ms ticks)."
+        )
+    if result.peer is not None:
+        peer = result.peer.summary()
+        times = f" ({r['peer_swap_over_ours']:.0f}x ours)" if r["peer_swap_over_ours"] else ""
+        lines.append("")
+        lines.append(
+            f"`mlx_lm.server` reloads the whole model when the requested adapter changes: "
+            f"{_ms(peer['swap_s'])} +- {_ms(peer['swap_halfwidth_s'])} per switch{times}. It ran with "
+            "`--prompt-cache-size 0`, so neither "
+            "side reuses a cached prompt (ours never does); its weights as stored (mlx-lm does not cast), "
+            "read from the page cache on every reload (the best case for a reload)."
+        )
+    else:
+        lines += ["", "The mlx_lm.server peer was not run (`--no-server`)."]
+    lines += [
+        "",
+        "### Decode speed (goal >= 90% of plain mlx-lm, adapter fused)",
+        "",
+        f"{c['tokens']} tokens per run through mlx-lm's `generate_step` on every side; plain mlx-lm in "
+        "its own process (mlx-lm as installed, weights cast to float32: the fast CPU dtype, ours too), "
+        "the others in octo-mlx's (its CPU maths on). The order of the sides rotates each round.",
+        "",
+        "| side | tokens/s (median) | min - max | vs plain mlx-lm (per round, median) "
+        "| ratio of medians | first token (median) |",
+        "|---|---|---|---|---|---|",
+    ]
+    labels = {"mlx_lm": None, "fused": "fused", "pool": "unfused", "pool_base": "pool_base"}
+    for key, side in result.decode.items():
+        s, label = side.summary(), labels.get(key)
+        paired = "-" if label is None else f"{r[f'decode_{label}']:.0%}"
+        of_medians = "-" if label is None else f"{r[f'decode_{label}_of_medians']:.0%}"
+        lines.append(
+            f"| {side.name} | {s['tokens_per_s_median']:.1f} | {s['tokens_per_s_min']:.1f} - "
+            f"{s['tokens_per_s_max']:.1f} | {paired} | {of_medians} | {_ms(s['ttft_median_s'])} |"
+        )
+    ch = result.checks
+    lines += [
+        "",
+        "Each round runs every side back to back, so a round's ratio cancels the drift of the load "
+        "across rounds; the goal is read on the median of those.",
+        "",
+        f"Adapter fused: **{r['decode_fused']:.0%}** of plain mlx-lm "
+        f"(goal >= 90%: {_met(g['decode_90pct'])}); unfused in the pool: **{r['decode_unfused']:.0%}** "
+        f"({_met(g['decode_90pct_unfused'])} by the same bar). "
+        f"Checks: the adapter moves the last logits by up to {ch['adapter_moves_logits_by']:.3g} "
+        f"(largest logit {ch['logits_scale']:.3g}); fused vs unfused logits differ by at most "
+        f"{ch['fused_vs_unfused_max_diff']:.2g}; greedy tokens of the fused copy "
+        f"{'equal' if ch['fused_tokens_equal_unfused'] else 'DIFFER from'} the unfused pool's.",
+        "",
+        "### Memory (goal < 1.5x the base alone)",
+        "",
+        f"| | base alone | base + {n} adapters | ratio |",
+        "|---|---|---|---|",
+        f"| parameter bytes (`AdapterPool.nbytes`) | {_bytes(result.memory['base_bytes'])} | "
+        f"{_bytes(result.memory['resident_bytes'])} | {r['memory_bytes']:.3f}x |",
+        f"| MLX active memory | {_bytes(result.memory['active_base_bytes'])} | "
+        f"{_bytes(result.memory['active_resident_bytes'])} | {r['memory_active']:.3f}x |",
+        "",
+        f"Goal < 1.5x: {_met(g['memory_1_5x'])}. A fused copy per adapter instead would add "
+        f"{_bytes(result.memory['fused_copy_bytes'])} each ({1 + n}x the base for {n} adapters).",
+        "",
+        "### Adapter operations",
+        "",
+        "| operation | median | runs |",
+        "|---|---|---|",
+        *[f"| {op} | {_ms(statistics.median(v))} | {len(v)} |" for op, v in result.adapter_ops.items() if v],
+        "",
+        "Combine and fuse times of the multi-LoRA issue (#13) go in this table"
+        + (" (not measured yet)." if len(result.adapter_ops) <= 2 else "."),
+        *([""] + [f"Warning: {w}" for w in result.warnings] if result.warnings else []),
+        ADAPTERS_END,
     ]
     return "\n".join(lines) + "\n"

@@ -3,8 +3,8 @@
 Each subcommand names the API function it calls (``stage``); the stage module is imported
 only when the command runs, so `octo-mlx --help` stays fast. Bad input (an OctoError) is one
 line on stderr and exit code 2; `--debug` shows the traceback. The commands live beside this
-file, one module per command group (doctor, model, functions, data, train and memory, eval,
-plan, act, bench), each registering them in registry.py; this module holds the parser and the
+file, one module per command group (doctor, model, functions, data, train and memory, adapters, eval,
+plan, act, serve, bench), each registering them in registry.py; this module holds the parser and the
 entry point.
 """
 
@@ -14,11 +14,36 @@ import argparse
 import os
 import sys
 
-from octo_mlx.cli import act, bench, data, doctor, eval, functions, model, plan, train  # noqa: F401  (they register)
+from octo_mlx.cli import (  # noqa: F401  (they register)
+    act,
+    adapters,
+    bench,
+    data,
+    doctor,
+    eval,
+    functions,
+    model,
+    plan,
+    serve,
+    train,
+)
 from octo_mlx.cli.registry import COMMANDS
 
 # The order of `octo-mlx --help`, by first word: from the machine to the results.
-HELP_ORDER = ("doctor", "model", "data", "functions", "train", "memory", "bench", "eval", "plan", "act")
+HELP_ORDER = (
+    "doctor",
+    "model",
+    "data",
+    "functions",
+    "train",
+    "adapters",
+    "memory",
+    "bench",
+    "eval",
+    "plan",
+    "act",
+    "serve",
+)
 
 # --- parser and entry point -------------------------------------------------------------------
 

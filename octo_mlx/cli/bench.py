@@ -160,3 +160,68 @@ def _bench_plan(a):
         command = "octo-mlx " + shlex.join(sys.argv[1:])
         markdown.write_section(a.markdown, markdown.plan_section(result, command, a.note))
     ui.show_bench_plan(result)
+
+
+# --- bench adapters -------------------------------------------------------------------------
+
+
+def _bench_adapters_args(p):
+    p.add_argument("--model", default=None, help="the base (default: the default model)")
+    p.add_argument(
+        "--adapter",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="an adapter folder (repeat: two or more); none: random LoRA adapters made for the run",
+    )
+    p.add_argument("--random", type=int, default=2, help="random adapters to make when none given")
+    p.add_argument("--rank", type=int, default=16, help="their LoRA rank")
+    p.add_argument("--repeats", type=int, default=10, help="timed rounds per side (default 10)")
+    p.add_argument("--tokens", type=int, default=64, help="tokens per timed decode (default 64)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
+    p.add_argument("--no-server", action="store_true", help="skip the mlx_lm.server peer")
+    p.add_argument("--prompt", default=None, help="the user turn of every request")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random adapters")
+    p.add_argument("--out", default=None, help="write the JSON report here")
+    p.add_argument(
+        "--markdown",
+        default=None,
+        metavar="FILE",
+        help="write/replace the adapter runtime section of this file (e.g. BENCHMARKS.md)",
+    )
+    p.add_argument("--note", default="", help="a sentence for the markdown: the conditions of the run")
+
+
+@command(
+    "bench adapters",
+    "octo_mlx.bench.adapters:run_bench_adapters",
+    "adapter runtime: swap time vs mlx_lm.server's reload, decode speed vs plain mlx-lm, memory",
+    _bench_adapters_args,
+)
+def _bench_adapters(a):
+    from octo_mlx import ui
+    from octo_mlx.bench import adapters, markdown
+
+    check_numbers(
+        a, random=at_least(2), rank=at_least(1), repeats=at_least(1), tokens=at_least(2), warmup=at_least(0)
+    )
+    config = adapters.BenchAdaptersConfig(
+        model=a.model,
+        adapters=tuple(a.adapter),
+        random_adapters=a.random,
+        rank=a.rank,
+        repeats=a.repeats,
+        tokens=a.tokens,
+        warmup=a.warmup,
+        server=not a.no_server,
+        seed=a.seed,
+        **({"prompt": a.prompt} if a.prompt is not None else {}),
+    )
+    command = "octo-mlx " + shlex.join(sys.argv[1:])
+    result = adapters.run_bench_adapters(config, callback=ui.bench_adapters_callback)
+    result.command = command
+    if a.out:
+        adapters.write_json(result, a.out)
+    if a.markdown:
+        markdown.write_section(a.markdown, markdown.adapters_section(result, command, a.note))
+    ui.show_bench_adapters(result)

@@ -1,0 +1,82 @@
+"""`octo-mlx serve`: OpenAI-compatible chat completions over one base and its resident adapters."""
+
+from __future__ import annotations
+
+import signal
+
+from octo_mlx.cli.registry import between, check_numbers, command
+
+
+def _serve_args(p):
+    p.add_argument(
+        "--adapter",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="make an adapter folder resident under NAME, the `model` requests give (repeatable; "
+        "'base' is the bare base)",
+    )
+    p.add_argument(
+        "--model", help="the base model (default: the base the first adapter names, else the default model)"
+    )
+    p.add_argument(
+        "--host",
+        default=None,
+        help="address to listen on (default 127.0.0.1). The server has no authentication: a "
+        "non-loopback address such as 0.0.0.0 is refused unless given here explicitly",
+    )
+    p.add_argument("--port", type=int, default=8080, help="port to listen on (0: any free one)")
+    p.add_argument(
+        "--force", action="store_true", help="make resident an adapter trained on other base weights (warns)"
+    )
+
+
+def parse_adapters(values: list[str]) -> dict[str, str]:
+    """``NAME=DIR`` flags -> {name: dir}, each name once."""
+    from octo_mlx.errors import OctoError
+
+    adapters: dict[str, str] = {}
+    for value in values:
+        name, sep, folder = value.partition("=")
+        if not sep or not name.strip() or not folder:
+            raise OctoError(f"expected NAME=DIR, got {value!r}", "--adapter")
+        if name in adapters:
+            raise OctoError(f"the name {name!r} is given twice", "--adapter")
+        adapters[name] = folder
+    return adapters
+
+
+@command(
+    "serve",
+    "octo_mlx.serve.server:open_server",
+    "OpenAI-compatible chat completions on 127.0.0.1, adapters switched per request",
+    _serve_args,
+)
+def _serve(a):
+    from octo_mlx import ui
+    from octo_mlx.serve import server
+
+    check_numbers(a, port=between(0, 65535))
+    adapters = parse_adapters(a.adapter)
+    with ui.status("loading the base and the adapters"):
+        srv = server.open_server(
+            a.model,
+            adapters,
+            host=a.host or "127.0.0.1",
+            port=a.port,
+            allow_remote=a.host is not None,
+            force=a.force,
+            on_request=ui.log_request,
+        )
+    ui.show_serving(srv)
+    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop: the same clean exit as Ctrl-C
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        ui.show_stopped()
+    finally:
+        srv.close()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
