@@ -451,6 +451,8 @@ def _action_rows(s) -> list[tuple[str, str]]:
             ("grammar share of decoding", f"{lat.constraint_share:.1%}"),
         ]
     rows.append(("problems", ", ".join(f"{k} {n}" for k, n in s.problems.items()) or "none"))
+    if s.closed:
+        rows.append(("ended by the token budget", f"{s.closed} (valid, last value cut short)"))
     return rows
 
 

@@ -4,6 +4,7 @@ end on a tiny action adapter trained for two steps."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -221,6 +222,21 @@ def test_metrics_on_a_hand_built_set_have_the_known_counts():
     for group in [s, *m.constrained.by_function.values(), *m.constrained.by_kind.values()]:
         for rate in (group.function_accuracy, group.call_accuracy, group.validity, group.none_precision):
             assert (rate.low, rate.high) == wilson_interval(rate.k, rate.n)
+
+
+def test_calls_the_token_budget_ended_are_counted_and_kept_in_the_report():
+    results = hand_built()
+    budget_ended = decoded(text_of("set_timer_alarm", time="07:05"), 0.3)
+    budget_ended = dataclasses.replace(budget_ended, closed=True)
+    results[1].constrained = score_decoded(ALARM, budget_ended, FUNCTIONS)
+    s = compute_action_metrics(results).constrained.overall
+    assert s.closed == 1 and s.validity.k == 8  # still valid: the ending the budget wrote is valid
+    assert compute_action_metrics(hand_built()).constrained.overall.closed == 0
+    report = ActionEvalReport(
+        {"data": "x"}, {"model": {}, "adapter": {}}, compute_action_metrics(results), results
+    )
+    back = ActionEvalReport.from_json(json.loads(json.dumps(report.to_json())))
+    assert back.metrics.constrained.overall.closed == 1 and back.examples[1].constrained.closed
 
 
 def test_a_problem_is_invalid_even_when_it_names_the_right_function():

@@ -244,7 +244,8 @@ class Outcome:
     mismatched: the arguments that differ from gold (when the function is right); timings in
     seconds (first token and generation: the generator's; call: wall clock of the whole act);
     steps: decoding steps (forward passes; fewer than gen_tokens under jump-forward);
-    constraint_seconds: time in the grammar.
+    constraint_seconds: time in the grammar; closed: the token budget wrote the call's ending
+    (valid, its last value cut short: octo_mlx.action.closing).
     """
 
     text: str
@@ -262,6 +263,7 @@ class Outcome:
     generation_seconds: float
     call_seconds: float
     constraint_seconds: float = 0.0
+    closed: bool = False
 
     @property
     def predicted_none(self) -> bool:
@@ -306,6 +308,7 @@ def score_decoded(gold, decoded, functions: Mapping[str, Any], call_seconds: flo
         generation_seconds=g.seconds,
         call_seconds=g.seconds if call_seconds is None else call_seconds,
         constraint_seconds=decoded.constraint_seconds,
+        closed=bool(getattr(decoded, "closed", False)),
     )
 
 
@@ -381,7 +384,8 @@ class Scores:
 
     function_accuracy, call_accuracy, validity: over all ``n`` decodes; none_precision: right
     "no function" calls over the "no function" calls made; none_recall: right "no function"
-    calls over the gold "no function" steps; problems: kind -> count.
+    calls over the gold "no function" steps; problems: kind -> count; closed: valid calls whose
+    ending the token budget wrote.
     """
 
     n: int
@@ -392,6 +396,7 @@ class Scores:
     none_recall: Rate
     latency: Latency | None
     problems: dict[str, int] = field(default_factory=dict)
+    closed: int = 0
 
 
 def score_group(pairs: Sequence[tuple[ActionExampleResult, Outcome]]) -> Scores:
@@ -411,6 +416,7 @@ def score_group(pairs: Sequence[tuple[ActionExampleResult, Outcome]]) -> Scores:
         none_recall=Rate.of(right_none, len(gold_none)),
         latency=Latency.of(outcomes),
         problems=dict(sorted(problems.items())),
+        closed=sum(o.closed for o in outcomes),
     )
 
 
@@ -555,7 +561,8 @@ def _scores_from_json(v: Mapping[str, Any]) -> Scores:
         for k in ("function_accuracy", "call_accuracy", "validity", "none_precision", "none_recall")
     }
     latency = None if v.get("latency") is None else Latency(**v["latency"])
-    return Scores(n=v["n"], latency=latency, problems=dict(v.get("problems", {})), **rates)
+    problems = dict(v.get("problems", {}))
+    return Scores(n=v["n"], latency=latency, problems=problems, closed=v.get("closed", 0), **rates)
 
 
 def _side_from_json(v: Mapping[str, Any]) -> SideMetrics:
