@@ -209,11 +209,11 @@ def read_split(
     return [e for _, e in examples]
 
 
-def write_dataset(*args: Any, extra: Mapping[str, Any] | None = None) -> Path:
+def write_dataset(*args: Any, extra: Mapping[str, Any] | None = None, **options: Any) -> Path:
     """Write an action dataset folder whole: ``data.write_dataset(folder, splits, generator, seed,
-    domains)`` with ``"task": "action"`` in the manifest; ``extra`` adds manifest fields
-    (``holdout_templates``, the synthesis config)."""
-    return data.write_dataset(*args, extra={"task": TASK, **(extra or {})})
+    domains, **options)`` with ``"task": "action"`` in the manifest; ``extra`` adds manifest
+    fields (``holdout_templates``, the synthesis config)."""
+    return data.write_dataset(*args, extra={"task": TASK, **(extra or {})}, **options)
 
 
 def validate_dir(folder: str | Path, domains: Iterable[Any] | None = None) -> list[Problem]:

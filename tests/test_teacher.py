@@ -1,5 +1,6 @@
 """Teacher synthesis: prompts, parsing, checks, cache and logs (unit), then real runs against
-`mlx_lm.server` on a tiny scripted model, directly and through the fault-injecting proxy."""
+`mlx_lm.server` on a tiny scripted model, directly and through the fault-injecting proxy: the
+plans' gold calls checked and executed in the seeded world, and `--task action` end to end."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -19,13 +21,26 @@ import pytest
 from octo_mlx import data
 from octo_mlx.data import IRRELEVANT_STEP, NO_FUNCTION
 from octo_mlx.domains.catalog import load_domain, load_domains
+from octo_mlx.domains.world import new_state
 from octo_mlx.errors import OctoError
+from octo_mlx.functions.calls import check_call
+from octo_mlx.functions.simulator import execute
 from octo_mlx.synth import prompts as P
 from octo_mlx.synth.checks import Deduper, check_candidate, jaccard
 from octo_mlx.synth.config import SynthConfig, parse_steps
+from octo_mlx.synth.gold_calls import TEMPLATE, replay, world_seed
+from octo_mlx.synth.offline import state_digest
 from octo_mlx.synth.run import synthesize
 from tests.helpers.faultproxy import FaultProxy, wait_for
-from tests.helpers.scripted_teacher import MINI_DOMAIN, SETTINGS, script
+from tests.helpers.scripted_teacher import (
+    MINI_DOMAIN,
+    SETTINGS,
+    SHOP,
+    SHOP_SETTINGS,
+    SHOP_SPEC,
+    script,
+    shop_script,
+)
 from tests.helpers.servers import MLXServer, build_scripted_model
 
 # --- prompts and parsing ------------------------------------------------------------------------
@@ -46,15 +61,19 @@ def test_extract_json_finds_the_object_in_any_wrapping():
 
 def test_reply_parsers_accept_lenient_shapes_and_refuse_others():
     assert P.parse_query_reply('{"query": "  text   Bob  now "}') == "text Bob now"
-    steps, funcs = P.parse_plan_reply(
-        '{"plan": [{"description": "A", "name": "f"}, {"step": "B", "function": "g"}]}'
+    plan = P.parse_plan_reply(
+        '{"plan": [{"description": "A", "name": "f"}, {"step": "B", "function": "g", '
+        '"arguments": "{\\"x\\": 1}", "uses_previous_result": "true"}]}'
     )
-    assert (steps, funcs) == (["A", "B"], ["f", "g"])
+    assert plan == [P.PlanStep("A", "f", None, False), P.PlanStep("B", "g", '{"x": 1}', True)]
+    assert P.parse_call_reply('Sure: {"arguments": {"x": 1}}') == {"x": 1}
     assert P.parse_judge_reply('{"valid": "TRUE", "reason": "ok"}') == (True, "ok")
     for bad in ("", '{"query": 3}', '{"steps": []}', '{"steps": ["a"]}', '{"valid": "maybe"}'):
-        for parse in (P.parse_query_reply, P.parse_plan_reply, P.parse_judge_reply):
+        for parse in (P.parse_query_reply, P.parse_plan_reply, P.parse_judge_reply, P.parse_call_reply):
             with pytest.raises(P.ReplyError):
                 parse(bad)
+    with pytest.raises(P.ReplyError, match="uses_previous_result"):
+        P.parse_plan_reply('{"steps": [{"step": "A", "function": "f", "uses_previous_result": 2}]}')
 
 
 def test_plan_tasks_balances_steps_functions_and_domains():
@@ -109,6 +128,11 @@ def test_messages_carry_functions_and_no_function_names_leak_into_the_plan_contr
     assert "exactly 2 steps" in q[-1]["content"]
     j = P.judge_messages(task, d.to_tools(), "hi there", ["A", "B"], d.names[:2])
     assert f"A -> {d.names[0]}" in j[-1]["content"]
+    plan = P.plan_messages(task, d.to_tools(), "hi there")[-1]["content"]
+    assert "arguments" in plan and "uses_previous_result" in plan  # every step's call is asked for
+    obs = {"function": "f", "arguments": {}, "ok": True, "result": [{"id": "P1003"}], "error": None}
+    ask = P.call_messages(d.functions[0].to_tool(), "Add it", obs)[-1]["content"]
+    assert "P1003" in ask and d.functions[0].name in ask  # the teacher sees the previous result
     assert P.derive_seed(1, 2, 3) == P.derive_seed(1, 2, 3) != P.derive_seed(1, 2, 4)
 
 
@@ -201,6 +225,10 @@ class Scripted:
         settings.update(kw)
         return SynthConfig(**settings)
 
+    def shop_config(self, out: Path, **kw) -> SynthConfig:
+        """The SHOP run: dependent steps whose calls really run in the seeded world."""
+        return self.config(out, **{**SHOP_SETTINGS, "domains": [SHOP_SPEC], **kw})
+
 
 @pytest.fixture(scope="module")
 def scripted(request, tmp_path_factory):
@@ -210,7 +238,12 @@ def scripted(request, tmp_path_factory):
     domain = load_domain(spec)
     tasks = P.plan_tasks([domain], SETTINGS["n"], SETTINGS["seed"], SETTINGS["steps"], SETTINGS["irrelevant"])
     pairs, expect = script(tasks, domain.to_tools(), SETTINGS["seed"])
-    # Training takes ~10-60 s on 2 busy cores: keep the model in pytest's cache, keyed by the pairs.
+    shop_tasks = P.plan_tasks([SHOP], *(SHOP_SETTINGS[k] for k in ("n", "seed", "steps", "irrelevant")))
+    shop_pairs, shop_expect = shop_script(shop_tasks, SHOP_SETTINGS["seed"])
+    pairs += shop_pairs
+    # 27 pairs of up to ~2,600 characters (the shop's prompts carry a search result) took ~12 min
+    # to learn with three other jobs on the 2 cores: keep the model in pytest's cache, keyed by
+    # the pairs (a cached run of this file takes ~45 s).
     digest = hashlib.sha256(json.dumps([pairs, TRAINER_VERSION]).encode()).hexdigest()[:16]
     cache = getattr(request.config, "cache", None)
     model_dir = Path(cache.mkdir(f"octo-scripted-teacher-{digest}")) if cache else root / "model"
@@ -223,7 +256,9 @@ def scripted(request, tmp_path_factory):
         for f in staging.iterdir():
             shutil.copy2(f, model_dir / f.name)
     with MLXServer(model_dir, log_path=root / "server.log") as server:
-        yield Scripted(root, spec, expect, server, info)
+        scripted = Scripted(root, spec, expect, server, info)
+        scripted.shop_expect = shop_expect
+        yield scripted
 
 
 @pytest.fixture(scope="module")
@@ -274,7 +309,10 @@ def test_teacher_run_follows_the_script(scripted, baseline):
     n_accepted = sum(cat == "accepted" for cat in got.values())
     assert report.accepted == n_accepted == sum(report.splits.values()) >= 3
     assert sum(report.rejected.values()) == len(got) - n_accepted
-    assert {"unknown function", "judge: invalid", "duplicate"} <= set(report.rejected)
+    assert {"unknown function", "judge: invalid", "duplicate", "invalid call"} <= set(report.rejected)
+    reasons = {r["category"]: r["reason"] for r in _records(out, "rejected.jsonl") if r["attempt"] == 0}
+    assert "730 is not of type 'string'" in reasons["invalid call"], reasons
+    assert "fly_drone" in reasons["unknown function"], reasons
     assert report.prompt_tokens > 0 and report.completion_tokens > 0
     assert report.paid_requests == len(list((out / ".synth" / "cache").rglob("*.json")))
     assert data.validate_dir(out, [load_domain(scripted.spec)]) == []
@@ -283,6 +321,42 @@ def test_teacher_run_follows_the_script(scripted, baseline):
     exs = [e for split in data.load_dataset_dir(out).values() for e in split]
     assert len({data.normalize_text(e.query) for e in exs}) == len(exs)
     assert any(e.irrelevant and e.steps == (IRRELEVANT_STEP,) for e in exs)
+    assert_calls_replay(exs, load_domain(scripted.spec))
+
+
+def _records(out: Path, name: str) -> list[dict]:
+    return [json.loads(line) for line in (out / ".synth" / name).read_text().splitlines()]
+
+
+def assert_calls_replay(examples, *domains) -> None:
+    """Every example carries one gold call per step, each valid and of the step's function (or
+    ``none`` for an irrelevant request), and its calls, executed again in its recorded world,
+    give the recorded final state."""
+    functions = {f.name: f for d in domains for f in d.functions}
+    for e in examples:
+        assert e.calls is not None and e.world is not None, e.id
+        assert tuple(c.function for c in e.calls) == e.functions
+        for c in e.calls:
+            if not c.is_none:
+                check_call(c, functions[c.function])
+        assert len(replay(functions, e)) == len([c for c in e.calls if not c.is_none])
+        state = new_state(e.world["seed"])
+        for c in e.calls:
+            if not c.is_none:
+                assert execute(functions[c.function], c.arguments, state).ok
+        assert state_digest(state) == e.world["state_sha256"], e.id
+
+
+def test_every_accepted_call_says_what_its_step_says(scripted, baseline):
+    """The scripted steps name their values ("Get the weather forecast for Oslo"): the calls the
+    teacher wrote carry exactly those, and the JSON text arrived as an object."""
+    out, _ = baseline
+    plans = [e for split in data.load_dataset_dir(out).values() for e in split if not e.irrelevant]
+    assert plans
+    for e in plans:
+        for step, call in zip(e.steps, e.calls):
+            values = list(call.arguments.values())
+            assert values and all(isinstance(v, str) and v in step for v in values), (step, call)
 
 
 def test_faults_on_the_wire_change_nothing(scripted, baseline, tmp_path):
@@ -466,6 +540,102 @@ def test_cli_stats_and_validate_on_a_teacher_dataset(scripted, baseline):
             text=True,
         )
         assert check.returncode == 0 and "functions checked against phone" in check.stdout, check.stdout
+
+
+def test_a_run_from_before_gold_calls_is_not_resumed_into_this_one(scripted, baseline, tmp_path):
+    """Records written before plans carried calls lack them: such a run is another run."""
+    out_a, _ = baseline
+    shutil.copytree(out_a / ".synth", tmp_path / ".synth")
+    path = tmp_path / ".synth" / "run.json"
+    settings = json.loads(path.read_text())
+    del settings["records"]
+    path.write_text(json.dumps(settings))
+    with pytest.raises(OctoError, match=r"other settings \(records\).*--overwrite"):
+        synthesize(scripted.config(tmp_path))
+
+
+# --- dependent steps: the SHOP run (search, then add what it found) -------------------------------
+
+
+@pytest.fixture(scope="module")
+def shop_run(scripted, tmp_path_factory):
+    out = tmp_path_factory.mktemp("shop")
+    os.environ[KEY_ENV] = KEY
+    return out, synthesize(scripted.shop_config(out))
+
+
+def test_a_dependent_step_gets_the_call_its_previous_result_makes_true(scripted, shop_run):
+    out, report = shop_run
+    first = {task: cat for (task, attempt), cat in outcomes(out).items() if attempt == 0}
+    assert first == scripted.shop_expect, (first, scripted.shop_expect)
+    assert report.accepted == 2 and report.rejected["call failed"] >= 1, report
+    exs = [e for split in data.load_dataset_dir(out, [SHOP]).values() for e in split]
+    assert_calls_replay(exs, SHOP)
+    (plan,) = [e for e in exs if not e.irrelevant]
+    functions = {f.name: f for f in SHOP.functions}
+    found = replay(functions, plan)[0]["result"]
+    cheapest = min((p for p in found if p["in_stock"]), key=lambda p: p["price"])
+    assert plan.calls[1].arguments == {"product_id": cheapest["product_id"]}
+    (dependent,) = [r["dependent"] for r in _records(out, "accepted.jsonl") if r["example"]["id"] == plan.id]
+    assert dependent == [False, True]
+
+
+def test_calls_that_name_nothing_or_fail_in_the_world_are_rejected_with_their_reasons(scripted, shop_run):
+    out, report = shop_run
+    rejected = {r["category"]: r for r in _records(out, "rejected.jsonl") if r["attempt"] == 0}
+    assert report.rejected["dependent call names nothing"] == 1 and report.rejected["call failed"] >= 1
+    failed = rejected["call failed"]["reason"]
+    assert failed.startswith("step 2 (add_to_cart): ") and "P9999" in failed, failed
+    nothing = rejected["dependent call names nothing"]
+    assert nothing["stage"] == "call" and "names nothing step 1 returned" in nothing["reason"], nothing
+    # the id it named is a real product in stock: only the dependence check refused it
+    (named,) = re.findall(r"P\d{4}", nothing["reason"])
+    seed = world_seed(SHOP_SETTINGS["seed"], nothing["task"], 0)
+    assert execute(SHOP["add_to_cart"], {"product_id": named}, new_state(seed)).ok
+
+
+def test_task_action_end_to_end_writes_a_valid_action_dataset(scripted, shop_run, tmp_path):
+    """`data synth --task action` with a teacher: the same plans (every reply from the SHOP run's
+    cache), written as action examples that `data validate` accepts."""
+    from octo_mlx import action_data
+
+    plan_out, plan_report = shop_run
+    out = tmp_path / "act"
+    root = Path(__file__).resolve().parents[1]
+    synth = [
+        sys.executable, "-m", "octo_mlx", "data", "synth", "--task", "action", "--domain", SHOP_SPEC,
+        "--n", str(SHOP_SETTINGS["n"]), "--seed", str(SHOP_SETTINGS["seed"]), "--steps", "2",
+        "--irrelevant", str(SHOP_SETTINGS["irrelevant"]), "--out", str(out),
+        "--base-url", scripted.server.base_url, "--model", "default_model", "--api-key-env", KEY_ENV,
+        "--concurrency", "2", "--attempts", "2", "--temperature", "0.5", "--timeout", "5",
+        "--cache-dir", str(plan_out / ".synth" / "cache"),
+    ]  # fmt: skip
+    env = dict(os.environ, **{KEY_ENV: KEY})
+    made = subprocess.run(synth, cwd=root, env=env, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    manifest = data.read_manifest(out)
+    assert manifest["task"] == "action" and manifest["generator"] == "teacher:default_model"
+    assert manifest["plans"] == plan_report.accepted and manifest["summary"]["paid_requests"] == 0
+    validate = [sys.executable, "-m", "octo_mlx", "data", "validate", str(out), "--domain", SHOP_SPEC]
+    checked = subprocess.run(validate, cwd=root, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    actions = [e for split in action_data.load_dataset_dir(out, [SHOP]).values() for e in split]
+    assert sorted(action_data.kind_of(e) for e in actions) == ["dependent", "independent", "no function"]
+    assert {e.template for e in actions} == {TEMPLATE}
+    (dep,) = [e for e in actions if e.dependent]
+    assert dep.observation["function"] == "search_products" and dep.observation["ok"]
+    assert dep.call.arguments["product_id"] in [p["product_id"] for p in dep.observation["result"]]
+    plans = [e for split in data.load_dataset_dir(plan_out, [SHOP]).values() for e in split]
+    assert dep.call in [c for e in plans for c in e.calls]  # the same gold as the plan run's
+    # the validation is real: a call that breaks its schema is reported as file:line
+    path = next(out / f"{s}.jsonl" for s in data.SPLITS if dep.id in (out / f"{s}.jsonl").read_text())
+    lines = path.read_text().splitlines()
+    k = next(i for i, line in enumerate(lines) if dep.id in line)
+    record = json.loads(lines[k])
+    record["call"]["arguments"]["product_id"] = 1004
+    path.write_text("\n".join([*lines[:k], json.dumps(record), *lines[k + 1 :]]) + "\n")
+    broken = subprocess.run(validate, cwd=root, capture_output=True, text=True)
+    assert broken.returncode == 1 and f"{path.name}:{k + 1}:" in broken.stdout + broken.stderr
 
 
 def test_random_tiny_model_gets_everything_rejected_and_nothing_breaks(mlx_server, tmp_path):

@@ -98,8 +98,9 @@ def _synth_args(p):
         "--task",
         default="plan",
         choices=["plan", "action"],
-        help="plan: planner examples with gold calls (default); action: --n action-model examples "
-        "(step [+ previous observation] -> call), offline only",
+        help="plan: planner examples with gold calls (default); action: action-model examples "
+        "(step [+ previous observation] -> call): --n of them offline, the steps of --n plans "
+        "with a teacher",
     )
     t = p.add_argument_group("teacher (any OpenAI-compatible endpoint)")
     t.add_argument(

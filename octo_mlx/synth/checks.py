@@ -23,7 +23,7 @@ NEAR_DUPLICATE_JACCARD = 0.9
 class Rejection:
     """Why a candidate was dropped: ``category`` groups the run summary, ``reason`` says more."""
 
-    stage: str  # query | plan | check | judge
+    stage: str  # query | plan | check | call | judge
     category: str
     reason: str
 

@@ -63,7 +63,8 @@ class SynthConfig:
             files); without it such a folder is refused before any work. A teacher run's own
             work folder (``OUT/.synth`` of a killed run) is resumed either way.
         task: "plan" (planner examples, with each step's gold call) or "action" (action-model
-            examples made from the steps of such plans: ``n`` counts them; offline only).
+            examples made from the steps of such plans: offline, ``n`` counts them; with a
+            teacher, ``n`` counts the plans asked for, as it does for "plan").
     """
 
     domains: list[str] = field(default_factory=lambda: ["android"])
@@ -113,8 +114,6 @@ class SynthConfig:
                 raise OctoError(f"must be {want}, got {value}", flag)
         if self.task not in TASKS:
             raise OctoError(f"bad --task {self.task!r}: {' or '.join(TASKS)}")
-        if self.task == "action" and self.uses_teacher:
-            raise OctoError("--task action is made offline only for now: drop --base-url or add --offline")
         if self.multi_domain and len(self.domains) < 2:
             raise OctoError("--multi-domain needs at least two --domain")
         if self.response_format not in ("auto", "json_schema", "json_object", "none"):

@@ -2,9 +2,12 @@
 
 The paper's recipe (shared/brief/paper.md, "Making the data"): pick the step count first, ask a
 strong LLM at raised temperature for a diverse query that the functions answer in that many
-steps, ask for its plan, then ask a judge to accept or reject the pair. Every task here is
-planned up front from the seed (step count, suggested functions, style), so a run is a pure
-function of (seed, teacher replies): that is what makes the request cache and resume exact.
+steps, ask for its plan, then ask a judge to accept or reject the pair. The plan carries every
+step's gold call (function and arguments); a step that acts on the previous step's result gets
+its arguments from a further request that shows that result (octo_mlx.synth.gold_calls).
+Every task here is planned up front from the seed (step count, suggested functions, style), so
+a run is a pure function of (seed, teacher replies): that is what makes the request cache and
+resume exact.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import json
 import random
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from octo_mlx.data import NO_FUNCTION
@@ -43,6 +46,8 @@ QUERY_SCHEMA = {
     "required": ["query"],
     "additionalProperties": False,
 }
+# A call's arguments travel as JSON text, as in OpenAI tool calls: a strict JSON schema cannot
+# describe an object whose keys differ from function to function.
 PLAN_SCHEMA = {
     "type": "object",
     "properties": {
@@ -50,13 +55,24 @@ PLAN_SCHEMA = {
             "type": "array",
             "items": {
                 "type": "object",
-                "properties": {"step": {"type": "string"}, "function": {"type": "string"}},
-                "required": ["step", "function"],
+                "properties": {
+                    "step": {"type": "string"},
+                    "function": {"type": "string"},
+                    "arguments": {"type": "string"},
+                    "uses_previous_result": {"type": "boolean"},
+                },
+                "required": ["step", "function", "arguments", "uses_previous_result"],
                 "additionalProperties": False,
             },
         }
     },
     "required": ["steps"],
+    "additionalProperties": False,
+}
+CALL_SCHEMA = {
+    "type": "object",
+    "properties": {"arguments": {"type": "string"}},
+    "required": ["arguments"],
     "additionalProperties": False,
 }
 JUDGE_SCHEMA = {
@@ -189,23 +205,55 @@ def query_messages(task: Task, tools: Sequence[dict], style: str) -> list[dict]:
 
 
 def plan_messages(task: Task, tools: Sequence[dict], query: str) -> list[dict]:
-    """Ask for the plan of a query, with the gold function of every step (structured JSON)."""
+    """Ask for the plan of a query: every step with its call (function and arguments), and
+    whether it acts on the previous step's result (structured JSON)."""
     plural = "step" if task.n_steps == 1 else "steps"
     content = (
         f"Functions available on the phone (OpenAI tools format):\n{tools_text(tools)}\n\n"
         f"User request: {json.dumps(query, ensure_ascii=False)}\n\n"
         f"Break the request into exactly {task.n_steps} {plural}. Each step is one short imperative "
         "sentence that one function call carries out; keep the concrete values; never write "
-        "function names in the step text. Name the function each step calls.\n"
-        'Reply with JSON only: {"steps": [{"step": "...", "function": "..."}]}'
+        "function names in the step text. For each step give the function it calls and the "
+        "call's arguments: a JSON object as a string, valid against the function's parameters, "
+        "holding the values the step states. A step that acts on what the step just before it "
+        'returns (e.g. "Add the cheapest product found to the cart") has uses_previous_result '
+        'true and arguments "{}": you will be shown that result and asked for its arguments then.\n'
+        'Reply with JSON only: {"steps": [{"step": "...", "function": "...", '
+        '"arguments": "{\\"name\\": \\"value\\"}", "uses_previous_result": false}]}'
+    )
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": content}]
+
+
+def call_messages(tool: dict, step: str, observation: Mapping[str, Any]) -> list[dict]:
+    """Ask for the arguments of a step that acts on the previous step's result, given what that
+    call returned in the simulated world (what the action model will be shown too)."""
+    content = (
+        f"Function (OpenAI tools format):\n{tools_text([tool])}\n\n"
+        f"Step: {json.dumps(step, ensure_ascii=False)}\n"
+        f"What the previous step's call returned: {json.dumps(observation, ensure_ascii=False)}\n\n"
+        "Write the arguments of the call of this function that carries out the step: valid "
+        "against its parameters, with the values the step states and the ones it takes from "
+        "the previous result.\n"
+        'Reply with JSON only: {"arguments": "{\\"name\\": \\"value\\"}"}'
     )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": content}]
 
 
 def judge_messages(
-    task: Task, tools: Sequence[dict], query: str, steps: Sequence[str], functions: Sequence[str]
+    task: Task,
+    tools: Sequence[dict],
+    query: str,
+    steps: Sequence[str],
+    functions: Sequence[str],
+    calls: Sequence[Any] | None = None,
+    dependent: Sequence[bool] = (),
 ) -> list[dict]:
-    """Ask the judge to accept or reject one (query, plan) pair, with a reason."""
+    """Ask the judge to accept or reject one (query, plan) pair, with a reason.
+
+    Args:
+        calls: the plan's gold calls (``Call``), shown beside each step when given.
+        dependent: which steps took values from the previous step's result.
+    """
     head = f"Functions available on the phone (OpenAI tools format):\n{tools_text(tools)}\n\n"
     if task.irrelevant:
         ask = (
@@ -214,12 +262,21 @@ def judge_messages(
             "when no function is relevant, false when some function could serve it."
         )
     else:
-        plan = "\n".join(f"{i}. {s} -> {f}" for i, (s, f) in enumerate(zip(steps, functions), 1))
+        lines = []
+        for i, (s, f) in enumerate(zip(steps, functions)):
+            call = f
+            if calls is not None:
+                call = f"{f}({calls[i].arguments_json()})"
+                if i < len(dependent) and dependent[i]:
+                    call += " [values from the previous step's result]"
+            lines.append(f"{i + 1}. {s} -> {call}")
+        plan = "\n".join(lines)
         ask = (
-            f"User request: {json.dumps(query, ensure_ascii=False)}\n\nProposed plan (step -> function):\n"
-            f"{plan}\n\nIs this plan correct? It is correct when every step is needed, each step "
-            "is carried out by the function named, the steps are in an order that works, and "
-            "together they fulfil the whole request."
+            f"User request: {json.dumps(query, ensure_ascii=False)}\n\n"
+            f"Proposed plan (step -> function call):\n{plan}\n\n"
+            "Is this plan correct? It is correct when every step is needed, each step is carried "
+            "out by the function named with the values the step states, the steps are in an order "
+            "that works, and together they fulfil the whole request."
         )
     tail = '\nReply with JSON only: {"valid": true or false, "reason": "one sentence"}'
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": head + ask + tail}]
@@ -262,14 +319,26 @@ def parse_query_reply(text: str) -> str:
     return " ".join(q.split())
 
 
-def parse_plan_reply(text: str) -> tuple[list[str], list[str]]:
-    """(steps, functions) of a plan reply; accepts {"steps"|"plan": [{"step"|"description",
-    "function"|"name"}]}; raises ReplyError."""
+@dataclass(frozen=True)
+class PlanStep:
+    """One step of a plan reply: its text, function, arguments (a JSON object or its text, as
+    written; read by octo_mlx.synth.gold_calls) and whether it acts on the previous result."""
+
+    step: str
+    function: str
+    arguments: Any = field(default=None, hash=False)
+    uses_previous: bool = False
+
+
+def parse_plan_reply(text: str) -> list[PlanStep]:
+    """The steps of a plan reply; accepts {"steps"|"plan": [{"step"|"description",
+    "function"|"name", "arguments", "uses_previous_result"}]} ("true"/"false" as text too);
+    raises ReplyError."""
     obj = _obj(text, "plan")
     items = obj.get("steps", obj.get("plan"))
     if not isinstance(items, list) or not items:
         raise ReplyError(f"plan reply has no 'steps' list (keys: {sorted(obj)})")
-    steps, funcs = [], []
+    out = []
     for i, item in enumerate(items, 1):
         if not isinstance(item, dict):
             raise ReplyError(f"plan step {i} is not an object")
@@ -277,18 +346,32 @@ def parse_plan_reply(text: str) -> tuple[list[str], list[str]]:
         f = item.get("function", item.get("name"))
         if not isinstance(s, str) or not isinstance(f, str):
             raise ReplyError(f"plan step {i} needs 'step' and 'function' strings")
-        steps.append(" ".join(s.split()))
-        funcs.append(f.strip())
-    return steps, funcs
+        uses = _boolean(item.get("uses_previous_result", False))
+        if uses is None:
+            raise ReplyError(f"plan step {i}: 'uses_previous_result' must be true or false")
+        out.append(PlanStep(" ".join(s.split()), f.strip(), item.get("arguments"), uses))
+    return out
+
+
+def parse_call_reply(text: str) -> Any:
+    """The arguments of a call reply (a JSON object or its text, as written); raises ReplyError."""
+    obj = _obj(text, "call")
+    if "arguments" not in obj:
+        raise ReplyError(f"call reply has no 'arguments' (keys: {sorted(obj)})")
+    return obj["arguments"]
+
+
+def _boolean(value: Any) -> bool | None:
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value if isinstance(value, bool) else None
 
 
 def parse_judge_reply(text: str) -> tuple[bool, str]:
     """(valid, reason) of a judge reply; raises ReplyError."""
     obj = _obj(text, "judge")
-    valid = obj.get("valid")
-    if isinstance(valid, str) and valid.lower() in ("true", "false"):
-        valid = valid.lower() == "true"
-    if not isinstance(valid, bool):
+    valid = _boolean(obj.get("valid"))
+    if valid is None:
         raise ReplyError(f"judge reply has no boolean 'valid' (keys: {sorted(obj)})")
     reason = obj.get("reason", "")
     return valid, " ".join(str(reason).split())

@@ -1,5 +1,11 @@
 """Teacher synthesis: the paper's query -> plan -> judge recipe over an OpenAI-compatible API.
 
+The plan reply carries every step's gold call; the calls are checked against their schemas and
+executed in a seeded simulated world before the judge is paid, a step that acts on the previous
+result getting its arguments from one more request that shows that result
+(octo_mlx.synth.gold_calls). Accepted plans carry ``calls`` and ``world`` like offline ones;
+with ``task="action"`` their steps are written as action-model examples instead.
+
 A run is deterministic given the teacher's replies: tasks are planned from the seed, every
 request carries a seed derived from (seed, task, attempt, stage), and the order-dependent
 decision (is this query a duplicate of an earlier one?) is taken in task order, round by round
@@ -23,7 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +40,16 @@ from octo_mlx.llm import ChatClient, Endpoint, EndpointError, RequestCache, Usag
 from octo_mlx.synth import prompts as P
 from octo_mlx.synth.checks import Deduper, Rejection, check_candidate
 from octo_mlx.synth.config import ProgressEvent, SynthConfig, SynthReport
+from octo_mlx.synth.gold_calls import Gold, no_function_gold, run_plan, world_seed
 
-# Reply budgets in tokens: a query is one sentence (~40 tokens), a 5-step plan in JSON ~250,
-# a verdict ~60; the margins keep a verbose teacher from being cut mid-JSON.
-MAX_TOKENS = {"query": 200, "plan": 600, "judge": 200}
+# Reply budgets in tokens: a query is one sentence (~40 tokens), a 5-step plan in JSON ~250
+# plus ~40 per call's arguments (escaped JSON text), a dependent call's arguments ~60, a verdict
+# ~60; the margins keep a verbose teacher from being cut mid-JSON.
+MAX_TOKENS = {"query": 200, "plan": 1000, "call": 300, "judge": 200}
 WORK = ".synth"
+# What the records hold: 2 = plans with their gold calls, world and dependence flags. A folder
+# whose run.json names another (or none: written before calls were asked for) is another run.
+RECORDS = 2
 # Settings that change the data: a resumed run must match them (others, e.g. concurrency, may change).
 RUN_KEYS = (
     "domains",
@@ -59,11 +70,13 @@ RUN_KEYS = (
 
 @dataclass(frozen=True)
 class Candidate:
-    """A (query, plan) the teacher wrote for one task attempt, before the judge."""
+    """A (query, plan) the teacher wrote for one task attempt, before the judge; ``gold``: its
+    calls executed in the task attempt's world (None until they are)."""
 
     query: str
     steps: tuple[str, ...]
     functions: tuple[str, ...]
+    gold: Gold | None = None
 
 
 class _Run:
@@ -95,6 +108,7 @@ class _Run:
             self.judge = ChatClient(Endpoint(judge_url, judge_model, key, **timing), self.cache, self.usage)
         self.domains = {d.name: d for d in domains}
         self.owner = {f: d.name for d in domains for f in d.names}
+        self.functions = {f.name: f for d in domains for f in d.functions}
         self.accepted_log = RecordLog(self.work / "accepted.jsonl")
         self.rejected_log = RecordLog(self.work / "rejected.jsonl")
         self.memo: dict[tuple[int, int], dict] = {}
@@ -107,10 +121,10 @@ class _Run:
     def _check_settings(self) -> None:
         path = self.work / "run.json"
         now = {k: v for k, v in self.config.public().items() if k in RUN_KEYS}
-        now = json.loads(json.dumps(now))  # tuples -> lists, as stored
+        now = json.loads(json.dumps({**now, "records": RECORDS}))  # tuples -> lists, as stored
         if path.exists():
             before = read_json_object(path)
-            diff = sorted(k for k in RUN_KEYS if before.get(k) != now.get(k))
+            diff = sorted(k for k in now if before.get(k) != now.get(k))
             if not diff:
                 return
             if not self.config.overwrite:
@@ -131,8 +145,12 @@ class _Run:
     def offered(self, task: P.Task) -> dict[str, set[str]] | None:
         return None if task.irrelevant else {d: set(self.domains[d].names) for d in task.domains}
 
-    def _ask(self, client: ChatClient, stage: str, task: P.Task, attempt: int, messages, schema, temp):
-        seed = P.derive_seed(self.config.seed, task.index, attempt, stage)
+    def _ask(
+        self, client: ChatClient, stage: str, task: P.Task, attempt: int, messages, schema, temp, part=None
+    ):
+        """One request; ``part`` tells apart several of one stage (the call of step k)."""
+        extra = () if part is None else (part,)
+        seed = P.derive_seed(self.config.seed, task.index, attempt, stage, *extra)
         return client.complete(
             messages,
             temperature=temp,
@@ -143,8 +161,11 @@ class _Run:
             attempt=attempt,
         )
 
-    def write(self, task: P.Task, attempt: int) -> Candidate | Rejection:
-        """Ask the teacher for a query, then (unless irrelevant) its plan."""
+    def write(self, task: P.Task, attempt: int) -> tuple[Candidate | None, Rejection | None]:
+        """Ask the teacher for a query, then (unless irrelevant) its plan with every step's call;
+        check the plan and execute its calls in the attempt's seeded world (asking for the
+        arguments of each step that acts on the previous result). Returns the candidate (None
+        when no query or plan could be read) and the first problem (None: on to the judge)."""
         tools = self.tools(task)
         style = P.style_for(self.config.seed, task, attempt)
         reply = self._ask(
@@ -159,22 +180,44 @@ class _Run:
         try:
             query = P.parse_query_reply(reply.text)
         except P.ReplyError as e:
-            return Rejection("query", "query not JSON", _why(e, reply))
+            return None, Rejection("query", "query not JSON", _why(e, reply))
+        seed = world_seed(self.config.seed, task.index, attempt)
         if task.irrelevant:
-            return Candidate(query, (IRRELEVANT_STEP,), task.functions)
+            cand = Candidate(query, (IRRELEVANT_STEP,), task.functions, no_function_gold(seed))
+            return cand, check_candidate(query, cand.steps, cand.functions, task.n_steps, None)
         reply = self._ask(
             self.teacher, "plan", task, attempt, P.plan_messages(task, tools, query), P.PLAN_SCHEMA, 0.0
         )
         try:
-            steps, funcs = P.parse_plan_reply(reply.text)
+            plan = P.parse_plan_reply(reply.text)
         except P.ReplyError as e:
-            return Rejection("plan", "plan not JSON", _why(e, reply))
-        return Candidate(query, tuple(steps), tuple(funcs))
+            return None, Rejection("plan", "plan not JSON", _why(e, reply))
+        cand = Candidate(query, tuple(s.step for s in plan), tuple(s.function for s in plan))
+        problem = check_candidate(query, cand.steps, cand.functions, task.n_steps, self.offered(task))
+        if problem:
+            return cand, problem
+
+        def ask(k: int, step: P.PlanStep, observation: dict):
+            tool = self.functions[step.function].to_tool()
+            msgs = P.call_messages(tool, step.step, observation)
+            reply = self._ask(self.teacher, "call", task, attempt, msgs, P.CALL_SCHEMA, 0.0, part=k)
+            try:
+                return P.parse_call_reply(reply.text)
+            except P.ReplyError as e:
+                raise P.ReplyError(_why(e, reply)) from None
+
+        gold = run_plan(self.functions, plan, seed, ask)
+        if isinstance(gold, Rejection):
+            return cand, gold
+        return replace(cand, gold=gold), None
 
     def judge_and_record(self, task: P.Task, attempt: int, cand: Candidate) -> dict:
         """Ask the judge; append the accepted or rejected record."""
         tools = self.tools(task)
-        msgs = P.judge_messages(task, tools, cand.query, cand.steps, cand.functions)
+        gold = cand.gold
+        msgs = P.judge_messages(
+            task, tools, cand.query, cand.steps, cand.functions, gold.calls, gold.dependent
+        )
         reply = self._ask(self.judge, "judge", task, attempt, msgs, P.JUDGE_SCHEMA, 0.0)
         try:
             valid, reason = P.parse_judge_reply(reply.text)
@@ -192,6 +235,7 @@ class _Run:
             rec.update(query=cand.query, steps=list(cand.steps), functions=list(cand.functions))
         if rej is None:
             rec["example"] = self.example(task, cand).to_record()
+            rec["dependent"] = list(cand.gold.dependent)  # the action examples' observations
             self.accepted_log.append(rec)
         else:
             rec.update(stage=rej.stage, category=rej.category, reason=scrub(rej.reason, self.secrets))
@@ -225,7 +269,16 @@ class _Run:
         else:  # the domains the gold functions come from, in first-use order
             domains = tuple(dict.fromkeys(self.owner[f] for f in cand.functions))
         gen = f"teacher:{self.config.model}"
-        return PlanExample(f"teacher-{task.index:06d}", cand.query, cand.steps, cand.functions, domains, gen)
+        return PlanExample(
+            f"teacher-{task.index:06d}",
+            cand.query,
+            cand.steps,
+            cand.functions,
+            domains,
+            gen,
+            cand.gold.calls,
+            cand.gold.world,
+        )
 
 
 def _why(e: Exception, reply) -> str:
@@ -275,15 +328,24 @@ def run_teacher(config: SynthConfig, domains: list, progress: Callable | None = 
             ) from None
     examples = [PlanExample.from_record(accepted[i]["example"]) for i in sorted(accepted)]
     splits = split_examples(examples, config.fractions, config.seed)
-    report = _report(run, config, splits, t0)
+    extra: dict[str, Any] = {"config": config.public()}
+    write = write_dataset
+    if config.task == "action":  # the accepted plans' steps, each in its plan's split
+        from octo_mlx.action_data import write_dataset as write
+        from octo_mlx.synth.gold_calls import action_splits
+
+        dependent = {accepted[i]["example"]["id"]: accepted[i]["dependent"] for i in accepted}
+        extra["plans"] = len(examples)
+        splits = action_splits(splits, dependent, run.functions)
+    report = _report(run, config, splits, len(examples), t0)
     write_atomic(run.work / "summary.json", json.dumps(asdict(report), indent=2) + "\n")
-    write_dataset(  # whole: the new folder carries .synth (records, cache) over
+    write(  # whole: the new folder carries .synth (records, cache) over
         config.out,
         splits,
         f"teacher:{config.model}",
         config.seed,
         [d.name for d in domains],
-        extra={"config": config.public(), "summary": asdict(report)},
+        extra={**extra, "summary": asdict(report)},
         keep=(WORK,),
     )
     return report
@@ -302,16 +364,13 @@ def _round(
         task = tasks[i]
         rec = run.memo.get((i, attempt))
         if rec is not None:  # resumed: replay its effect on the duplicate check
-            if rec.get("stage") not in ("query", "plan", "check"):
+            if rec.get("stage") not in ("query", "plan", "check", "call"):
                 dedup.add(rec["query"], f"task {i}")
             outcome[i] = rec
             continue
-        cand = writes[i].result()  # raises EndpointError: stop the run
-        if isinstance(cand, Rejection):
-            outcome[i] = run.record(task, attempt, None, cand)
-            continue
-        problem = check_candidate(cand.query, cand.steps, cand.functions, task.n_steps, run.offered(task))
-        problem = problem or dedup.find(cand.query)
+        cand, problem = writes[i].result()  # raises EndpointError: stop the run
+        if problem is None:  # in task order: only candidates that passed every check count as seen
+            problem = dedup.find(cand.query)
         if problem:
             outcome[i] = run.record(task, attempt, cand, problem)
             continue
@@ -328,7 +387,9 @@ def _round(
     return still
 
 
-def _report(run: _Run, config: SynthConfig, splits: dict, t0: float) -> SynthReport:
+def _report(run: _Run, config: SynthConfig, splits: dict, accepted: int, t0: float) -> SynthReport:
+    """The summary: ``accepted`` plans (the unit ``requested`` and the rejections count), ``splits``
+    the examples written (with --task action: the plans' steps)."""
     rejected = Counter(r["category"] for r in run.rejected_log.load())
     u = run.usage
     cost = None
@@ -340,7 +401,7 @@ def _report(run: _Run, config: SynthConfig, splits: dict, t0: float) -> SynthRep
         out=config.out,
         generator=f"teacher:{config.model}",
         requested=config.n,
-        accepted=sum(len(v) for v in splits.values()),
+        accepted=accepted,
         splits={k: len(v) for k, v in splits.items()},
         rejected=dict(rejected.most_common()),
         prompt_tokens=u.prompt_tokens,
