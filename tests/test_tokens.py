@@ -88,6 +88,22 @@ def test_built_once_cached_by_fingerprint_and_table_and_the_same_anywhere(tiny_l
     ) == [first.name]
 
 
+def test_same_weights_under_another_config_get_their_own_extended_base(tiny_llama, tmp_path, monkeypatch):
+    """Two folders with equal weights but different configs (found: a tiny llama and a tiny
+    gemma of one seed) must not share a cache entry: the second would load with the first's config."""
+    monkeypatch.setenv("OCTO_MLX_HOME", str(tmp_path / "home"))
+    first = extend_base(tiny_llama)
+    other = tmp_path / "other-config"
+    shutil.copytree(tiny_llama, other)
+    cfg = json.loads((other / "config.json").read_text())
+    cfg["rope_theta"] = float(cfg.get("rope_theta", 10000.0)) * 2
+    (other / "config.json").write_text(json.dumps(cfg))
+    second = extend_base(other)
+    assert second != first
+    assert json.loads((second / "config.json").read_text())["rope_theta"] == cfg["rope_theta"]
+    assert extend_base(tiny_llama) == first  # the first entry is still found
+
+
 def test_spare_rows_past_the_tokenizer_are_reused_and_kept_out_of_the_mean(tiny_llama, tmp_path):
     from tests.test_adapters import _with_spare_rows
 

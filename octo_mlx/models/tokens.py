@@ -126,9 +126,16 @@ class TableMask:
 # --- the extended base ------------------------------------------------------------------------
 
 
-def extended_base_dir(source_sha: str, table: TokenTable = TABLE) -> Path:
-    """Where the extended base of a model (by its weights fingerprint) and a table is cached."""
-    return cache_root() / "extended" / f"{source_sha[:16]}-t{table.version}-{table.hash[:12]}"
+def extended_base_dir(source_sha: str, table: TokenTable = TABLE, config_sha: str = "") -> Path:
+    """Where the extended base of a model (by its weights and config fingerprints) and a table is
+    cached: equal weights under another config (another architecture) are another base."""
+    config = f"-c{config_sha[:8]}" if config_sha else ""
+    return cache_root() / "extended" / f"{source_sha[:16]}{config}-t{table.version}-{table.hash[:12]}"
+
+
+def config_sha256(folder: Path) -> str:
+    """The sha256 of a model folder's config.json bytes."""
+    return hashlib.sha256((Path(folder) / "config.json").read_bytes()).hexdigest()
 
 
 def read_extension(folder: str | Path) -> dict | None:
@@ -155,20 +162,25 @@ def extend_base(source: str | Path, table: TokenTable = TABLE, out: str | Path |
         if marker.get("table", {}).get("hash") != table.hash:
             raise OctoError("an extended base of another token table", source)
         return source
-    sha = weights_sha256(source)
-    final = Path(out) if out is not None else extended_base_dir(sha, table)
-    if out is None and _finished(final, sha, table):
+    sha, cfg_sha = weights_sha256(source), config_sha256(source)
+    final = Path(out) if out is not None else extended_base_dir(sha, table, cfg_sha)
+    if out is None and _finished(final, sha, table, cfg_sha):
         return final
-    if out is not None and final.exists() and any(final.iterdir()) and not _finished(final, sha, table):
+    if (
+        out is not None
+        and final.exists()
+        and any(final.iterdir())
+        and not _finished(final, sha, table, cfg_sha)
+    ):
         raise OctoError("--out holds something else; choose a new or empty folder", final)
     # The lock's folder stays: removing it would let a later builder lock another inode.
     with FolderLock(final.parent / f".{final.name}.building", "the extended base", wait=True):
-        if not _finished(final, sha, table):  # another process may have built it meanwhile
-            _build(source, sha, table, final)
+        if not _finished(final, sha, table, cfg_sha):  # another process may have built it meanwhile
+            _build(source, sha, table, final, cfg_sha)
     return final
 
 
-def _finished(folder: Path, sha: str, table: TokenTable) -> bool:
+def _finished(folder: Path, sha: str, table: TokenTable, config_sha: str) -> bool:
     try:
         marker = read_extension(folder)
     except OctoError:
@@ -176,11 +188,12 @@ def _finished(folder: Path, sha: str, table: TokenTable) -> bool:
     return (
         bool(marker)
         and marker.get("source_sha256") == sha
+        and marker.get("source_config_sha256") == config_sha
         and marker.get("table", {}).get("hash") == table.hash
     )
 
 
-def _build(source: Path, sha: str, table: TokenTable, final: Path) -> None:
+def _build(source: Path, sha: str, table: TokenTable, final: Path, config_sha: str) -> None:
     import mlx.core as mx
     from mlx_lm.utils import load_model, load_tokenizer, save_config, save_model
 
@@ -208,6 +221,7 @@ def _build(source: Path, sha: str, table: TokenTable, final: Path) -> None:
     marker = {
         "source": str(source.resolve()),
         "source_sha256": sha,
+        "source_config_sha256": config_sha,
         "table": table.to_dict(),
         "ids": grown["ids"],
     }
