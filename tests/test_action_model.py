@@ -59,9 +59,13 @@ def test_a_trained_action_model_records_its_slots_and_only_emits_valid_calls(
         assert cfg["tokens"] == action_tokens(slots)  # the rows it trained: 20 slots, none, end
         assert cfg["lora_parameters"]["rank"] == 22 and cfg["lora_parameters"]["trained_rank"] == 2
     model = ActionModel.load(result.last_dir, max_tokens=96)
-    calls = model.act_many(
-        [("Take a photo with the front camera", None), ("Turn the volume down to 2", None)]
-    )
+    steps = [("Take a photo with the front camera", None), ("Turn the volume down to 2", None)]
+    calls = model.act_many(steps)
+    if method == "lora":  # folded into the weights (the default) or kept apart: the same calls
+        assert not any(hasattr(m, "lora_a") for _, m in model.model.named_modules())
+        apart = ActionModel.load(result.last_dir, max_tokens=96, fuse=False)
+        assert any(hasattr(m, "lora_a") for _, m in apart.model.named_modules())
+        assert [c.text for c in apart.act_many(steps)] == [c.text for c in calls]
     for c in calls:  # a barely trained tiny model: under the grammar every call is still valid
         assert c.valid and c.problem is None, (c.text, c.problem)
         assert c.call.is_none or c.call.function in slots

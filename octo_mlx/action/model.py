@@ -72,6 +72,7 @@ class ActionModel:
         folder: str | Path,
         model: str | Path | None = None,
         force: bool = False,
+        fuse: bool = True,
         **options,
     ) -> ActionModel:
         """An action adapter (on its base) or a fully fine-tuned action model folder.
@@ -80,9 +81,14 @@ class ActionModel:
             folder: the adapter folder (`octo-mlx train` on an action dataset), or a full model.
             model: the base for an adapter (default: the one it names, fingerprint checked).
             force: use an adapter on a base other than its own (with a warning).
+            fuse: fold the adapter into this copy of the weights (octo_mlx.adapters.fuse): a
+                model that serves one adapter decodes at the base's speed (its LoRA layers run
+                at the file rank, the number of trained rows, otherwise). A resident pool that
+                switches adapters keeps them apart (:meth:`on_pool`).
             options: ActionModel settings (constrained, jump_forward, max_tokens).
         """
         from octo_mlx.adapters.folder import load_with_adapter
+        from octo_mlx.adapters.fuse import fuse_layers
         from octo_mlx.domains.catalog import load_domains
 
         folder = Path(folder)
@@ -91,6 +97,8 @@ class ActionModel:
         domains = load_domains(task.get("domains") or None)
         if (folder / "adapter_config.json").is_file():
             loaded, tokenizer, path = load_with_adapter(model, folder, force)
+            if fuse:
+                fuse_layers(loaded)
         else:
             loaded, tokenizer, path = load_with_adapter(folder, None)
         return cls(loaded, tokenizer, slots, domains, path=Path(path) if path else None, **options)
