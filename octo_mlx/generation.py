@@ -483,7 +483,7 @@ class Piece:
 def _held_back(text: str, stop: Sequence[str]) -> int:
     """How many characters at the end of ``text`` may still change: trailing whitespace (the
     final text is stripped), an unfinished UTF-8 character, or the start of an end marker or of
-    a stop string."""
+    a stop string, with the whitespace before it (stripped if the text is cut there)."""
     body = text.rstrip()
     while body.endswith("\ufffd"):  # the rest of its bytes may decode to a space, stripped then
         body = body[:-1].rstrip()
@@ -494,7 +494,7 @@ def _held_back(text: str, stop: Sequence[str]) -> int:
             if text[keep - n : keep] == s[:n]:
                 longest = n
                 break
-    return len(text) - keep + longest
+    return len(text) - len(text[: keep - longest].rstrip())
 
 
 def generate_stream(

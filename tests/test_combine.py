@@ -552,3 +552,20 @@ def test_a_damaged_source_is_one_line_naming_the_file(two_adapters, tmp_path):
     lines = res.stderr.strip().splitlines()
     assert res.returncode == 2 and len(lines) == 1 and str(weights) in lines[0], res.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("method, options", [("linear", {"rank": 3}), ("ties", {"density": 0.5})])
+def test_a_source_holding_nan_is_refused_naming_the_file(two_adapters, tmp_path, method, options):
+    """A diverged adapter: not a LAPACK traceback (the SVD of --rank) nor a result that silently
+    drops the NaN (a trim), but one line naming the file; nothing written."""
+    a, b = two_adapters
+    broken = tmp_path / "nan"
+    shutil.copytree(b, broken)
+    tensors = mx.load(str(broken / "adapters.safetensors"))
+    key = next(k for k in sorted(tensors) if k.endswith("lora_b") and "layers.1" in k)
+    tensors[key] = tensors[key].at[0, 0].add(float("nan"))
+    mx.save_safetensors(str(broken / "adapters.safetensors"), tensors, metadata={"format": "mlx"})
+    with pytest.raises(OctoError, match="not finite") as e:
+        combine_adapters([a, broken], tmp_path / "out", method=method, **options)
+    assert str(broken / "adapters.safetensors") in str(e.value) and key in str(e.value)
+    assert not (tmp_path / "out").exists()

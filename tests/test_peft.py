@@ -322,6 +322,29 @@ def test_import_then_export_gives_the_peft_update_back(tiny_llama, tmp_path):
         )
 
 
+def test_overwrite_replaces_only_a_folder_of_what_the_command_writes(tiny_llama, tmp_path):
+    """As combine and fuse: --overwrite replaces a PEFT folder (export) or an adapter folder
+    (import), never a folder of other files, nor the folder being converted."""
+    peft_dir = write_peft(tmp_path / "peft", {"base_model_name_or_path": str(tiny_llama)}, foreign_factors())
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    with pytest.raises(OctoError, match="something other than an adapter"):
+        import_peft(peft_dir, busy, overwrite=True)
+    with pytest.raises(OctoError, match="being converted"):
+        import_peft(peft_dir, peft_dir, overwrite=True)
+    mine = import_peft(peft_dir, tmp_path / "mine").out
+    with pytest.raises(OctoError, match="something other than a PEFT"):
+        export_peft(mine, busy, overwrite=True)
+    with pytest.raises(OctoError, match="being converted"):
+        export_peft(mine, mine, overwrite=True)
+    assert [p.name for p in busy.iterdir()] == ["notes.txt"]
+    assert (peft_dir / "adapter_model.safetensors").is_file() and (mine / "adapters.safetensors").is_file()
+    import_peft(peft_dir, mine, overwrite=True)  # what each command writes is replaced whole
+    export_peft(mine, tmp_path / "again")
+    assert export_peft(mine, tmp_path / "again", overwrite=True).out == tmp_path / "again"
+
+
 # --- bad input: one clear line naming the file and field -------------------------------------------
 
 

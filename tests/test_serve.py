@@ -155,7 +155,9 @@ def test_streamed_text_is_held_back_only_while_it_may_change():
     assert _held_back("to to  ", ()) == 2  # trailing spaces: the final text is stripped
     assert _held_back("to to<|im", ()) == 4  # maybe the start of <|im_end|>
     assert _held_back("to \ufffd", ()) == 2  # half a UTF-8 character (and the space before it)
-    assert _held_back("to to sa", ("say",)) == 2 and _held_back("to to sa", ("sun",)) == 0
+    assert _held_back("to to sa", ("say",)) == 3 and _held_back("to to sa", ("sun",)) == 0
+    # the space before a possible stop string: the final text is cut there and stripped
+    assert _held_back("abc S", ("STOP",)) == 2 and _held_back("abc <|im", ()) == 5
 
 
 # --- action -------------------------------------------------------------------------------------
@@ -323,12 +325,49 @@ def test_an_unknown_model_is_a_404_in_the_openai_error_shape(server, client):
         ({"model": "planner", "messages": [{"role": "user", "content": "hi"}], "n": 2}, "n"),
         ({"model": "planner", "messages": [{"role": "user", "content": "hi"}], "tools": [7]}, "tools"),
         ({"model": "action", "messages": [{"role": "system", "content": "no step"}]}, "messages"),
+        # a call needs <nexa_none><nexa_end> at least: refused before the stream's 200 goes out
+        ({"model": "action", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}, "max_tokens"),
+        (b"[" * 100_000 + b"]" * 100_000, None),  # past the JSON parser's depth
     ],
 )
 def test_a_malformed_request_is_a_400_naming_what_is_wrong(server, body, param):
     status, reply = post(server, body)
     assert status == 400 and set(reply["error"]) == ERROR_KEYS, reply
     assert reply["error"]["param"] == param and reply["error"]["type"] == "invalid_request_error"
+
+
+def test_a_call_budget_below_the_shortest_call_is_a_400_streamed_or_not(server, client):
+    """Refused before a stream's headers: a 400, not a 200 stream that ends in an error event."""
+    with pytest.raises(openai.BadRequestError) as plain:
+        chat(client, "action", STEPS[0], max_tokens=1)
+    with pytest.raises(openai.BadRequestError) as streamed:
+        list(chat(client, "action", STEPS[0], max_tokens=1, stream=True))
+    for e in (plain, streamed):
+        assert e.value.body["param"] == "max_tokens", e.value.body
+    assert_untouched(server)
+
+
+def test_json_nested_past_the_parsers_depth_is_bad_json_not_a_crash():
+    """json.loads raises RecursionError, not ValueError, on deep nesting: a body is still the 400
+    of a body that is not JSON (not a dropped connection and a traceback), and a tool result
+    nested that deep is read as text."""
+    from octo_mlx.serve.protocol import ApiError, action_step, read_request
+
+    with pytest.raises(ApiError) as e:
+        read_request(b"[" * 100_000 + b"]" * 100_000)
+    assert e.value.status == 400 and e.value.code == "invalid_json"
+    nested = "[" * 100_000 + "]" * 100_000
+    messages = (
+        {"role": "user", "content": "Find articles about Jensen Huang"},
+        {"role": "tool", "content": nested, "tool_call_id": "call_1"},
+        {"role": "user", "content": "Email the first article found to myself"},
+    )
+    step, observation = action_step(messages)
+    assert step == messages[2]["content"] and observation["result"] == nested
+    call = {"id": "call_1", "type": "function", "function": {"name": "search_news", "arguments": nested}}
+    messages = (messages[0], {"role": "assistant", "content": "", "tool_calls": [call]}, *messages[1:])
+    _, observation = action_step(messages)  # the arguments it answers: not an object, so none
+    assert observation["function"] == "search_news" and observation["arguments"] == {}
 
 
 def test_unknown_routes_are_404s(server):

@@ -71,6 +71,7 @@ MAX_ITEMS = 32
 # Inside a value one token can leave a little more to write: an escape begun (``\u`` then four
 # hex digits), a character's UTF-8 bytes begun (up to three more), a sign or a decimal point.
 TOKEN_SLACK = 6
+MIN_CALL_TOKENS = 2  # the shortest call, <nexa_none><nexa_end>: the least max_tokens under the grammar
 # Compact JSON, as Call.arguments_json writes it: no free whitespace, ", " and ": ".
 _JSON_OPTIONS = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
 
@@ -317,9 +318,10 @@ class CallConstraint:
     """
 
     def __init__(self, grammar: CallGrammar, jump_forward: bool = True, max_tokens: int | None = None):
-        if max_tokens is not None and max_tokens < 2:
+        if max_tokens is not None and max_tokens < MIN_CALL_TOKENS:
             raise OctoError(
-                f"max_tokens must be at least 2 for a call (<nexa_none><nexa_end>), got {max_tokens}"
+                f"max_tokens must be at least {MIN_CALL_TOKENS} for a call (<nexa_none><nexa_end>), "
+                f"got {max_tokens}"
             )
         self.grammar = grammar
         self.jump_forward = jump_forward

@@ -154,7 +154,7 @@ def split_factors(tensors: dict[str, mx.array], where: str = "adapters.safetenso
 
     Raises:
         OctoError: a DoRA magnitude (``KEY.m``), a tensor that is no LoRA factor, a factor
-            without its pair, or factors whose ranks disagree.
+            holding NaN or inf, a factor without its pair, or factors whose ranks disagree.
     """
     a_of: dict[str, mx.array] = {}
     b_of: dict[str, mx.array] = {}
@@ -168,6 +168,10 @@ def split_factors(tensors: dict[str, mx.array], where: str = "adapters.safetenso
             )
         if leaf not in ("lora_a", "lora_b") or value.ndim != 2:
             raise OctoError(f"{name} is not a LoRA factor of a linear layer or embedding", where)
+        if not mx.isfinite(value).all().item():  # a NaN would fail the SVD, or vanish in a trim
+            raise OctoError(
+                f"{name} holds values that are not finite (NaN or inf): a diverged adapter", where
+            )
         (a_of if leaf == "lora_a" else b_of)[key] = value
     for key in sorted(set(a_of) ^ set(b_of)):
         raise OctoError(f"{key} has {'lora_a' if key in a_of else 'lora_b'} without its pair", where)

@@ -180,7 +180,7 @@ def export_peft(
         overwrite: replace a non-empty ``out`` (whole, once the new folder is written).
     """
     adapter = Path(adapter)
-    out = check_output_folder(out, "--out", overwrite)
+    out = _check_out(out, adapter, overwrite, peft=True)
     cfg = read_adapter_config(adapter)
     where = adapter / "adapter_config.json"
     kind = cfg.get("fine_tune_type", "lora")
@@ -322,6 +322,29 @@ def _check_targets(targets, base: Base, where: Path) -> None:
             )
 
 
+def _check_out(out: str | Path, source: Path, overwrite: bool, peft: bool) -> Path:
+    """``out`` checked before any work, as combine and fuse check theirs: new or empty, or with
+    ``overwrite`` a folder of what this command writes (a PEFT folder for export, an adapter
+    folder for import), never one of other files, nor the folder being converted."""
+    out = check_output_folder(out, "--out", overwrite)
+    if out.exists() and source.exists() and out.resolve() == source.resolve():
+        raise OctoError("is the folder being converted; write the result elsewhere", "--out")
+    if overwrite and out.is_dir() and any(out.iterdir()):
+        what = "a PEFT adapter folder" if peft else "an adapter folder"
+        if not (_is_peft_folder(out) if peft else (out / "adapters.safetensors").is_file()):
+            raise OctoError(f"holds something other than {what}; --overwrite replaces only {what}", out)
+    return out
+
+
+def _is_peft_folder(folder: Path) -> bool:
+    if not (folder / PEFT_WEIGHTS).is_file() or not (folder / PEFT_CONFIG).is_file():
+        return False
+    try:
+        return "peft_type" in read_json_object(folder / PEFT_CONFIG)
+    except OctoError:  # not JSON: not a PEFT folder either
+        return False
+
+
 def _same(x: mx.array, y: mx.array) -> bool:
     return x.shape == y.shape and bool(mx.array_equal(x, y).item())
 
@@ -339,7 +362,7 @@ def import_peft(
         overwrite: replace a non-empty ``out`` (whole, once the new folder is written).
     """
     peft_dir = Path(peft_dir)
-    out = check_output_folder(out, "--out", overwrite)
+    out = _check_out(out, peft_dir, overwrite, peft=False)
     cfg_path, w_path = peft_dir / PEFT_CONFIG, peft_dir / PEFT_WEIGHTS
     if not peft_dir.is_dir():
         raise OctoError("no such folder", peft_dir)

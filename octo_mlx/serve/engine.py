@@ -226,12 +226,20 @@ class Engine:
             pieces.close()
 
     def _act(self, job: Job) -> None:
+        from octo_mlx.action.constrain import MIN_CALL_TOKENS
         from octo_mlx.functions.calls import NO_CALL
 
         r = job.request
         model = self.actions[r.model]
         if r.max_tokens is not None:
             model = dataclasses.replace(model, max_tokens=r.max_tokens)  # its grammars stay shared
+        if model.constrained and model.max_tokens < MIN_CALL_TOKENS:  # before a stream's 200
+            raise ApiError(
+                400,
+                f"'max_tokens' must be >= {MIN_CALL_TOKENS} for a call, got {model.max_tokens}",
+                "max_tokens",
+                "invalid_value",
+            )
         self._limit(model.max_tokens)
         step, observation = action_step(r.messages)
         only = None

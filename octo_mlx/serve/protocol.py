@@ -163,7 +163,7 @@ def read_request(raw: bytes) -> ChatRequest:
     """
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, RecursionError) as e:  # nested past the parser's depth: RecursionError
         raise ApiError(400, f"the body is not JSON: {e}", None, "invalid_json") from None
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object", None, "invalid_json")
@@ -233,7 +233,7 @@ def action_step(messages: tuple[dict, ...]) -> tuple[str, dict | None]:
     tool = answers[-1]
     try:
         value = json.loads(tool["content"])
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON (or nested past the parser's depth): text
         value = tool["content"]
     if isinstance(value, dict) and "function" in value:
         return step, value
@@ -245,7 +245,7 @@ def action_step(messages: tuple[dict, ...]) -> tuple[str, dict | None]:
     }.get(tool["tool_call_id"]) or {}
     try:
         arguments = json.loads(called.get("arguments") or "{}")
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         arguments = {}
     name = called.get("name") if isinstance(called.get("name"), str) else "?"
     return step, {
