@@ -7,7 +7,7 @@ model's end marker, and the text is split on ``<nexa_split>`` by :func:`parse_pl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from octo_mlx.generation import (
     cut_at_end_marker,
     encode_prompt,
     generate,
+    generate_stream,
     prompt_limit,
 )
 
@@ -150,6 +151,32 @@ class Planner:
     def plan_many(self, queries: Sequence[str], greedy: bool = True) -> list[PlanOutput]:
         """Plan many queries, batched, in input order."""
         return generate_plans(self.model, self.tokenizer, queries, self.max_tokens, self.batch_size, greedy)
+
+    def stream(self, query: str) -> Iterator[str | PlanOutput]:
+        """Plan one query greedily at batch 1, token by token (the agent's plan as it is written):
+        yields each new piece of text as soon as it can no longer change (``<nexa_split>`` in it as
+        written), then, last, the :class:`PlanOutput`. Closing the iterator stops decoding at once.
+
+        Raises:
+            OctoError: the query does not fit the model's context (before any decoding).
+        """
+        prompt = encode_queries(self.model, self.tokenizer, [query], self.max_tokens)[0]
+        pieces = generate_stream(
+            self.model,
+            self.tokenizer,
+            prompt,
+            max_tokens=self.max_tokens,
+            logits_processors=plan_processors(self.tokenizer),
+        )
+        try:
+            for piece in pieces:
+                if piece.text:
+                    yield piece.text
+                if piece.generation is not None:
+                    g = piece.generation
+                    yield PlanOutput(**asdict(g), steps=tuple(parse_plan(g.text)))
+        finally:
+            pieces.close()
 
 
 def plan_queries(

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -252,13 +252,57 @@ def render_observation(observation: Mapping[str, Any] | None) -> str:
     return text
 
 
-def action_messages(step: str, observation: Mapping[str, Any] | None = None) -> list[dict[str, str]]:
+def action_messages(
+    step: str, observation: Mapping[str, Any] | None = None, error: str | None = None
+) -> list[dict[str, str]]:
     """The chat turns of one action-model request: the step, then the previous result if any.
     Training (:mod:`octo_mlx.train`) and the action model (:mod:`octo_mlx.action`) both use it,
-    so the model is asked at run time exactly as it was taught."""
-    seen = render_observation(observation)
-    content = step.strip() if not seen else f"{step.strip()}\n\n{seen}"
-    return [{"role": "user", "content": content}]
+    so the model is asked at run time exactly as it was taught.
+
+    Args:
+        error: why the call the model wrote for this step was refused (the agent's one retry,
+            :mod:`octo_mlx.agent`): added as the last line, :data:`RETRY_NOTE`.
+    """
+    parts = [step.strip(), render_observation(observation)]
+    if error:
+        parts.append(RETRY_NOTE.format(error=error))
+    return [{"role": "user", "content": "\n\n".join(p for p in parts if p)}]
+
+
+# --- what the planner reads to re-plan --------------------------------------------------------
+
+RETRY_NOTE = "Your call for this step was refused: {error}"
+REPLAN_ASK = "Plan the remaining steps."
+
+
+def replan_query(
+    query: str,
+    done: Sequence[tuple[str, Mapping[str, Any] | None]],
+    failed: tuple[str, Mapping[str, Any] | None],
+) -> str:
+    """The planner's input to re-plan after a failed step: the request, each step run so far with
+    its observation, the failed step with its error, and the ask. The agent (:mod:`octo_mlx.agent`)
+    sends it as the bare query of an ordinary plan prompt and reads the answer as the remaining
+    steps; re-plan training examples must be written with this function, so that the planner is
+    asked at run time exactly as it was taught::
+
+        Text Alicia that I'm late and set an alarm for 7:30
+
+        Step 1: Send a text message to Alicia saying I'm late
+        send_text_message failed: no contact named 'Alicia'; create_contact can add one
+
+        Plan the remaining steps.
+
+    Args:
+        query: the user's request.
+        done: (step, observation) of every step run before the failed one, in order.
+        failed: the failed step and its observation (``ok`` false, ``error`` set).
+    """
+    lines = [query.strip(), ""]
+    for i, (step, observation) in enumerate([*done, failed], 1):
+        lines.append(f"Step {i}: {step.strip()}")
+        lines.append(render_observation(observation) or "(no observation)")
+    return "\n".join([*lines, "", REPLAN_ASK])
 
 
 def action_tokens(slots: SlotMap) -> list[str]:

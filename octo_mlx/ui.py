@@ -858,3 +858,222 @@ def log_request(record) -> None:
 
 def show_stopped() -> None:
     console.print("stopped")
+
+
+# --- chat ---------------------------------------------------------------------------------------
+
+_SHOWN_RESULT = 600  # characters of a call's result shown in its panel (the trace keeps it whole)
+
+
+def _call_text(function, arguments) -> str:
+    args = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in (arguments or {}).items())
+    return f"{function}({args})"
+
+
+def _cut(text: str, n: int = _SHOWN_RESULT) -> str:
+    return text if len(text) <= n else text[:n] + " ...(cut)"
+
+
+def _timing(t) -> str:
+    """``350 ms, 45 prompt tok at 900 tok/s, 20 generated at 60 tok/s`` of an agent Timing."""
+    parts = [f"{t.seconds * 1000:.0f} ms"]
+    if t.prompt_tokens is not None:
+        parts.append(
+            f"{t.prompt_tokens} prompt tok" + (f" at {t.prompt_tps:.0f} tok/s" if t.prompt_tps else "")
+        )
+    if t.gen_tokens is not None:
+        parts.append(f"{t.gen_tokens} generated" + (f" at {t.gen_tps:.0f} tok/s" if t.gen_tps else ""))
+    return ", ".join(parts)
+
+
+class ChatView:
+    """Renders the agent's events (`octo-mlx chat`): the plan as it streams, then numbered; each
+    step's call, arguments and result in a panel; a denied or failed call as its observation;
+    timings per stage when :attr:`timings` is on. ``plain``: one line per thing, no panels (stdin
+    not a terminal). Model output is shown as text, never as Rich markup."""
+
+    def __init__(self, out: Console | None = None, plain: bool = False, timings: bool = False):
+        self.console = out or console
+        self.plain = plain
+        self.timings = timings
+        self._streaming = False
+        self._calls: dict[int, object] = {}  # step index -> its last CallMade
+        self._numbered = 0  # steps shown so far in this run (a re-plan's steps number on)
+
+    def __call__(self, event) -> None:
+        getattr(self, "_" + event.kind)(event)
+
+    def _print(self, *things, **kw) -> None:
+        self.console.print(*things, highlight=False, soft_wrap=True, **kw)
+
+    def _end_stream(self) -> None:
+        if self._streaming:
+            self._print("")
+            self._streaming = False
+
+    def _plan_token(self, e) -> None:
+        from rich.text import Text
+
+        from octo_mlx.data import PLAN_SPLIT
+
+        if self.plain:
+            return
+        if not self._streaming:
+            self._print(Text("re-planning: " if e.replan else "planning: ", style="dim"), end="")
+            self._streaming = True
+        self._print(Text(e.text.replace(PLAN_SPLIT, " | "), style="dim"), end="")
+
+    def _steps(self, title: str, steps, first: int) -> None:
+        from rich.text import Text
+
+        self._print(Text(title, style="bold"))
+        for i, step in enumerate(steps):
+            self._print(Text(f"  {first + i}. ") + Text(step))
+
+    def _plan(self, e) -> None:
+        self._end_stream()
+        self._calls.clear()
+        self._numbered = len(e.steps)
+        if e.steps:
+            self._steps("plan", e.steps, 1)
+        if self.timings:
+            self._print(f"[dim]plan: {_timing(e.timing)}[/dim]")
+
+    def _replan(self, e) -> None:
+        self._end_stream()
+        if e.steps:
+            self._steps(f"re-planned after step {e.after}", e.steps, e.after + 1)
+        else:
+            self._print(f"re-plan after step {e.after}: no steps")
+        if self.timings:
+            self._print(f"[dim]re-plan: {_timing(e.timing)}[/dim]")
+
+    def _call(self, e) -> None:
+        self._calls[e.index] = e
+
+    def _confirm(self, e) -> None:
+        if self.plain:
+            self._print(f"  {'approved' if e.approved else 'denied'}: {_call_text(e.function, e.arguments)}")
+
+    def _error(self, e) -> None:
+        from rich.markup import escape
+
+        note = " (asking the action model again)" if e.retrying else ""
+        self._print(f"[yellow]{escape(e.message)}{note}[/yellow]")
+
+    def _result(self, e) -> None:
+        from rich.panel import Panel
+        from rich.text import Text
+
+        call = self._calls.get(e.index)
+        obs = e.observation
+        shown = _call_text(obs.get("function"), obs.get("arguments"))
+        if e.status == "ok":
+            body = json.dumps(obs.get("result"), ensure_ascii=False)
+            outcome, style = f"-> {_cut(body)}", "green"
+        else:
+            outcome = f"{e.status}: {obs.get('error')}"
+            style = "yellow" if e.status == "denied" else "red"
+        timing = ""
+        if self.timings and call is not None:
+            timing = f"action {_timing(call.timing)}; run {e.execute_seconds * 1000:.1f} ms"
+        if self.plain:
+            self._print(f"step {e.index}: {shown} {outcome}" + (f" ({timing})" if timing else ""))
+            return
+        body = Text(shown, style="bold") + Text("\n") + Text(outcome, style=style)
+        title = Text(f"{e.index}. {e.step}")
+        self._print(Panel(body, title=title, title_align="left", border_style=style, subtitle=timing or None))
+
+    def _done(self, e) -> None:
+        self._end_stream()
+        t = e.trace
+        stages = t.stage_seconds()
+        summary = f"{t.status} in {t.seconds:.2f} s ({len(t.calls)} call(s) run"
+        summary += f", {len(t.replans)} re-plan(s))" if t.replans else ")"
+        color = {"done": "green", "cancelled": "yellow", "denied": "yellow"}.get(t.status, "red")
+        self._print(f"[{color}]{summary}[/{color}]")
+        if self.timings and t.plan_timing is not None:
+            ms = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in stages.items())
+            self._print(f"[dim]stages: {ms}[/dim]")
+
+    # --- the REPL around it ---------------------------------------------------------------------
+
+    def ask(self, event, read) -> bool:
+        """Show a call that changes the device and ask whether to run it (``read(prompt)`` -> the
+        answer line); yes only for y/yes."""
+        self._print(
+            f"[bold yellow]{escape_text(event.function)}[/bold yellow] changes the device: "
+            f"{escape_text(_call_text(event.function, event.arguments))}"
+        )
+        return read("run it? [y/N] ").strip().lower() in ("y", "yes")
+
+    def help(self, commands: dict[str, str]) -> None:
+        table = Table(show_header=False, box=None)
+        for name, what in commands.items():
+            table.add_row(name, what)
+        self._print(table)
+        self._print("[dim]anything else is a request; Ctrl-C cancels it, Ctrl-D quits[/dim]")
+
+    def state(self, changes: dict, full: dict | None = None) -> None:
+        """``/state``: what the requests changed on the simulated device (``full``: all of it)."""
+        if full is not None:
+            self._print(escape_text(json.dumps(full, indent=1, ensure_ascii=False)))
+            return
+        if not changes:
+            self._print("the simulated device is as it was seeded (/state full shows all of it)")
+            return
+        for path, change in changes.items():
+            text = (
+                f"+ {json.dumps(change['added'], ensure_ascii=False)}"
+                if "added" in change
+                else f"{json.dumps(change['was'], ensure_ascii=False)} -> {json.dumps(change['now'])}"
+            )
+            self._print(f"[bold]{path}[/bold] {escape_text(_cut(text))}")
+
+    def note(self, text: str) -> None:
+        self._end_stream()
+        self._print(f"[dim]{escape_text(text)}[/dim]")
+
+    def cancelled(self) -> None:
+        self._end_stream()
+        self._print("[yellow]cancelled[/yellow]")
+
+
+def escape_text(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(str(text))
+
+
+def chat_banner(session, out: Console | None = None) -> None:
+    """What `octo-mlx chat` runs on, once at the start."""
+    c = out or console
+    adapters = session.agent.adapters
+    domains = ", ".join(d.name for d in session.agent.domains)
+    c.print(
+        f"octo-mlx chat: planner {escape_text(adapters.get('planner', '?'))}, action "
+        f"{escape_text(adapters.get('action', '?'))}; domains {domains}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    c.print("[dim]/help for commands; calls that change the simulated device ask first[/dim]")
+
+
+def line_reader(commands, history: str | None = None):
+    """``read(prompt)`` -> one line typed at the terminal (EOFError at Ctrl-D, KeyboardInterrupt
+    at Ctrl-C): prompt_toolkit with ``history`` (a file) and completion of ``commands``, or
+    ``input()`` where prompt_toolkit is not installed."""
+    try:
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.completion import WordCompleter
+        from prompt_toolkit.history import FileHistory, InMemoryHistory
+    except ImportError:
+        return input
+    words = WordCompleter(list(commands), sentence=True)
+    kept = FileHistory(history) if history else InMemoryHistory()
+    session = PromptSession(history=kept)
+
+    def read(prompt: str) -> str:
+        return session.prompt(prompt, completer=words if prompt.startswith(">") else None)
+
+    return read

@@ -31,3 +31,12 @@ def action_data(tmp_path_factory) -> Path:
     )
     assert res.returncode == 0, res.stderr
     return out
+
+
+@pytest.fixture(scope="session")
+def agent_adapters(tiny_llama, tmp_path_factory) -> tuple[Path, Path]:
+    """(planner, action) LoRAs on the tiny llama that know the agent tests' requests by heart
+    (tests/helpers/agent.py; ~25 s on 2 cores, read-only)."""
+    from tests.helpers.agent import train_agent_adapters
+
+    return train_agent_adapters(tiny_llama, tmp_path_factory.mktemp("agent-adapters"))

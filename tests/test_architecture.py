@@ -30,6 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("resident",),  # one base in memory, adapters switched per request
     ("train", "synth", "planner", "action"),  # making planners and their data; planning; calls
     ("eval",),  # scoring planners (may run everything below)
+    ("agent",),  # plan, act, observe, re-plan: the loop, its events and traces
     ("bench",),  # timing against named peers
     ("serve",),  # an OpenAI-compatible server over the resident adapters
     ("ui",),  # everything the terminal shows

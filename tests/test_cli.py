@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The fewest arguments that get each command as far as its stage call (nothing real runs: the
 # stage is replaced). A command added without an entry here fails the first test below.
 ARGS = {
+    "chat": ["--planner", "runs/p/last", "--action", "runs/a/last"],
     "doctor": [],
     "model import-gguf": ["model.gguf", "--out", "models/mine"],
     "model export-gguf": ["models/mine", "--out", "mine.gguf"],

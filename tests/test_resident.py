@@ -157,3 +157,23 @@ def test_the_action_model_on_a_pool_calls_as_when_loaded_alone(tiny_llama, adapt
     assert [c.text for c in shared] == [c.text for c in alone] and pool.active == "action"
     with pytest.raises(OctoError, match="not an action model"):
         ActionModel.on_pool(pool, "planner")
+
+
+def test_an_adapter_whose_layers_fail_half_built_leaves_the_base_as_it_was(tiny_llama, adapters, tmp_path):
+    """mlx-lm converts the blocks' layers before the top-level keys: a key it cannot convert
+    (here the final norm) fails after the blocks were wrapped. The base must come back whole,
+    and the next adapter must build on it (not wrap a leftover wrapper)."""
+    pool = AdapterPool.open(tiny_llama)
+    q = pool.model.model.layers[0].self_attn.q_proj
+    bad = tmp_path / "bad-keys"
+    shutil.copytree(adapters["planner"], bad)
+    cfg = json.loads((bad / "adapter_config.json").read_text())
+    cfg["lora_parameters"]["keys"] = ["self_attn.q_proj", "model.norm"]
+    (bad / "adapter_config.json").write_text(json.dumps(cfg))
+    with pytest.raises(OctoError, match="cannot build its layers"):
+        pool.add("bad", bad)
+    assert pool.model.model.layers[0].self_attn.q_proj is q and not pool.adapters
+    pool.add("planner", adapters["planner"])
+    pool.use("planner")
+    alone = _logits(load_with_adapter(tiny_llama, adapters["planner"])[0])
+    assert mx.allclose(_logits(pool.model), alone, atol=1e-5).item()

@@ -84,11 +84,13 @@ class ActionModel:
             fuse: fold the adapter into this copy of the weights (octo_mlx.adapters.fuse): a
                 model that serves one adapter decodes at the base's speed (its LoRA layers run
                 at the file rank, the number of trained rows, otherwise). A resident pool that
-                switches adapters keeps them apart (:meth:`on_pool`).
+                switches adapters keeps them apart (:meth:`on_pool`). A quantized base is never
+                folded (mlx-lm would re-quantize the whole matrix, not the adapter as trained).
             options: ActionModel settings (constrained, jump_forward, max_tokens).
         """
         from octo_mlx.adapters.folder import load_with_adapter
         from octo_mlx.adapters.fuse import fuse_layers
+        from octo_mlx.adapters.lora import is_quantized
         from octo_mlx.domains.catalog import load_domains
 
         folder = Path(folder)
@@ -97,7 +99,7 @@ class ActionModel:
         domains = load_domains(task.get("domains") or None)
         if (folder / "adapter_config.json").is_file():
             loaded, tokenizer, path = load_with_adapter(model, folder, force)
-            if fuse:
+            if fuse and not is_quantized(loaded):
                 fuse_layers(loaded)
         else:
             loaded, tokenizer, path = load_with_adapter(folder, None)
@@ -139,20 +141,31 @@ class ActionModel:
             if keep is None or f.name in keep
         ]
 
-    def prompts(self, steps: Sequence[tuple[str, Mapping | None]]) -> list[list[int]]:
-        """Token ids of each (step, observation) request, all checked against the context first."""
+    def prompts(
+        self, steps: Sequence[tuple[str, Mapping | None]], errors: Sequence[str | None] | None = None
+    ) -> list[list[int]]:
+        """Token ids of each (step, observation) request, all checked against the context first;
+        ``errors``: per step, why its previous call was refused (a retry), or None."""
         limit = prompt_limit(self.model, self.tokenizer, self.max_tokens)
         labels = [f"step {i + 1}" for i in range(len(steps))]
         check_texts([s for s, _ in steps], limit, labels)
-        prompts = [encode_prompt(self.tokenizer, action_messages(s, o)) for s, o in steps]
+        errors = list(errors) if errors is not None else [None] * len(steps)
+        prompts = [
+            encode_prompt(self.tokenizer, action_messages(s, o, e)) for (s, o), e in zip(steps, errors)
+        ]
         check_prompts(prompts, limit, labels)
         return prompts
 
     def act(
-        self, step: str, observation: Mapping | None = None, active: Iterable[str] | None = None
+        self,
+        step: str,
+        observation: Mapping | None = None,
+        active: Iterable[str] | None = None,
+        error: str | None = None,
     ) -> DecodedCall:
-        """The call for one step (batch 1)."""
-        return self.act_many([(step, observation)], active)[0]
+        """The call for one step (batch 1); ``error``: why the previous call for this step was
+        refused, for a retry (:data:`octo_mlx.syntax.RETRY_NOTE`)."""
+        return self.act_many([(step, observation)], active, errors=[error])[0]
 
     def act_many(
         self,
@@ -160,6 +173,7 @@ class ActionModel:
         active: Iterable[str] | None = None,
         batch_size: int = 8,
         only: Iterable[str] | None = None,
+        errors: Sequence[str | None] | None = None,
     ) -> list[DecodedCall]:
         """One call per (step, observation), in order; with the grammar and jump-forward decoding,
         one at a time (batch 1, the latency that counts), else batched.
@@ -170,6 +184,7 @@ class ActionModel:
             batch_size: sequences decoded together when not jump-forward.
             only: just these functions of the active domains may be called (the grammar is
                 built for them; "no function" stays possible).
+            errors: per step, why its previous call was refused (a retry), or None.
 
         Raises:
             OctoError: ``only`` leaves no function to call, or a prompt does not fit.
@@ -183,7 +198,7 @@ class ActionModel:
         return decode_calls(
             self.model,
             self.tokenizer,
-            self.prompts(steps),
+            self.prompts(steps, errors),
             self.slots,
             functions,
             constrained=self.constrained,

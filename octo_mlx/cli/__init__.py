@@ -3,7 +3,7 @@
 Each subcommand names the API function it calls (``stage``); the stage module is imported
 only when the command runs, so `octo-mlx --help` stays fast. Bad input (an OctoError) is one
 line on stderr and exit code 2; `--debug` shows the traceback. The commands live beside this
-file, one module per command group (doctor, model, functions, data, train and memory, adapters, eval,
+file, one module per command group (chat, doctor, model, functions, data, train and memory, adapters, eval,
 plan, act, serve, bench), each registering them in registry.py; this module holds the parser and the
 entry point.
 """
@@ -18,6 +18,7 @@ from octo_mlx.cli import (  # noqa: F401  (they register)
     act,
     adapters,
     bench,
+    chat,
     data,
     doctor,
     eval,
@@ -29,8 +30,9 @@ from octo_mlx.cli import (  # noqa: F401  (they register)
 )
 from octo_mlx.cli.registry import COMMANDS
 
-# The order of `octo-mlx --help`, by first word: from the machine to the results.
+# The order of `octo-mlx --help`, by first word: the agent first, then from the machine to the results.
 HELP_ORDER = (
+    "chat",
     "doctor",
     "model",
     "data",

@@ -19,7 +19,7 @@ holds one lock around ``use`` and the generation that follows it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +72,31 @@ class AdapterPool:
         self._wrapped: dict[str, dict[str, object]] = {}  # adapter -> layer key -> its wrapper
         self._base: dict[str, object] = {}  # layer key -> the base's own module
         self._slots: dict[str, tuple[object, str]] = {}  # layer key -> (parent module, attribute)
+
+    @classmethod
+    def with_adapters(
+        cls, base: str | Path | None, adapters: Mapping[str, str | Path], force: bool = False
+    ) -> AdapterPool:
+        """The base loaded once (``base``, default: the base the first adapter names, else the
+        default model) with every adapter resident under its name (`octo-mlx serve`, the agent).
+
+        Raises:
+            OctoError: an adapter that is not one of this base (:meth:`add`).
+        """
+        from octo_mlx.adapters.folder import adapter_base, extended_base_for, read_adapter_config
+
+        if base is None and adapters:
+            first = Path(next(iter(adapters.values())))
+            cfg = read_adapter_config(first)
+            base = (
+                extended_base_for(None, cfg, first, force)
+                if "table" in cfg
+                else adapter_base(None, cfg, first)
+            )
+        pool = cls.open(base)
+        for name, folder in adapters.items():
+            pool.add(name, folder, force)
+        return pool
 
     @classmethod
     def open(cls, base: str | Path | None = None) -> AdapterPool:
@@ -158,6 +183,11 @@ class AdapterPool:
         try:
             linear_to_lora_layers(model, cfg.get("num_layers", -1), params, use_dora=kind == "dora")
         except (ValueError, KeyError) as e:
+            # mlx-lm wraps the blocks' layers before it converts the top-level keys: a key it
+            # cannot convert fails after those; they go back, or every later add would fail too
+            for key, module in list(model.named_modules()):
+                if key in before and before[key] is not module:
+                    self._put(key, before[key])
             raise OctoError(f"cannot build its layers: {e}", adapter) from None
         built = {k: m for k, m in model.named_modules() if "lora_a" in m and before.get(k) is not m}
         for key in built:  # the base layers back in place at once, whatever happens next

@@ -145,22 +145,12 @@ def open_pool(model: str | Path | None, adapters: Mapping[str, str | Path], forc
         OctoError: a name that is empty, ``base`` or has a '/', an adapter that is not one of
             this base (octo_mlx.resident.AdapterPool.add).
     """
-    from octo_mlx.adapters.folder import adapter_base, extended_base_for, read_adapter_config
     from octo_mlx.resident import AdapterPool
 
     for name in adapters:
         if not name or name == BASE or "/" in name or name != name.strip():
             raise OctoError(f"{name!r} cannot name an adapter ('base' is the bare base)", "--adapter")
-    if model is None and adapters:
-        first = Path(next(iter(adapters.values())))
-        cfg = read_adapter_config(first)
-        model = (
-            extended_base_for(None, cfg, first, force) if "table" in cfg else adapter_base(None, cfg, first)
-        )
-    pool = AdapterPool.open(model)
-    for name, folder in adapters.items():
-        pool.add(name, folder, force)
-    return pool
+    return AdapterPool.with_adapters(model, adapters, force)
 
 
 def open_server(
