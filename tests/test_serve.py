@@ -495,7 +495,7 @@ def test_the_command_serves_logs_each_request_and_stops_cleanly(tiny_llama, adap
             chat(client, "action", QUERY)
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err
     assert "POST /v1/chat/completions  200  planner" in out and "3 generated tokens" in out
     assert "404" in out and "no model 'action'" in out and out.rstrip().endswith("stopped")

@@ -131,6 +131,9 @@ def bind(host: str = "127.0.0.1", port: int = 8080, allow_remote: bool = False) 
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True  # a connection still open does not keep the process alive
+    # nor does it keep server_close waiting: ThreadingMixIn joins every connection's thread
+    # there, and a client's kept-alive connection sits in a read (Ctrl-C hung in a fresh CI run)
+    block_on_close = False
 
 
 class _HTTPServer6(_HTTPServer):
