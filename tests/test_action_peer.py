@@ -234,9 +234,12 @@ def adapter(taught, action_data, tmp_path_factory) -> Path:
     return train(load_recipe(None, tiny_overrides(taught, action_data, out, *extra))).last_dir
 
 
-def test_both_sides_interleaved_through_the_command(taught, adapter, tmp_path):
+def test_both_sides_interleaved_through_the_command(taught, adapter, tmp_path, monkeypatch):
     """Our side decodes under the grammar on the extended base; the peer is the model that base
     was built from (the taught one: its known answers come back), in the same run."""
+    # a cache of its own: an extended base cached by another run (its marker naming that run's
+    # copy of the same weights) made the peer resolve to that copy
+    monkeypatch.setenv("OCTO_MLX_HOME", str(tmp_path / "home"))
     data = write_split(tmp_path / "split")
     out, md = tmp_path / "r.json", tmp_path / "B.md"
     md.write_text("# Benchmarks\n\nkept by people\n")
