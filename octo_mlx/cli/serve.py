@@ -70,6 +70,9 @@ def _serve(a):
         )
     ui.show_serving(srv)
     signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop: the same clean exit as Ctrl-C
+    # Ctrl-C too, explicitly: a process started in the background by a non-interactive shell
+    # inherits SIGINT ignored, and Python then never raises KeyboardInterrupt (a fresh CI run hung)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         srv.serve_forever()
     except KeyboardInterrupt:
