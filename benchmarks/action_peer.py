@@ -43,7 +43,7 @@ from typing import Any
 
 from octo_mlx.action.constrain import DEFAULT_MAX_TOKENS
 from octo_mlx.errors import OctoError
-from octo_mlx.eval.action import ACTIVE, KINDS, Outcome, side_metrics
+from octo_mlx.eval.action import ACTIVE, KINDS, Outcome, StepRecord, side_metrics
 from octo_mlx.stats import format_rate
 
 SCHEMA = "octo-mlx.bench.action-peer/1"
@@ -96,24 +96,13 @@ class PeerConfig:
 
 
 @dataclass
-class PeerStep:
+class PeerStep(StepRecord):
     """One test step: what it was, its gold call, and each side's scored decode (``ours`` is None
     in a base-only run). Read by :func:`octo_mlx.eval.action.side_metrics` like an eval example."""
 
-    id: str
-    step: str
-    domains: list[str]
-    template: str
-    dependent: bool
-    has_observation: bool
-    gold: dict[str, Any]
     peer: Outcome
     ours: Outcome | None = None
     order: list[str] = field(default_factory=list)  # which side decoded first
-
-    @property
-    def kind(self) -> str:
-        return "dependent" if self.dependent else "independent"
 
 
 def original_base(adapter: str | Path, model: str | Path | None = None, force: bool = False) -> Path:
@@ -202,59 +191,38 @@ def run(config: PeerConfig, progress=None) -> dict[str, Any]:
         OctoError: bad input (a malformed split, a domain the action model does not serve, a
             peer prompt past the model's context), before the first timed decode.
     """
-    from octo_mlx.eval.action import _timed, load_action_split, score_decoded
+    from octo_mlx.eval.action import (
+        active_domains,
+        check_served,
+        load_action_split,
+        score_decoded,
+        timed_act,
+        warm_up,
+    )
     from octo_mlx.files import fingerprint
 
     load_before = os.getloadavg()[0]
     examples, domains = load_action_split(config.data, config.domains, config.limit)
     ours, peer, peer_path = load_sides(config, domains)
     served = [d.name for d in peer.domains]
-    unserved = sorted({d for e in examples for d in e.domains} - set(served))
-    if unserved:
-        raise OctoError(
-            f"the action model serves {', '.join(served)}; the test split has steps of {', '.join(unserved)}",
-            config.data,
-        )
+    check_served(examples, served, config.data)
     functions = {f.name: f for d in domains for f in d.functions}
     sides = {"ours": ours, "peer": peer} if ours is not None else {"peer": peer}
-
-    def active_of(e) -> list[str] | None:
-        return None if config.active == "model" else list(e.domains)
 
     # Every peer prompt checked against the context before anything is timed (47 functions of
     # the bundled domains are ~7,400 tokens for SmolLM2, of its 8,192).
     for e in examples:
-        peer.prompts([(e.step, e.observation)], peer.functions(active_of(e)))
-    warmed: set = set()
-    for e in examples:
-        key = None if config.active == "model" else tuple(sorted(e.domains))
-        if key not in warmed:
-            warmed.add(key)
-            for _ in range(config.warmup):
-                for backend in sides.values():
-                    backend.act(e.step, e.observation, active_of(e))
+        peer.prompts([(e.step, e.observation)], peer.functions(active_domains(config.active, e)))
+    warm_up(list(sides.values()), examples, config.active, config.warmup)
 
     steps = []
     for i, e in enumerate(examples):
         order = list(sides) if i % 2 == 0 else list(sides)[::-1]  # neither side always first
         outcomes = {}
         for name in order:
-            decoded, seconds = _timed(sides[name], e, active_of(e))
+            decoded, seconds = timed_act(sides[name], e, active_domains(config.active, e))
             outcomes[name] = score_decoded(e.call, decoded, functions, seconds)
-        steps.append(
-            PeerStep(
-                id=e.id,
-                step=e.step,
-                domains=list(e.domains),
-                template=e.template,
-                dependent=e.dependent,
-                has_observation=e.observation is not None,
-                gold=e.call.to_dict(),
-                peer=outcomes["peer"],
-                ours=outcomes.get("ours"),
-                order=order,
-            )
-        )
+        steps.append(PeerStep.of(e, peer=outcomes["peer"], ours=outcomes.get("ours"), order=order))
         if progress is not None:
             progress(i + 1, len(examples), outcomes)
     cfg = asdict(config)
@@ -409,36 +377,32 @@ def main(argv: list[str] | None = None) -> int:
             report = read_json_object(a.render)
             if report.get("schema") != SCHEMA:
                 raise OctoError(f"not an action-peer report ({SCHEMA})", a.render)
-            text = section(report, report["command"])
-            if a.markdown:
-                write_section(a.markdown, text)
-            print(text)
-            return 0
-        config = PeerConfig(
-            data=a.data,
-            adapter=a.adapter,
-            model=a.model,
-            base_only=a.base_only,
-            limit=a.limit,
-            max_tokens=a.max_tokens,
-            active=a.active,
-            domains=tuple(a.domain) if a.domain else None,
-            warmup=a.warmup,
-            force=a.force,
-        )
-        for path, flag in ((a.out, "--out"), (a.markdown, "--markdown")):
-            if path is not None:  # refused before a long run, not after it
-                check_output_file(path, flag)
-        report = run(config, _progress)
+        else:
+            config = PeerConfig(
+                data=a.data,
+                adapter=a.adapter,
+                model=a.model,
+                base_only=a.base_only,
+                limit=a.limit,
+                max_tokens=a.max_tokens,
+                active=a.active,
+                domains=tuple(a.domain) if a.domain else None,
+                warmup=a.warmup,
+                force=a.force,
+            )
+            for path, flag in ((a.out, "--out"), (a.markdown, "--markdown")):
+                if path is not None:  # refused before a long run, not after it
+                    check_output_file(path, flag)
+            report = run(config, _progress)
+            report["command"] = command
+            if a.out:
+                write_atomic(a.out, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        text = section(report, report["command"])
+        if a.markdown:
+            write_section(a.markdown, text)
     except OctoError as e:
         print(f"action_peer: error: {e}", file=sys.stderr)
         return 2
-    report["command"] = command
-    text = section(report, command)
-    if a.out:
-        write_atomic(a.out, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    if a.markdown:
-        write_section(a.markdown, text)
     print(text)
     return 0
 

@@ -6,7 +6,8 @@ One policy for everything octo-mlx writes that a reader may trust:
   concurrent writers never share one), flushed and fsync'd, renamed over the target, then the
   folder fsync'd. A kill at any instant leaves the old file or the new one, never half of one.
 - :func:`replace_dir`: a folder built beside its target (:func:`fresh_tmp`), fsync'd, then
-  swapped in; the old folder goes only after the new one is whole.
+  swapped in; the old folder goes only after the new one is whole. :func:`staged_dir` wraps
+  both around one ``with`` block, and removes the staged folder if the block fails.
 - :class:`RecordLog`: append-only JSONL, one fsync'd line per record; a torn last line (a kill
   mid-write) is cut off on reopen.
 """
@@ -18,7 +19,8 @@ import json
 import os
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +146,21 @@ def replace_dir(tmp: Path, final: Path) -> Path:
     if old.exists():
         shutil.rmtree(old)
     return final
+
+
+@contextmanager
+def staged_dir(final: str | Path) -> Iterator[Path]:
+    """Build the folder ``final`` whole or not at all: ``with staged_dir(out) as tmp:`` write into
+    ``tmp`` (:func:`fresh_tmp`, beside ``final``); when the block ends it is swapped in
+    (:func:`replace_dir`); when the block raises it is removed and ``final`` is left as it was."""
+    final = Path(final)
+    tmp = fresh_tmp(final)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    replace_dir(tmp, final)
 
 
 def recover_dir(final: Path) -> bool:

@@ -31,6 +31,11 @@ class PlanOutput(Generation):
 
     steps: tuple[str, ...] = ()
 
+    @classmethod
+    def of(cls, generation: Generation) -> PlanOutput:
+        """The plan of a planner's generation."""
+        return cls(**asdict(generation), steps=tuple(parse_plan(generation.text)))
+
 
 def parse_plan(text: str) -> list[str]:
     """Split a planner output into steps, leniently (for model outputs).
@@ -103,7 +108,7 @@ def plan_prompts(
     outputs, run = generate(
         model, tokenizer, prompts, max_tokens, batch_size, greedy, temperature, seed, labels, processors
     )
-    return [PlanOutput(**asdict(g), steps=tuple(parse_plan(g.text))) for g in outputs], run
+    return [PlanOutput.of(g) for g in outputs], run
 
 
 def generate_plans(
@@ -173,8 +178,7 @@ class Planner:
                 if piece.text:
                     yield piece.text
                 if piece.generation is not None:
-                    g = piece.generation
-                    yield PlanOutput(**asdict(g), steps=tuple(parse_plan(g.text)))
+                    yield PlanOutput.of(piece.generation)
         finally:
             pieces.close()
 

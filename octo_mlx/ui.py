@@ -121,6 +121,12 @@ def print_json(obj) -> None:
     sys.stdout.write(json.dumps(obj, indent=2) + "\n")
 
 
+def print_json_line(obj) -> None:
+    """One JSON object on one line of stdout (JSON Lines), flushed: one record per request."""
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
 class _SynthProgress:
     """A Rich progress bar fed by synth ProgressEvents (called from worker threads)."""
 

@@ -23,18 +23,12 @@ from octo_mlx.action.constrain import (
     call_schema,
     decode_calls,
 )
-from octo_mlx.domains.catalog import load_domains
 from octo_mlx.errors import OctoError
 from octo_mlx.functions.calls import Call, CallProblem, check_call
 from octo_mlx.generation import generate
 from octo_mlx.models.tokens import END, NONE
-from octo_mlx.syntax import SlotMap, format_call, parse_call
-from tests.helpers.action import Favouring, step_prompts, table_model
-
-DOMAINS = load_domains()
-FUNCTIONS = [f for d in DOMAINS for f in d.functions]
-BY_NAME = {f.name: f for f in FUNCTIONS}
-SLOTS = SlotMap.for_domains(DOMAINS)
+from octo_mlx.syntax import format_call, parse_call
+from tests.helpers.action import BY_NAME, FUNCTIONS, SLOTS, Favouring, step_prompts, table_model
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +51,7 @@ def test_without_a_budget_the_favouring_model_never_closes_its_strings(models):
     """The failure, reproduced: the grammar alone keeps every call valid so far, but a model that
     will not stop writing a string runs out of tokens (what one trained call did at 384)."""
     _, favouring, tokenizer, grammar = models
-    prompts = step_prompts(tokenizer, FUNCTIONS)[::4]
+    prompts = step_prompts(tokenizer)[::4]
     out, _ = generate(
         favouring, tokenizer, prompts, max_tokens=64, logits_processors=lambda i: [CallConstraint(grammar)]
     )
@@ -91,7 +85,7 @@ def test_every_call_ends_complete_and_valid_within_any_budget(
     out = decode_calls(
         favouring if kind == "favouring" else model,
         tokenizer,
-        step_prompts(tokenizer, FUNCTIONS),
+        step_prompts(tokenizer),
         SLOTS,
         FUNCTIONS,
         jump_forward=jump_forward,
@@ -126,7 +120,7 @@ def test_a_budget_in_plain_mlx_lm(models):
     import mlx_lm
 
     _, favouring, tokenizer, grammar = models
-    for prompt in step_prompts(tokenizer, FUNCTIONS)[3:40:6]:
+    for prompt in step_prompts(tokenizer)[3:40:6]:
         c = CallConstraint(grammar, max_tokens=40)
         ids = [
             r.token for r in mlx_lm.stream_generate(favouring, tokenizer, prompt, 40, logits_processors=[c])
@@ -213,7 +207,7 @@ def test_every_argument_schema_requires_every_property_at_every_level():
 
 def test_two_tokens_hold_no_function_and_one_is_refused(models):
     _, favouring, tokenizer, grammar = models
-    prompts = step_prompts(tokenizer, FUNCTIONS)[:3]
+    prompts = step_prompts(tokenizer)[:3]
     two = decode_calls(favouring, tokenizer, prompts, SLOTS, FUNCTIONS, max_tokens=2, grammar=grammar)
     assert all(d.text == NONE + END and not d.closed for d in two)
     with pytest.raises(OctoError, match="at least 2"):

@@ -22,29 +22,17 @@ from octo_mlx.action.constrain import (
     call_schema,
     decode_calls,
 )
-from octo_mlx.domains.catalog import load_domains
 from octo_mlx.errors import OctoError
 from octo_mlx.functions.calls import MAX_ARGUMENTS_CHARS, NO_CALL, Call, CallProblem, check_call
 from octo_mlx.models.tokens import END, NONE, TABLE, grow_vocabulary, table_ids
 from octo_mlx.syntax import SlotMap, format_call, parse_call
-from tests.helpers.action import step_prompts as action_prompts
-from tests.helpers.action import table_model
-
-DOMAINS = load_domains()
-FUNCTIONS = [f for d in DOMAINS for f in d.functions]
-BY_NAME = {f.name: f for f in FUNCTIONS}
-SLOTS = SlotMap.for_domains(DOMAINS)
+from tests.helpers.action import BY_NAME, DOMAINS, FUNCTIONS, SLOTS, step_prompts, table_model
 
 
 @pytest.fixture(scope="module")
 def action_model(tiny_llama):
     """(model, tokenizer): the tiny random llama, table added, table rows random."""
     return table_model(tiny_llama)
-
-
-def step_prompts(tokenizer, n_per_function: int = 1) -> list[list[int]]:
-    """One prompt per function (its description, as a step would phrase it), n times over."""
-    return action_prompts(tokenizer, FUNCTIONS, n_per_function)
 
 
 def first_token(d: DecodedCall) -> int:

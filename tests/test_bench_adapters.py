@@ -131,3 +131,15 @@ def test_one_adapter_is_refused_before_anything_loads(tmp_path):
         BenchAdaptersConfig(adapters=("runs/a",))
     out = run_octo("bench", "adapters", "--adapter", "runs/a", cwd=tmp_path)
     assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+
+
+def test_resident_names_are_unique_even_when_a_numbered_name_is_a_folders_own():
+    from pathlib import Path
+
+    from octo_mlx.bench.adapters import _names
+
+    assert _names([Path("a/x"), Path("b/y")]) == ["x", "y"]
+    assert _names([Path("a/x"), Path("b/x")]) == ["x-1", "x-2"]
+    # x, x and a folder named x-2: the second x is numbered past x-2 (it was x-2 twice)
+    names = _names([Path("a/x"), Path("b/x"), Path("c/x-2")])
+    assert names == ["x-1", "x-3", "x-2"] and len(set(names)) == 3

@@ -407,11 +407,10 @@ class LocalToolsModel:
         labels = [f"step {i + 1}" for i in range(len(steps))]
         check_texts([s for s, _ in steps], limit, labels)
         tools = [f.to_tool() for f in functions]
-        if self.tools_prompt == "hermes":
-            system = [{"role": "system", "content": hermes_tools_prompt(tools)}]
-            prompts = [encode_prompt(self.tokenizer, system + action_messages(s, o)) for s, o in steps]
-        else:
-            prompts = [encode_prompt(self.tokenizer, action_messages(s, o), tools) for s, o in steps]
+        system = []
+        if self.tools_prompt == "hermes":  # the tools in a system turn, none to the template
+            system, tools = [{"role": "system", "content": hermes_tools_prompt(tools)}], None
+        prompts = [encode_prompt(self.tokenizer, system + action_messages(s, o), tools) for s, o in steps]
         check_prompts(prompts, limit, labels)
         return prompts
 

@@ -48,7 +48,7 @@ import copy
 import json
 import time
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,28 +118,41 @@ _SCHEMA_ONE = (
 )
 
 
+def _rewrite(
+    schema: Any, node: Callable[[dict[str, Any]], dict[str, Any]], drop: tuple[str, ...] = ()
+) -> Any:
+    """``schema`` rebuilt bottom up (``schema`` itself unchanged): every subschema rewritten, the
+    keywords in ``drop`` left out, then ``node`` given each schema object, its subschemas done."""
+    if isinstance(schema, list):  # draft-4 tuple "items"
+        return [_rewrite(s, node, drop) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in drop:
+            continue
+        if key in _SCHEMA_MAPS and isinstance(value, dict):
+            out[key] = {name: _rewrite(sub, node, drop) for name, sub in value.items()}
+        elif key in _SCHEMA_LISTS and isinstance(value, list):
+            out[key] = [_rewrite(sub, node, drop) for sub in value]
+        elif key in _SCHEMA_ONE:
+            out[key] = _rewrite(value, node, drop)
+        else:
+            out[key] = value
+    return node(out)
+
+
 def _bounded(schema: Any, cap: int | None) -> Any:
     """``schema`` with what it leaves unbounded bounded, for decoding only: strings without
     ``maxLength`` (nor enum/const) at ``cap`` characters (None: uncapped), numbers within
     +-NUMBER_LIMIT in steps of NUMBER_STEP, integers within +-(NUMBER_LIMIT - 1), arrays at
     MAX_ITEMS; the ``examples`` and ``default`` keywords dropped. Every value it allows is valid
     for ``schema``."""
-    if isinstance(schema, list):  # draft-4 tuple "items"
-        return [_bounded(s, cap) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key in ("examples", "default"):
-            continue
-        if key in _SCHEMA_MAPS and isinstance(value, dict):
-            out[key] = {name: _bounded(sub, cap) for name, sub in value.items()}
-        elif key in _SCHEMA_LISTS and isinstance(value, list):
-            out[key] = [_bounded(sub, cap) for sub in value]
-        elif key in _SCHEMA_ONE:
-            out[key] = _bounded(value, cap)
-        else:
-            out[key] = value
+    return _rewrite(schema, lambda out: _bound(out, cap), drop=("examples", "default"))
+
+
+def _bound(out: dict[str, Any], cap: int | None) -> dict[str, Any]:
+    """One schema object of :func:`_bounded` (its subschemas bounded already)."""
     types = out.get("type")
     types = set(types) if isinstance(types, list) else {types}
     if "string" in types and cap and not {"maxLength", "enum", "const"} & set(out):
@@ -172,20 +185,11 @@ def _every_argument(schema: Any) -> Any:
     """``schema`` with every property required and every array at least one item long, at every
     level: its shortest instance less the schema's own shortest one is what the optional parts
     add, the most that opening one of them can add to finish (:meth:`CallGrammar.reserve`)."""
-    if isinstance(schema, list):
-        return [_every_argument(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key in _SCHEMA_MAPS and isinstance(value, dict):
-            out[key] = {name: _every_argument(sub) for name, sub in value.items()}
-        elif key in _SCHEMA_LISTS and isinstance(value, list):
-            out[key] = [_every_argument(sub) for sub in value]
-        elif key in _SCHEMA_ONE:
-            out[key] = _every_argument(value)
-        else:
-            out[key] = value
+    return _rewrite(schema, _require_all)
+
+
+def _require_all(out: dict[str, Any]) -> dict[str, Any]:
+    """One schema object of :func:`_every_argument` (its subschemas done already)."""
     if isinstance(out.get("properties"), dict):
         out["required"] = list(out["properties"])
     if "items" in out or "prefixItems" in out:
@@ -246,7 +250,7 @@ class CallGrammar:
         self.first_ids = frozenset([self.ids[NONE], *(self.ids[slots.token(n)] for n in self.functions)])
         self._start = None
         self.closer = Closer(self._tokenizer, self.end_id, self.ids[NONE])
-        self._shortest: dict[int, int] = {self.ids[NONE]: 2}
+        self._shortest: dict[int, int] = {self.ids[NONE]: MIN_CALL_TOKENS}
         self._reserve: dict[int, int] = {self.ids[NONE]: 0}  # <nexa_end> is forced
 
     def matcher(self):
@@ -331,6 +335,7 @@ class CallConstraint:
         self._allowed = None  # reused numpy buffer
         self._used = 0  # tokens of the call so far (sampled and forced)
         self._first: int | None = None  # the call's functional token
+        self._reserve = 0  # the grammar's reserve for that function (once the token is known)
         self._plan: list[int] | None = None  # finishes the call from here; None: to be found
         self._stale: list[int] | None = None  # finished the call from an earlier point
         self._bound = 0  # at least the tokens left to write (the plan's length, at most)
@@ -358,8 +363,9 @@ class CallConstraint:
         self._used += len(tokens)
         if self.max_tokens is None or self.error is not None or not tokens:
             return
-        if self._first is None:  # the functional token: its shortest call is known
+        if self._first is None:  # the functional token: its shortest call and reserve are known
             self._first = tokens[0]
+            self._reserve = self.grammar.reserve(self._first)
             self._bound = self.grammar.shortest(self._first) - len(tokens)
         elif self._plan is not None and self._plan[: len(tokens)] == tokens:  # it followed the plan
             self._plan = self._plan[len(tokens) :]
@@ -367,28 +373,31 @@ class CallConstraint:
         else:  # the plan may still finish the call from here: kept to try first
             self._stale = self._plan or self._stale
             self._plan = None
-            self._bound += self.grammar.reserve(self._first)
+            self._bound += self._reserve
 
     def _budget_token(self) -> int | None:
         """The plan's next token when the budget leaves no room for more of the model's own."""
         left = self.max_tokens - self._used
-        reserve = self.grammar.reserve(self._first)
         if self._plan is None:
-            if self._bound + reserve < left:  # far from the limit: no plan needed yet
+            if self._bound + self._reserve < left:  # far from the limit: no plan needed yet
                 return None
-            stale, self._stale = self._stale, None
-            m = self._matcher.deep_copy() if stale else None
-            if m is not None and m.consume_tokens(stale) and m.is_stopped():  # ~50 us
-                self._plan = stale
-            else:
-                self._plan = self.grammar.closer.plan(self._matcher)  # ~0.2-2 ms
-            self._bound = PLAN_LIMIT if self._plan is None else len(self._plan)
+            self._find_plan()
         if not self._plan:  # none found (an unbounded schema part), or the call is complete
             return None
-        if self.closed or len(self._plan) + reserve >= left:
+        if self.closed or len(self._plan) + self._reserve >= left:
             self.closed = True
             return self._plan[0]
         return None
+
+    def _find_plan(self) -> None:
+        """The plan from here: the stale one if it still finishes the call, else a new one."""
+        stale, self._stale = self._stale, None
+        m = self._matcher.deep_copy() if stale else None
+        if m is not None and m.consume_tokens(stale) and m.is_stopped():  # ~50 us
+            self._plan = stale
+        else:
+            self._plan = self.grammar.closer.plan(self._matcher)  # ~0.2-2 ms
+        self._bound = PLAN_LIMIT if self._plan is None else len(self._plan)
 
     def mask(self, logits):
         """``logits`` (…, vocab) with every token the grammar does not allow next at -inf."""
@@ -397,23 +406,22 @@ class CallConstraint:
 
         tic = time.perf_counter()
         vocab = int(logits.shape[-1])
-        bits = np.unpackbits(np.frombuffer(self._matcher.compute_bitmask(), np.uint8), bitorder="little")
         if self._allowed is None or self._allowed.shape[0] != vocab:
             self._allowed = np.zeros(vocab, dtype=bool)
         allowed = self._allowed
         allowed[:] = False
-        k = min(vocab, bits.shape[0])
-        allowed[:k] = bits[:k]  # rows past the tokenizer (spare rows) stay masked
-        if self.max_tokens is not None and self.error is None:
-            if self._used == 0:  # a function only if its shortest call fits
-                for first in self.grammar.first_ids:
-                    if first < vocab and self.grammar.shortest(first) > self.max_tokens:
-                        allowed[first] = False
-            else:
-                token = self._budget_token()
-                if token is not None:
-                    allowed[:] = False
-                    allowed[token] = True
+        budget = self.max_tokens is not None and self.error is None
+        token = self._budget_token() if budget and self._used else None
+        if token is not None:  # the budget's plan: its next token only (no bitmask needed)
+            allowed[token] = True
+        else:
+            bits = np.unpackbits(np.frombuffer(self._matcher.compute_bitmask(), np.uint8), bitorder="little")
+            k = min(vocab, bits.shape[0])
+            allowed[:k] = bits[:k]  # rows past the tokenizer (spare rows) stay masked
+        if budget and not self._used:  # a function only if its shortest call fits
+            for first in self.grammar.first_ids:
+                if first < vocab and self.grammar.shortest(first) > self.max_tokens:
+                    allowed[first] = False
         if self.error is not None or not allowed.any():
             allowed[:] = False
             allowed[self.grammar.end_id] = True

@@ -40,6 +40,15 @@ def read_task(folder: str | Path) -> dict:
     )
 
 
+def _slots_and_domains(task: Mapping, where: str | Path) -> tuple[SlotMap, list[Domain]]:
+    """The slot map and the domains an action model's task record names."""
+    from octo_mlx.domains.catalog import load_domains
+
+    return SlotMap.from_json({"slots": task.get("slots")}, str(where)), load_domains(
+        task.get("domains") or None
+    )
+
+
 @dataclass
 class ActionModel:
     """A loaded action model.
@@ -91,12 +100,10 @@ class ActionModel:
         from octo_mlx.adapters.folder import load_with_adapter
         from octo_mlx.adapters.fuse import fuse_layers
         from octo_mlx.adapters.lora import is_quantized
-        from octo_mlx.domains.catalog import load_domains
 
         folder = Path(folder)
         task = read_task(folder)
-        slots = SlotMap.from_json({"slots": task.get("slots")}, str(folder))
-        domains = load_domains(task.get("domains") or None)
+        slots, domains = _slots_and_domains(task, folder)
         if (folder / "adapter_config.json").is_file():
             loaded, tokenizer, path = load_with_adapter(model, folder, force)
             if fuse and not is_quantized(loaded):
@@ -113,14 +120,12 @@ class ActionModel:
         Raises:
             OctoError: no such resident adapter, or not an action adapter.
         """
-        from octo_mlx.domains.catalog import load_domains
 
         view = pool.view(name)
         info = pool.adapters[name]
         if info.config.get("task") != "action":
             raise OctoError(f"resident adapter {name!r} is not an action model", info.path)
-        slots = SlotMap.from_json({"slots": info.config.get("slots")}, str(info.path))
-        domains = load_domains(info.config.get("domains") or None)
+        slots, domains = _slots_and_domains(info.config, info.path)
         return cls(view, pool.tokenizer, slots, domains, path=pool.folder, **options)
 
     def functions(

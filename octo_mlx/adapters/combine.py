@@ -188,22 +188,6 @@ def update_matrix(a: mx.array, b: mx.array, scale: float) -> mx.array:
     return scale * (a.astype(mx.float32) @ b.astype(mx.float32))
 
 
-def padded_tensors(combined: Combined, dtype=mx.float32) -> dict[str, mx.array]:
-    """The combined factors as an adapter file's tensors: every module zero-padded to the file's
-    rank (mlx-lm has one rank per adapter; zero columns of A and rows of B add nothing)."""
-    rank = combined.rank
-    out = {}
-    for key, (a, b) in combined.factors.items():
-        k = int(a.shape[1])
-        a_pad = mx.zeros((a.shape[0], rank), mx.float32)
-        b_pad = mx.zeros((rank, b.shape[1]), mx.float32)
-        if k:
-            a_pad[:, :k] = a
-            b_pad[:k] = b
-        out[f"{key}.lora_a"], out[f"{key}.lora_b"] = a_pad.astype(dtype), b_pad.astype(dtype)
-    return out
-
-
 # --- the combination -----------------------------------------------------------------------------
 
 

@@ -20,23 +20,22 @@ the sha256 of their weights, and the energy each module keeps.
 
 from __future__ import annotations
 
-import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from octo_mlx.adapters.combine import (
     RANDOM,
+    Combined,
     LoraUpdate,
     check_options,
     combine_updates,
-    padded_tensors,
     split_factors,
 )
-from octo_mlx.adapters.folder import read_adapter_config
+from octo_mlx.adapters.folder import check_out, is_adapter_folder, read_adapter_config, save_adapter
+from octo_mlx.adapters.rows import pad_rank
 from octo_mlx.errors import OctoError
-from octo_mlx.files import check_output_folder, fresh_tmp, replace_dir, sha256_file
+from octo_mlx.files import sha256_file
 
 ROW_KEYS = ("model.embed_tokens", "lm_head")  # the trained rows of added tokens (adapters.rows)
 
@@ -96,11 +95,10 @@ def read_source(path: str | Path) -> Source:
     factors = split_factors(tensors, str(weights_file))
     if not factors:
         raise OctoError("holds no LoRA factors", weights_file)
-    dtypes = {v.dtype for v in tensors.values()}
     sha = sha256_file(weights_file)
     scale = float(cfg["lora_parameters"].get("scale", 20.0))  # mlx-lm's default when absent
     return Source(
-        path, cfg, sha, LoraUpdate(factors, scale, sha), dtypes.pop() if len(dtypes) == 1 else mx.float32
+        path, cfg, sha, LoraUpdate(factors, scale, sha), _widest({v.dtype for v in tensors.values()})
     )
 
 
@@ -119,8 +117,8 @@ def check_sources(sources: list[Source]) -> None:
                 s.where,
             )
         _same_modules(first, s)
-        if (s.config.get("task") or "planner") != (first.config.get("task") or "planner"):
-            task, theirs = s.config.get("task") or "planner", first.config.get("task") or "planner"
+        task, theirs = s.config.get("task") or "planner", first.config.get("task") or "planner"
+        if task != theirs:
             raise OctoError(
                 f"task {task!r} cannot be combined with {first.path} (task {theirs!r}): planner and "
                 "action adapters answer different prompts",
@@ -199,17 +197,6 @@ def union_slots(sources: list[Source]) -> dict[str, str]:
     return dict(sorted(slots.items(), key=lambda kv: int(kv[0])))
 
 
-def _check_out(out: Path, sources: list[Path], overwrite: bool) -> Path:
-    out = check_output_folder(out, "--out", overwrite)
-    if any(out.resolve() == p.resolve() for p in sources if p.exists()):
-        raise OctoError("is one of the adapters being combined; write the result elsewhere", "--out")
-    if overwrite and out.is_dir() and any(out.iterdir()) and not (out / "adapter_config.json").is_file():
-        raise OctoError(
-            "holds something other than an adapter; --overwrite replaces only an adapter folder", out
-        )
-    return out
-
-
 def combine_adapters(
     adapters: list[str | Path],
     out: str | Path,
@@ -236,22 +223,34 @@ def combine_adapters(
     paths = [Path(a) for a in adapters]
     weights = [1.0 / len(paths)] * len(paths) if weights is None else [float(w) for w in weights]
     check_options(method, weights, len(paths), rank, density, seed)
-    out = _check_out(Path(out), paths, overwrite)
+    out = check_out(
+        out, overwrite, "an adapter folder", is_adapter_folder, paths, "one of the adapters being combined"
+    )
     sources = [read_source(p) for p in paths]
     check_sources(sources)
     combined = combine_updates([s.update for s in sources], weights, method, rank, density, seed)
-    tensors = padded_tensors(combined, _widest({s.dtype for s in sources}))
+    tensors = _adapter_tensors(combined, _widest({s.dtype for s in sources}))
     config = combined_config(sources, weights, method, rank, density, seed, combined)
-    _write(out, tensors, config)
+    save_adapter(out, tensors, config)
     return CombineResult(
         out, method, weights, combined.rank, combined.energy, paths, time.perf_counter() - start
     )
 
 
+def _adapter_tensors(combined: Combined, dtype) -> dict:
+    """The combined factors as an adapter file's tensors, every module zero-padded to the file's
+    rank (mlx-lm has one rank per adapter; zero columns of A and rows of B add nothing)."""
+    tensors = {}
+    for key, (a, b) in combined.factors.items():
+        tensors[f"{key}.lora_a"], tensors[f"{key}.lora_b"] = a.astype(dtype), b.astype(dtype)
+    return pad_rank(tensors, combined.rank)
+
+
 def _widest(dtypes: set):
+    """The one dtype of a set, else float32 (the maths' own)."""
     import mlx.core as mx
 
-    return dtypes.pop() if len(dtypes) == 1 else mx.float32
+    return next(iter(dtypes)) if len(dtypes) == 1 else mx.float32
 
 
 def combined_config(sources: list[Source], weights, method, rank, density, seed, combined) -> dict:
@@ -323,17 +322,3 @@ def _table_order(tokens: list[str]) -> list[str]:
     return sorted(
         unique, key=lambda t: (TABLE.tokens.index(t) if t in TABLE else len(TABLE.tokens), unique.index(t))
     )
-
-
-def _write(out: Path, tensors: dict, config: dict) -> None:
-    """Stage the folder beside ``out`` and swap it in: a reader sees no adapter or a whole one."""
-    import mlx.core as mx
-
-    tmp = fresh_tmp(out)
-    try:
-        mx.save_safetensors(str(tmp / "adapters.safetensors"), tensors, metadata={"format": "mlx"})
-        (tmp / "adapter_config.json").write_text(json.dumps(config, indent=4) + "\n")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    replace_dir(tmp, out)

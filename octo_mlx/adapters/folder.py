@@ -1,13 +1,15 @@
-"""Adapter folders (mlx-lm's format): read and check them, and load one onto its base model."""
+"""Adapter folders (mlx-lm's format): read and check them, load one onto its base model, write
+one (:func:`save_adapter`), and check the ``--out`` of the `adapters` commands (:func:`check_out`)."""
 
 from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from octo_mlx.errors import OctoError, OctoWarning
-from octo_mlx.files import fresh_tmp, read_json_object, replace_dir, safetensors_header
+from octo_mlx.files import check_output_folder, read_json_object, safetensors_header, staged_dir
 from octo_mlx.models.folder import read_config, weights_sha256
 from octo_mlx.models.loading import load_model
 
@@ -18,14 +20,18 @@ def read_adapter_config(adapter: str | Path) -> dict:
     """An adapter folder's ``adapter_config.json``, checked field by field, and its weights
     file's header; OctoError naming the file and field when the folder is not a usable adapter."""
     adapter = Path(adapter)
-    cfg_path = adapter / "adapter_config.json"
-    weights = adapter / "adapters.safetensors"
-    if not cfg_path.is_file() or not weights.is_file():
+    if not is_adapter_folder(adapter):
         raise OctoError("not an adapter folder (needs adapter_config.json and adapters.safetensors)", adapter)
+    cfg_path = adapter / "adapter_config.json"
     cfg = read_json_object(cfg_path)
     _check_config_fields(cfg, cfg_path)
-    safetensors_header(weights)  # a truncated or random file: one line here, not mlx's traceback
+    safetensors_header(adapter / "adapters.safetensors")  # truncated or random: one line, not mlx's traceback
     return cfg
+
+
+def is_adapter_folder(folder: Path) -> bool:
+    """True when ``folder`` holds adapter_config.json and adapters.safetensors (mlx-lm's two files)."""
+    return (folder / "adapter_config.json").is_file() and (folder / "adapters.safetensors").is_file()
 
 
 def _is_int(v) -> bool:
@@ -136,20 +142,10 @@ def load_with_adapter(
     on_table = "table" in cfg  # trained on an extended base: found from the original model
 
     def apply(model, folder: Path):
-        from mlx_lm.tuner.utils import load_adapters
-
         check_adapter(adapter_path, cfg, read_config(folder))
         if not on_table:
             check_base_fingerprint(cfg, folder, adapter_path, force)
-        try:
-            model = load_adapters(model, str(adapter_path))
-        except ValueError as e:
-            lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-            detail = lines[1] if len(lines) > 1 else lines[0]
-            more = f" (+{len(lines) - 2} more)" if len(lines) > 2 else ""
-            base = cfg.get("base_model") or cfg.get("model") or "?"
-            msg = f"adapter does not fit the model {folder}: it was trained on {base}: {detail}{more}"
-            raise OctoError(msg, adapter_path) from None
+        model = apply_adapter(model, adapter_path, cfg, folder)
         model.eval()
         return model
 
@@ -159,6 +155,22 @@ def load_with_adapter(
         else adapter_base(path, cfg, adapter_path)
     )
     return load_model(base, adapt=apply)
+
+
+def apply_adapter(model, adapter: str | Path, cfg: dict, folder: Path):
+    """mlx-lm's ``load_adapters`` on ``model`` (loaded from ``folder``); its shape refusal as one
+    OctoError naming the first misfit (and how many more) instead of mlx-lm's list."""
+    from mlx_lm.tuner.utils import load_adapters
+
+    try:
+        return load_adapters(model, str(adapter))
+    except ValueError as e:
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        detail = lines[1] if len(lines) > 1 else lines[0]
+        more = f" (+{len(lines) - 2} more)" if len(lines) > 2 else ""
+        base = cfg.get("base_model") or cfg.get("model") or "?"
+        msg = f"adapter does not fit the model {folder}: it was trained on {base}: {detail}{more}"
+        raise OctoError(msg, adapter) from None
 
 
 def extended_base_for(path: str | Path | None, cfg: dict, adapter: str | Path, force: bool = False) -> Path:
@@ -211,13 +223,60 @@ def _mismatch(want: str, got: str, folder: Path, adapter, force: bool) -> None:
     warnings.warn(f"{adapter}: {message}; used anyway (--force)", OctoWarning, stacklevel=3)
 
 
-def save_adapter(folder: Path, weights: dict, adapter_config: dict, recipe_yaml: str) -> Path:
-    """Write an mlx-lm adapter folder (adapters.safetensors + adapter_config.json) atomically."""
+def save_adapter(
+    folder: str | Path, weights: dict, adapter_config: dict, recipe_yaml: str | None = None
+) -> Path:
+    """Write an mlx-lm adapter folder whole or not at all (staged beside it, then swapped in):
+    adapters.safetensors, adapter_config.json, and recipe.yaml when ``recipe_yaml`` is given.
+    Training, `adapters combine` and `adapters import` all write theirs here."""
     import mlx.core as mx
 
-    tmp = fresh_tmp(folder)
-    mx.save_safetensors(str(tmp / "adapters.safetensors"), weights, metadata={"format": "mlx"})
-    (tmp / "adapter_config.json").write_text(json.dumps(adapter_config, indent=4))
-    (tmp / "recipe.yaml").write_text(recipe_yaml)
-    replace_dir(tmp, folder)
+    folder = Path(folder)
+    with staged_dir(folder) as tmp:
+        mx.save_safetensors(str(tmp / "adapters.safetensors"), weights, metadata={"format": "mlx"})
+        (tmp / "adapter_config.json").write_text(json.dumps(adapter_config, indent=4) + "\n")
+        if recipe_yaml is not None:
+            (tmp / "recipe.yaml").write_text(recipe_yaml)
+    return folder
+
+
+def check_out(
+    out: str | Path,
+    overwrite: bool,
+    writes: str,
+    holds: Callable[[Path], bool],
+    inputs: Sequence[Path] = (),
+    inputs_are: str = "a folder being read",
+) -> Path:
+    """The ``--out`` of an `adapters` command, checked before any work: new or empty; never one of
+    the folders the command reads; with ``overwrite``, only a folder of what the command writes.
+
+    Args:
+        out: the folder to write.
+        overwrite: the user passed --overwrite.
+        writes: what the command writes, for the error (``"an adapter folder"``).
+        holds: True for a folder of that kind (``--overwrite`` replaces it whole).
+        inputs: the folders read (``out`` must be none of them).
+        inputs_are: how the error names them (``"the folder being converted"``).
+    """
+    out = check_output_folder(out, "--out", overwrite)
+    if out.exists() and any(p.exists() and out.resolve() == p.resolve() for p in inputs):
+        raise OctoError(f"is {inputs_are}; write the result elsewhere", "--out")
+    if overwrite and out.is_dir() and any(out.iterdir()) and not holds(out):
+        raise OctoError(f"holds something other than {writes}; --overwrite replaces only {writes}", out)
+    return out
+
+
+def adapter_base_folder(
+    adapter: str | Path, cfg: dict, model: str | Path | None = None, force: bool = False
+) -> Path:
+    """The folder an adapter loads on, checked as loading checks it: its extended base (adapters
+    of the added-token table), else ``model`` or the base it names; the base fingerprint must
+    match (``force``: a warning)."""
+    from octo_mlx.models.loading import resolve_model
+
+    if "table" in cfg:
+        return extended_base_for(model, cfg, adapter, force)
+    folder = resolve_model(adapter_base(model, cfg, adapter))
+    check_base_fingerprint(cfg, folder, adapter, force)
     return folder

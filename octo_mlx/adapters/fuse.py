@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from octo_mlx.adapters.folder import (
-    adapter_base,
+    adapter_base_folder,
+    apply_adapter,
     check_adapter,
-    check_base_fingerprint,
-    extended_base_for,
+    check_out,
     read_adapter_config,
 )
 from octo_mlx.errors import OctoError
-from octo_mlx.files import check_output_folder, fresh_tmp, replace_dir, sha256_file
+from octo_mlx.files import sha256_file, staged_dir
 from octo_mlx.models.folder import is_model_folder
 from octo_mlx.syntax import TASK_FILE
 
@@ -64,21 +64,6 @@ def fuse_layers(model, dequantize: bool = False) -> list[str]:
     return [name for name, _ in folded]
 
 
-def adapter_base_folder(
-    adapter: str | Path, cfg: dict, model: str | Path | None = None, force: bool = False
-) -> Path:
-    """The folder an adapter loads on, checked as loading checks it: its extended base (adapters
-    of the added-token table), else ``model`` or the base it names; the base fingerprint must
-    match (``force``: a warning)."""
-    from octo_mlx.models.loading import resolve_model
-
-    if "table" in cfg:
-        return extended_base_for(model, cfg, adapter, force)
-    folder = resolve_model(adapter_base(model, cfg, adapter))
-    check_base_fingerprint(cfg, folder, adapter, force)
-    return folder
-
-
 def fuse_model(
     adapter: str | Path,
     out: str | Path,
@@ -92,7 +77,7 @@ def fuse_model(
     Args:
         adapter: an adapter folder (LoRA or DoRA; a combined one too).
         out: the model folder to write (new or empty; ``overwrite`` replaces it).
-        model: the base (default: the one the adapter names; see :func:`adapter_base_folder`).
+        model: the base (default: the one the adapter names; :func:`.folder.adapter_base_folder`).
         dequantize: write dense weights when the base is quantized (exact; otherwise the fused
             weights are quantized again, as mlx_lm.fuse does).
         force: fold onto a base whose fingerprint differs from the adapter's (a warning).
@@ -104,9 +89,7 @@ def fuse_model(
 
     start = time.perf_counter()
     adapter = Path(adapter)
-    out = check_output_folder(out, "--out", overwrite)
-    if overwrite and out.is_dir() and any(out.iterdir()) and not is_model_folder(out):
-        raise OctoError("holds something other than a model; --overwrite replaces only a model folder", out)
+    out = check_out(out, overwrite, "a model folder", is_model_folder)
     cfg = read_adapter_config(adapter)
     if cfg.get("fine_tune_type") == "full":
         raise OctoError(
@@ -117,10 +100,11 @@ def fuse_model(
         raise OctoError("is the base model or the adapter itself; write the fused model elsewhere", "--out")
     net, config = load_model(base, lazy=True)
     check_adapter(adapter, cfg, config)
-    _load_adapter(net, adapter, base)
+    apply_adapter(net, adapter, cfg, base)
     quantized = is_quantized(net)
+    dequantized = bool(dequantize and quantized)
     folded = fuse_layers(net, dequantize)
-    if dequantize and quantized:
+    if dequantized:
         net = dequantize_model(net)
         config.pop("quantization", None)
         config.pop("quantization_config", None)
@@ -131,11 +115,10 @@ def fuse_model(
         "base_fingerprint": cfg.get("base_fingerprint"),
         "table": cfg.get("table"),
         "tokens": cfg.get("tokens", []),
-        "dequantized": bool(dequantize and quantized),
+        "dequantized": dequantized,
         "combine": cfg.get("combine"),
     }
-    tmp = fresh_tmp(out)
-    try:
+    with staged_dir(out) as tmp:
         _copy_small_files(base, tmp)
         save_model(tmp, net)
         save_config(config, tmp / "config.json")
@@ -143,30 +126,7 @@ def fuse_model(
             task = {k: cfg[k] for k in ("task", "slots", "domains") if k in cfg}
             (tmp / TASK_FILE).write_text(json.dumps(task, indent=2) + "\n")
         (tmp / FUSED_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    replace_dir(tmp, out)
-    return FuseResult(
-        out,
-        adapter,
-        base,
-        len(folded),
-        quantized,
-        bool(dequantize and quantized),
-        time.perf_counter() - start,
-    )
-
-
-def _load_adapter(net, adapter: Path, base: Path) -> None:
-    from mlx_lm.utils import load_adapters
-
-    try:
-        load_adapters(net, str(adapter))
-    except ValueError as e:
-        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-        detail = lines[1] if len(lines) > 1 else lines[0]
-        raise OctoError(f"adapter does not fit the model {base}: {detail}", adapter) from None
+    return FuseResult(out, adapter, base, len(folded), quantized, dequantized, time.perf_counter() - start)
 
 
 def _copy_small_files(base: Path, dest: Path) -> None:

@@ -35,7 +35,14 @@ from pathlib import Path
 
 import mlx.core as mx
 
-from octo_mlx.adapters.folder import adapter_base, extended_base_for, read_adapter_config
+from octo_mlx.adapters.folder import (
+    adapter_base,
+    check_out,
+    extended_base_for,
+    is_adapter_folder,
+    read_adapter_config,
+    save_adapter,
+)
 from octo_mlx.adapters.peft_map import (
     BLOCK,
     EMBED,
@@ -54,18 +61,13 @@ from octo_mlx.adapters.peft_map import (
 )
 from octo_mlx.adapters.rows import pad_rank
 from octo_mlx.errors import OctoError
-from octo_mlx.files import (
-    check_output_folder,
-    fresh_tmp,
-    read_json_object,
-    replace_dir,
-    safetensors_header,
-)
+from octo_mlx.files import read_json_object, safetensors_header, staged_dir
 from octo_mlx.models.folder import read_config, weights_sha256
 from octo_mlx.models.loading import resolve_model
 from octo_mlx.models.tokens import read_extension
 
 SIDECAR = "octo_mlx_adapter_config.json"  # our adapter_config.json, verbatim (PEFT ignores the file)
+CONVERTED = "the folder being converted"  # how --out's error names the folder read
 ARCHS = ("llama", "phi3", "gemma")  # mlx-lm keeps Hugging Face's module paths for these (checked)
 
 
@@ -180,7 +182,7 @@ def export_peft(
         overwrite: replace a non-empty ``out`` (whole, once the new folder is written).
     """
     adapter = Path(adapter)
-    out = _check_out(out, adapter, overwrite, peft=True)
+    out = check_out(out, overwrite, "a PEFT adapter folder", _is_peft_folder, [adapter], CONVERTED)
     cfg = read_adapter_config(adapter)
     where = adapter / "adapter_config.json"
     kind = cfg.get("fine_tune_type", "lora")
@@ -235,11 +237,10 @@ def export_peft(
         "inference_mode": True,
         "revision": None,
     }
-    tmp = fresh_tmp(out)
-    mx.save_safetensors(str(tmp / PEFT_WEIGHTS), tensors, metadata={"format": "pt"})
-    (tmp / PEFT_CONFIG).write_text(json.dumps(peft_config, indent=2) + "\n")
-    (tmp / SIDECAR).write_text(json.dumps(cfg, indent=4))
-    replace_dir(tmp, out)
+    with staged_dir(out) as tmp:
+        mx.save_safetensors(str(tmp / PEFT_WEIGHTS), tensors, metadata={"format": "pt"})
+        (tmp / PEFT_CONFIG).write_text(json.dumps(peft_config, indent=2) + "\n")
+        (tmp / SIDECAR).write_text(json.dumps(cfg, indent=4))
     return PeftExport(out, name, rank, alpha, len(modules), tie_head, tuple(cfg.get("tokens") or ()))
 
 
@@ -322,20 +323,6 @@ def _check_targets(targets, base: Base, where: Path) -> None:
             )
 
 
-def _check_out(out: str | Path, source: Path, overwrite: bool, peft: bool) -> Path:
-    """``out`` checked before any work, as combine and fuse check theirs: new or empty, or with
-    ``overwrite`` a folder of what this command writes (a PEFT folder for export, an adapter
-    folder for import), never one of other files, nor the folder being converted."""
-    out = check_output_folder(out, "--out", overwrite)
-    if out.exists() and source.exists() and out.resolve() == source.resolve():
-        raise OctoError("is the folder being converted; write the result elsewhere", "--out")
-    if overwrite and out.is_dir() and any(out.iterdir()):
-        what = "a PEFT adapter folder" if peft else "an adapter folder"
-        if not (_is_peft_folder(out) if peft else (out / "adapters.safetensors").is_file()):
-            raise OctoError(f"holds something other than {what}; --overwrite replaces only {what}", out)
-    return out
-
-
 def _is_peft_folder(folder: Path) -> bool:
     if not (folder / PEFT_WEIGHTS).is_file() or not (folder / PEFT_CONFIG).is_file():
         return False
@@ -362,7 +349,7 @@ def import_peft(
         overwrite: replace a non-empty ``out`` (whole, once the new folder is written).
     """
     peft_dir = Path(peft_dir)
-    out = _check_out(out, peft_dir, overwrite, peft=False)
+    out = check_out(out, overwrite, "an adapter folder", is_adapter_folder, [peft_dir], CONVERTED)
     cfg_path, w_path = peft_dir / PEFT_CONFIG, peft_dir / PEFT_WEIGHTS
     if not peft_dir.is_dir():
         raise OctoError("no such folder", peft_dir)
@@ -433,10 +420,7 @@ def import_peft(
         "path": str(peft_dir.resolve()),
         "base_model_name_or_path": name,
     }
-    tmp = fresh_tmp(out)
-    mx.save_safetensors(str(tmp / "adapters.safetensors"), weights, metadata={"format": "mlx"})
-    (tmp / "adapter_config.json").write_text(json.dumps(config, indent=4))
-    replace_dir(tmp, out)
+    save_adapter(out, weights, config)
     return PeftImport(out, base.folder, rank, scale, len(factors), lora.dora, tuple(folded))
 
 
@@ -444,8 +428,9 @@ def _adapter_config(
     factors: dict, base: Base, lora: PeftLora, rank: int, scale: float, sidecar: dict | None
 ) -> dict:
     """Our adapter_config.json: mlx-lm's fields, and the base (and table) as octo-mlx records them."""
-    blocks = sorted({i for m in factors if (i := module_kind(m)[0]) is not None})
-    inner = sorted({module_kind(m)[1] for m in factors if module_kind(m)[0] is not None})
+    kinds = [module_kind(m) for m in factors]
+    blocks = sorted({i for i, _ in kinds if i is not None})
+    inner = sorted({path for i, path in kinds if i is not None})
     tops = [m for m in (EMBED, HEAD) if m in factors]
     params = {"rank": rank, "scale": scale, "dropout": lora.dropout, "keys": inner + tops}
     if not lora.rslora:
@@ -473,9 +458,9 @@ def _adapter_config(
             lora_fields, model=folder, base_model=folder, base_fingerprint=weights_sha256(base.folder)
         )
     ids = marker.get("ids") or {}
-    rows = [f["lora_a"] for m, f in factors.items() if m == EMBED] + [
-        f["lora_b"].T for m, f in factors.items() if m == HEAD
-    ]
+    rows = [factors[EMBED]["lora_a"]] if EMBED in factors else []
+    if HEAD in factors:
+        rows.append(factors[HEAD]["lora_b"].T)
     changed = {t for t, i in ids.items() for a in rows if i < a.shape[0] and bool(mx.any(a[i] != 0).item())}
     return dict(
         lora_fields,

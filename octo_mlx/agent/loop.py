@@ -100,7 +100,7 @@ class Agent:
         self.confirm, self.max_replans = confirm, max_replans
         self.domains = list(domains) if domains is not None else list(action.domains)
         check_unique(self.domains)
-        served = {d.name for d in getattr(action, "domains", self.domains)}
+        served = {d.name for d in action.domains}
         missing = [d.name for d in self.domains if d.name not in served]
         if missing:
             raise OctoError(f"the action model does not serve domain(s) {missing}")
@@ -148,16 +148,11 @@ class Agent:
 
     def _run_steps(self, query: str, steps: tuple[str, ...], trace: Trace, emit: OnEvent, stop) -> None:
         pending = deque(steps)
-        observation: dict | None = None
-        denied = False
         while pending:
-            record = self._step(len(trace.steps) + 1, pending.popleft(), observation, emit, stop)
+            previous = trace.steps[-1].observation if trace.steps else None
+            record = self._step(len(trace.steps) + 1, pending.popleft(), previous, emit, stop)
             trace.steps.append(record)
-            observation = record.observation
-            if record.status == "denied":  # the user's choice, not a failure: go on without it
-                denied = True
-                continue
-            if record.ok:
+            if record.ok or record.status == "denied":  # denied: the user's choice, go on without it
                 continue
             if len(trace.replans) >= self.max_replans:
                 trace.status = "failed"
@@ -171,7 +166,7 @@ class Agent:
                 trace.status = "failed"
                 return
             pending = deque(new)
-        trace.status = "denied" if denied else "done"
+        trace.status = "denied" if any(s.status == "denied" for s in trace.steps) else "done"
 
     # --- stages ---------------------------------------------------------------------------------
 
@@ -196,7 +191,7 @@ class Agent:
                 getattr(stream, "close", lambda: None)()
         except OctoError as e:  # a request that does not fit the context, say
             return (), Timing(stage, time.perf_counter() - t0), str(e)
-        timing = Timing.of(stage, getattr(out, "generation", out), time.perf_counter() - t0)
+        timing = Timing.of(stage, out, time.perf_counter() - t0)  # a PlanOutput is a Generation
         return tuple(getattr(out, "steps", ()) or ()), timing, None
 
     def _step(self, index: int, step: str, observation: dict | None, emit: OnEvent, stop) -> StepRecord:
@@ -205,33 +200,32 @@ class Agent:
         for attempt in (1, 2):
             if stop():
                 raise _Cancelled
-            call, problem, made = self._act(index, step, observation, error, attempt)
+            call, made = self._act(step, observation, error)
             record.attempts.append(made)
-            function = self.functions.get(call.function) if call is not None else None
+            function = self.functions.get(made.function)
             event = CallMade(
                 index,
                 step,
-                call.function if call is not None else None,
-                dict(call.arguments) if call is not None else {},
+                made.function,
+                dict(made.arguments or {}),
                 bool(function and function.side_effects),
                 attempt,
-                problem,
+                made.problem,
                 made.timing,
             )
             emit(event)
-            if problem is None:
+            if made.problem is None:
                 break
             retry = attempt == 1 and self.retries
-            emit(RunError(f"step {index}: {problem}", index, retrying=retry))
+            emit(RunError(f"step {index}: {made.problem}", index, retrying=retry))
             if not retry:
-                shown = call.function if call is not None else NO_CALL
-                args = dict(call.arguments) if call is not None else {}
-                obs = Observation(shown, args, False, error=f"invalid call: {problem}")
-                return self._finish(record, "invalid", obs.to_dict(), emit)
-            error = problem
+                shown = NO_CALL if made.function is None else made.function
+                obs = Observation(shown, dict(event.arguments), False, error=f"invalid call: {made.problem}")
+                return self._finish(record, "invalid", obs, emit)
+            error = made.problem
         if call.is_none:
             return self._finish(
-                record, "no_function", Observation(NO_CALL, {}, False, error=NO_FUNCTION).to_dict(), emit
+                record, "no_function", Observation(NO_CALL, {}, False, error=NO_FUNCTION), emit
             )
         record.call = call.to_dict()
         record.side_effects = function.side_effects
@@ -242,20 +236,18 @@ class Agent:
             emit(Confirmation(index, function.name, dict(call.arguments), approved))
             if not approved:
                 obs = Observation(function.name, dict(call.arguments), False, error=DECLINED)
-                return self._finish(record, "denied", obs.to_dict(), emit)
+                return self._finish(record, "denied", obs, emit)
         t0 = time.perf_counter()
         try:
             obs = execute(function, dict(call.arguments), self.state)
         except Exception as e:  # a domain bug (a reader that writes): an observation, not a crash
             obs = Observation(function.name, dict(call.arguments), False, error=f"{type(e).__name__}: {e}")
         record.execute_seconds = time.perf_counter() - t0
-        return self._finish(record, "ok" if obs.ok else "failed", obs.to_dict(), emit)
+        return self._finish(record, "ok" if obs.ok else "failed", obs, emit)
 
-    def _act(
-        self, index: int, step: str, observation, error, attempt
-    ) -> tuple[Call | None, str | None, Attempt]:
-        """Ask the action model for the step's call and check it: (call, why it is refused, the
-        attempt's record)."""
+    def _act(self, step: str, observation, error) -> tuple[Call | None, Attempt]:
+        """Ask the action model for the step's call and check it: (the call, None when none
+        could be read; the attempt's record, whose ``problem`` says why the call is refused)."""
         active = [d.name for d in self.domains]
         extra = {"error": error} if error is not None else {}
         t0 = time.perf_counter()
@@ -263,22 +255,16 @@ class Agent:
             decoded = self.action.act(step, observation, active=active, **extra)
         except OctoError as e:  # an observation too long for the context, say
             timing = Timing("action", time.perf_counter() - t0)
-            return None, str(e), Attempt("", None, None, str(e), timing)
+            return None, Attempt("", None, None, str(e), timing)
         timing = Timing.of("action", decoded.generation, time.perf_counter() - t0)
         call, problem = decoded.call, None
         if call is None:
             p = decoded.problem
             problem = f"{p.kind}: {p}" if isinstance(p, CallProblem) else str(p or "no call")
-        elif not call.is_none:
+            return None, Attempt(decoded.text, None, None, problem, timing)
+        if not call.is_none:
             problem = self._check(call)
-        made = Attempt(
-            decoded.text,
-            call.function if call is not None else None,
-            dict(call.arguments) if call is not None else None,
-            problem,
-            timing,
-        )
-        return call, problem, made
+        return call, Attempt(decoded.text, call.function, dict(call.arguments), problem, timing)
 
     def _check(self, call: Call) -> str | None:
         """Why ``call`` may not run (not a function of the active domains, arguments that do not
@@ -293,7 +279,7 @@ class Agent:
         return None
 
     @staticmethod
-    def _finish(record: StepRecord, status: str, observation: dict, emit: OnEvent) -> StepRecord:
-        record.status, record.observation = status, observation
-        emit(StepResult(record.index, record.step, status, observation, record.execute_seconds))
+    def _finish(record: StepRecord, status: str, observation: Observation, emit: OnEvent) -> StepRecord:
+        record.status, record.observation = status, observation.to_dict()
+        emit(StepResult(record.index, record.step, status, record.observation, record.execute_seconds))
         return record

@@ -81,13 +81,7 @@ class Attempt:
     timing: Timing
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "text": self.text,
-            "function": self.function,
-            "arguments": self.arguments,
-            "problem": self.problem,
-            "timing": self.timing.to_dict(),
-        }
+        return {**asdict(self), "timing": self.timing.to_dict()}
 
 
 @dataclass
@@ -138,12 +132,7 @@ class Replan:
     timing: Timing
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "after": self.after,
-            "prompt": self.prompt,
-            "steps": self.steps,
-            "timing": self.timing.to_dict(),
-        }
+        return {**asdict(self), "timing": self.timing.to_dict()}
 
 
 @dataclass

@@ -30,6 +30,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -212,7 +213,7 @@ class BenchAdaptersResult:
         """
         plain = self.decode["mlx_lm"]
         m = self.memory
-        ours = self.ours.summary()["swap_s"]
+        ours = self.ours.summary()
         out: dict[str, float | None] = {}
         for key, label in (("fused", "fused"), ("pool", "unfused"), ("pool_base", "pool_base")):
             side = self.decode[key]
@@ -224,8 +225,10 @@ class BenchAdaptersResult:
         out["memory_bytes"] = m["resident_bytes"] / m["base_bytes"]
         out["memory_active"] = m["active_resident_bytes"] / m["active_base_bytes"]
         # a ratio only when our swap time is resolved above zero (its interval clear of it)
-        resolved = ours - self.ours.summary()["swap_halfwidth_s"] > 0
-        out["peer_swap_over_ours"] = self.peer.summary()["swap_s"] / ours if self.peer and resolved else None
+        resolved = ours["swap_s"] - ours["swap_halfwidth_s"] > 0
+        out["peer_swap_over_ours"] = (
+            self.peer.summary()["swap_s"] / ours["swap_s"] if self.peer and resolved else None
+        )
         return out
 
     def goals(self) -> dict[str, bool | None]:
@@ -262,21 +265,13 @@ class BenchAdaptersResult:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BenchAdaptersResult:
         """Rebuild a result from :meth:`to_json` output (e.g. to re-render the markdown)."""
-        keep = {f for f in cls.__dataclass_fields__} - {"ours", "peer", "decode"}
+        keep = set(cls.__dataclass_fields__) - {"ours", "peer", "decode"}
         return cls(
             **{k: data[k] for k in keep if k in data},
             ours=SwapSide(**data["ours"]),
             peer=SwapSide(**data["peer"]) if data.get("peer") else None,
             decode={k: DecodeSide(**v) for k, v in data["decode"].items()},
         )
-
-
-def write_json(result: BenchAdaptersResult, path: str | Path) -> Path:
-    import json
-
-    from octo_mlx.files import write_atomic
-
-    return write_atomic(path, json.dumps(result.to_json(), indent=2) + "\n")
 
 
 # --- setting up ---------------------------------------------------------------------------------
@@ -328,9 +323,21 @@ def make_random_adapters(base: str | Path, out: str | Path, n: int, rank: int, s
 
 
 def _names(paths: list[Path]) -> list[str]:
-    """Resident names: each folder's name, numbered where two would be the same."""
+    """Resident names, one each: the folder's name, numbered where two folders share it
+    (``NAME-i``, i its place from 1, counted on past a name another folder has)."""
     names = [p.name for p in paths]
-    return [n if names.count(n) == 1 else f"{n}-{i + 1}" for i, n in enumerate(names)]
+    counts = Counter(names)
+    taken = {n for n in names if counts[n] == 1}
+    out = []
+    for i, name in enumerate(names):
+        if counts[name] > 1:
+            k = i + 1
+            while f"{name}-{k}" in taken:
+                k += 1
+            name = f"{name}-{k}"
+            taken.add(name)
+        out.append(name)
+    return out
 
 
 def _active_bytes() -> int:

@@ -1,9 +1,10 @@
 """mlx-lm as the peer of `octo-mlx bench adapters`, each in a process of its own, and the one timed
 decoding loop every side of that bench runs (mlx-lm's ``generate_step``).
 
-- :class:`ServerPeer`: a real ``mlx_lm.server`` on 127.0.0.1, asked for an adapter per request.
-  Its ModelProvider keys the loaded model on (model, adapter) and reloads the whole model from
-  disk whenever the requested adapter changes; that reload is what the bench measures.
+- :class:`ServerPeer`: a real ``mlx_lm.server`` on 127.0.0.1 (:class:`MLXLMServer`, which the
+  tests start too), asked for an adapter per request. Its ModelProvider keys the loaded model
+  on (model, adapter) and reloads the whole model from disk whenever the requested adapter
+  changes; that reload is what the bench measures.
 - :class:`PlainWorker`: mlx-lm as installed, in its own process (``python -m
   octo_mlx.bench.mlx_lm_peers plain FOLDER``): ``mlx_lm.load`` and ``generate_step``, the
   weights cast to float32 (the CPU's fast dtype; our process computes in float32 too). Its own
@@ -107,28 +108,30 @@ def _tail(path: Path, n: int = 1500) -> str:
         return ""
 
 
-class ServerPeer:
-    """A running ``mlx_lm.server`` on ``folder`` (127.0.0.1, a free port), stopped by :meth:`stop`.
-
-    Started with ``--prompt-cache-size 0``: it would otherwise keep the KV cache of a prompt per
-    (model, adapter) and skip the prefill of a repeated prompt, which our side never does; with
-    it off both sides prefill every request in full and the difference is the switch alone.
+class MLXLMServer:
+    """A running ``mlx_lm.server`` on ``folder`` (127.0.0.1, a free port), answering once this
+    returns; stopped by :meth:`stop` (or at the end of a ``with``). ``url`` is
+    ``http://127.0.0.1:PORT``, ``base_url`` the OpenAI one (``URL/v1``). The one starter of a
+    real mlx_lm.server: the bench's peer and the tests' servers.
 
     Args:
-        folder: the model folder it serves (the pool's base, so both sides serve the same weights).
-        log: where its stdout and stderr go.
+        folder: the model folder it serves.
+        log_path: where its stdout and stderr go.
+        args: more ``mlx_lm.server`` arguments.
     """
 
-    def __init__(self, folder: str | Path, log: str | Path):
+    def __init__(self, folder: str | Path, log_path: str | Path, *args: str):
         from octo_mlx.runtime.blas import python_command
 
         self.folder = str(folder)
-        self.log = Path(log)
-        self.url = f"http://127.0.0.1:{free_port()}"
-        args = ["--model", self.folder, "--host", "127.0.0.1", "--port", self.url.rsplit(":", 1)[1]]
+        self.log = Path(log_path)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.base_url = f"{self.url}/v1"
+        argv = ["--model", self.folder, "--host", "127.0.0.1", "--port", str(self.port), *args]
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
-                python_command("mlx_lm.server", *args, "--prompt-cache-size", "0"),
+                python_command("mlx_lm.server", *argv),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=_env(),
@@ -163,6 +166,40 @@ class ServerPeer:
             time.sleep(0.3)
         raise OctoError(f"mlx_lm.server did not answer in {START_TIMEOUT_S:.0f} s: {_tail(self.log)}")
 
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds the server process has used so far, all threads (Linux; None elsewhere)."""
+        return process_cpu_seconds(self.proc.pid)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+    def __enter__(self) -> MLXLMServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class ServerPeer(MLXLMServer):
+    """The bench's peer: :class:`MLXLMServer` started with ``--prompt-cache-size 0``. It would
+    otherwise keep the KV cache of a prompt per (model, adapter) and skip the prefill of a
+    repeated prompt, which our side never does; with it off both sides prefill every request in
+    full and the difference is the switch alone.
+
+    Args:
+        folder: the model folder it serves (the pool's base, so both sides serve the same weights).
+        log: where its stdout and stderr go.
+    """
+
+    def __init__(self, folder: str | Path, log: str | Path):
+        super().__init__(folder, log, "--prompt-cache-size", "0")
+
     def first_token_seconds(self, adapter: str | Path, messages: list[dict]) -> tuple[float, dict]:
         """(wall seconds of a one-token greedy chat completion with ``adapter``, the reply).
 
@@ -182,19 +219,6 @@ class ServerPeer:
         except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError) as e:
             raise OctoError(f"mlx_lm.server failed a request ({e}): {_tail(self.log)}") from None
         return time.perf_counter() - tic, reply
-
-    def cpu_seconds(self) -> float | None:
-        """CPU seconds the server process has used so far, all threads (Linux; None elsewhere)."""
-        return process_cpu_seconds(self.proc.pid)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
 
 
 # --- plain mlx-lm in its own process ------------------------------------------------------------

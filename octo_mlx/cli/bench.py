@@ -7,6 +7,27 @@ import sys
 
 from octo_mlx.cli.registry import above, at_least, check_numbers, command
 
+
+def _command_line() -> str:
+    """This command as it was typed, for a report to name."""
+    return "octo-mlx " + shlex.join(sys.argv[1:])
+
+
+def _write_reports(a, result, section) -> None:
+    """``--out``: ``result.to_json()`` as JSON; ``--markdown``: its section of that file, made by
+    ``section(command line)``; each only when asked."""
+    if a.out:
+        import json
+
+        from octo_mlx.files import write_atomic
+
+        write_atomic(a.out, json.dumps(result.to_json(), indent=2) + "\n")
+    if a.markdown:
+        from octo_mlx.bench import markdown
+
+        markdown.write_section(a.markdown, section(_command_line()))
+
+
 # --- bench train ----------------------------------------------------------------------------
 
 
@@ -94,9 +115,7 @@ def _bench_train(a):
     if a.json:
         train.write_json(report, a.json)
     if a.markdown:
-        markdown.write_section(
-            a.markdown, markdown.train_section(report, "octo-mlx " + shlex.join(sys.argv[1:]))
-        )
+        markdown.write_section(a.markdown, markdown.train_section(report, _command_line()))
     ui.show_bench_train(report)
 
 
@@ -132,8 +151,6 @@ def _bench_plan_args(p):
     _bench_plan_args,
 )
 def _bench_plan(a):
-    import json
-
     from octo_mlx import ui
     from octo_mlx.bench import markdown, plan
 
@@ -152,13 +169,7 @@ def _bench_plan(a):
     )
     with ui.status("bench plan: both sides, query by query"):
         result = plan.run_bench_plan(config)
-    if a.out:
-        from octo_mlx.files import write_atomic
-
-        write_atomic(a.out, json.dumps(result.to_json(), indent=2) + "\n")
-    if a.markdown:
-        command = "octo-mlx " + shlex.join(sys.argv[1:])
-        markdown.write_section(a.markdown, markdown.plan_section(result, command, a.note))
+    _write_reports(a, result, lambda command: markdown.plan_section(result, command, a.note))
     ui.show_bench_plan(result)
 
 
@@ -217,11 +228,7 @@ def _bench_adapters(a):
         seed=a.seed,
         **({"prompt": a.prompt} if a.prompt is not None else {}),
     )
-    command = "octo-mlx " + shlex.join(sys.argv[1:])
     result = adapters.run_bench_adapters(config, callback=ui.bench_adapters_callback)
-    result.command = command
-    if a.out:
-        adapters.write_json(result, a.out)
-    if a.markdown:
-        markdown.write_section(a.markdown, markdown.adapters_section(result, command, a.note))
+    result.command = _command_line()
+    _write_reports(a, result, lambda command: markdown.adapters_section(result, command, a.note))
     ui.show_bench_adapters(result)

@@ -8,7 +8,6 @@ adapter switch), so the session and its device stay intact.
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import threading
@@ -183,6 +182,8 @@ def repl(session, view, read, cancel: threading.Event, trace_path: str | None = 
 def run_lines(session, view, lines, trace_path: str | None = None, as_json: bool = False) -> int:
     """stdin not a terminal: each non-empty line a request (or a slash command); 0 when every
     request's status is "done", else 1."""
+    from octo_mlx import ui
+
     cancel = threading.Event()
     failed = 0
     for raw in lines:
@@ -197,7 +198,6 @@ def run_lines(session, view, lines, trace_path: str | None = None, as_json: bool
             view.note(f"> {line}")
         trace = run_request(session, line, cancel, None if as_json else view, trace_path)
         if as_json:
-            sys.stdout.write(json.dumps(trace.to_dict(), ensure_ascii=False) + "\n")
-            sys.stdout.flush()
+            ui.print_json_line(trace.to_dict())
         failed += trace.status != "done"
     return 1 if failed else 0

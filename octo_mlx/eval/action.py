@@ -313,8 +313,9 @@ def score_decoded(gold, decoded, functions: Mapping[str, Any], call_seconds: flo
 
 
 @dataclass
-class ActionExampleResult:
-    """One test step: what it was, its gold call, and each decode's outcome."""
+class StepRecord:
+    """One test step as a report keeps it: what it was and its gold call; a subclass adds each
+    side's :class:`Outcome` (read by :func:`side_metrics` by the side's name)."""
 
     id: str
     step: str
@@ -323,12 +324,33 @@ class ActionExampleResult:
     dependent: bool
     has_observation: bool
     gold: dict[str, Any]
-    constrained: Outcome
-    unconstrained: Outcome | None = None
 
     @property
     def kind(self) -> str:
         return "dependent" if self.dependent else "independent"
+
+    @classmethod
+    def of(cls, example, **outcomes):
+        """The record of ``example`` (an action test example) with ``outcomes`` (side -> Outcome,
+        and any other field of the subclass)."""
+        return cls(
+            id=example.id,
+            step=example.step,
+            domains=list(example.domains),
+            template=example.template,
+            dependent=example.dependent,
+            has_observation=example.observation is not None,
+            gold=example.call.to_dict(),
+            **outcomes,
+        )
+
+
+@dataclass
+class ActionExampleResult(StepRecord):
+    """One test step: what it was, its gold call, and each decode's outcome."""
+
+    constrained: Outcome
+    unconstrained: Outcome | None = None
 
 
 # --- metrics --------------------------------------------------------------------------------------
@@ -431,8 +453,9 @@ class SideMetrics:
     by_kind: dict[str, Scores]
 
 
-def side_metrics(results: Sequence[ActionExampleResult], side: str = "constrained") -> SideMetrics:
-    """The metrics of one side (``"constrained"`` or ``"unconstrained"``) of ``results``."""
+def side_metrics(results: Sequence[StepRecord], side: str = "constrained") -> SideMetrics:
+    """The metrics of one side (``"constrained"`` or ``"unconstrained"``, or another
+    :class:`StepRecord`'s outcome field) of ``results``."""
     pairs = [(r, getattr(r, side)) for r in results if getattr(r, side) is not None]
     by_function: dict[str, list] = defaultdict(list)
     by_domain: dict[str, list] = defaultdict(list)
@@ -620,9 +643,42 @@ def load_action_split(data: str | Path, domain_names: Sequence[str] | None, limi
     return load_test_split(data, domain_names, limit, read_split)
 
 
-def _timed(model, example, active) -> tuple[Any, float]:
+def check_served(examples: Sequence, served: Sequence[str], data: str | Path) -> None:
+    """Raises OctoError: a step of ``examples`` (from the split ``data``) has a domain not in
+    ``served`` (the domains the model serves)."""
+    unserved = sorted({d for e in examples for d in e.domains} - set(served))
+    if unserved:
+        raise OctoError(
+            f"the action model serves {', '.join(served)}; the test split has steps of {', '.join(unserved)}",
+            data,
+        )
+
+
+def active_domains(active: str, example) -> list[str] | None:
+    """The domains whose functions may be called for ``example`` under ``active`` (:data:`ACTIVE`):
+    None (every domain served) for "model", the step's own for "example"."""
+    return None if active == "model" else list(example.domains)
+
+
+def warm_up(sides: Sequence, examples: Sequence, active: str, warmup: int) -> None:
+    """``warmup`` untimed decodes by each of ``sides`` (backends with ``act``) for the first step
+    of each active domain set (its grammar built, the first decodes not timed)."""
+    warmed: set = set()
+    for e in examples:
+        key = None if active == "model" else tuple(sorted(e.domains))
+        if key in warmed:
+            continue
+        warmed.add(key)
+        for _ in range(warmup):
+            for side in sides:
+                side.act(e.step, e.observation, active_domains(active, e))
+
+
+def timed_act(backend, example, active: list[str] | None) -> tuple[Any, float]:
+    """(``backend.act``'s decode of ``example``, the wall-clock seconds it took: prompt, decode,
+    parse)."""
     tic = time.perf_counter()
-    decoded = model.act(example.step, example.observation, active)
+    decoded = backend.act(example.step, example.observation, active)
     return decoded, time.perf_counter() - tic
 
 
@@ -655,45 +711,20 @@ def run_action_eval(config: ActionEvalConfig, action_model=None) -> ActionEvalRe
         action_model = replace(action_model, max_tokens=config.max_tokens, jump_forward=config.jump_forward)
     constrained = replace(action_model, constrained=True)
     served = [d.name for d in action_model.domains]
-    unserved = sorted({d for e in examples for d in e.domains} - set(served))
-    if unserved:
-        raise OctoError(
-            f"the action model serves {', '.join(served)}; the test split has steps of {', '.join(unserved)}",
-            config.data,
-        )
+    check_served(examples, served, config.data)
     functions = {f.name: f for d in domains for f in d.functions}
     sides = [constrained] + ([replace(action_model, constrained=False)] if config.unconstrained else [])
-
-    def active_of(e) -> list[str] | None:
-        return None if config.active == "model" else list(e.domains)
-
-    warmed: set = set()
-    for e in examples:  # the grammar of each active set built, the first decodes not timed
-        key = None if config.active == "model" else tuple(sorted(e.domains))
-        if key in warmed:
-            continue
-        warmed.add(key)
-        for _ in range(config.warmup):
-            for side in sides:
-                side.act(e.step, e.observation, active_of(e))
+    warm_up(sides, examples, config.active, config.warmup)
 
     results = []
     for e in examples:
         outcomes = []
         for side in sides:  # the two sides interleaved step by step
-            decoded, seconds = _timed(side, e, active_of(e))
+            decoded, seconds = timed_act(side, e, active_domains(config.active, e))
             outcomes.append(score_decoded(e.call, decoded, functions, seconds))
         results.append(
-            ActionExampleResult(
-                id=e.id,
-                step=e.step,
-                domains=list(e.domains),
-                template=e.template,
-                dependent=e.dependent,
-                has_observation=e.observation is not None,
-                gold=e.call.to_dict(),
-                constrained=outcomes[0],
-                unconstrained=outcomes[1] if len(outcomes) > 1 else None,
+            ActionExampleResult.of(
+                e, constrained=outcomes[0], unconstrained=outcomes[1] if len(outcomes) > 1 else None
             )
         )
     cfg = asdict(config)

@@ -126,11 +126,12 @@ class TableMask:
 # --- the extended base ------------------------------------------------------------------------
 
 
-def extended_base_dir(source_sha: str, table: TokenTable = TABLE, config_sha: str = "") -> Path:
+def extended_base_dir(source_sha: str, config_sha: str, table: TokenTable = TABLE) -> Path:
     """Where the extended base of a model (by its weights and config fingerprints) and a table is
     cached: equal weights under another config (another architecture) are another base."""
-    config = f"-c{config_sha[:8]}" if config_sha else ""
-    return cache_root() / "extended" / f"{source_sha[:16]}{config}-t{table.version}-{table.hash[:12]}"
+    return (
+        cache_root() / "extended" / f"{source_sha[:16]}-c{config_sha[:8]}-t{table.version}-{table.hash[:12]}"
+    )
 
 
 def config_sha256(folder: Path) -> str:
@@ -163,7 +164,7 @@ def extend_base(source: str | Path, table: TokenTable = TABLE, out: str | Path |
             raise OctoError("an extended base of another token table", source)
         return source
     sha, cfg_sha = weights_sha256(source), config_sha256(source)
-    final = Path(out) if out is not None else extended_base_dir(sha, table, cfg_sha)
+    final = Path(out) if out is not None else extended_base_dir(sha, cfg_sha, table)
     if out is None and _finished(final, sha, table, cfg_sha):
         return final
     if (

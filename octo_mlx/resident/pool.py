@@ -83,16 +83,11 @@ class AdapterPool:
         Raises:
             OctoError: an adapter that is not one of this base (:meth:`add`).
         """
-        from octo_mlx.adapters.folder import adapter_base, extended_base_for, read_adapter_config
+        from octo_mlx.adapters.folder import adapter_base_folder, read_adapter_config
 
         if base is None and adapters:
             first = Path(next(iter(adapters.values())))
-            cfg = read_adapter_config(first)
-            base = (
-                extended_base_for(None, cfg, first, force)
-                if "table" in cfg
-                else adapter_base(None, cfg, first)
-            )
+            base = adapter_base_folder(first, read_adapter_config(first), None, force)
         pool = cls.open(base)
         for name, folder in adapters.items():
             pool.add(name, folder, force)
@@ -195,7 +190,7 @@ class AdapterPool:
             self._put(key, before[key])
         weights = mx.load(str(adapter / "adapters.safetensors"))
         dtype = compute_dtype()
-        trained = (cfg.get("lora_parameters") or {}).get("trained_rank")
+        trained = params.get("trained_rank")
         for full, value in weights.items():
             key, _, factor = full.rpartition(".")
             layer = built.get(key)
@@ -218,11 +213,7 @@ class AdapterPool:
         """Put adapter ``name`` on the base (None: the bare base); the previous one comes off."""
         if name == self.active:
             return
-        if name is not None and name not in self._wrapped:
-            raise OctoError(
-                f"no resident adapter named {name!r} (resident: {', '.join(self.adapters) or 'none'})"
-            )
-        wrapped = self._wrapped.get(name, {}) if name is not None else {}
+        wrapped = self._wrappers(name)
         for key, base in self._base.items():
             self._put(key, wrapped.get(key, base))
         self.active = name
@@ -241,19 +232,24 @@ class AdapterPool:
         """A model-like handle that puts ``name`` on before every forward pass: hand it to any
         code that takes an mlx-lm model (generation, the planner, the action model) and the
         switch happens when it runs (a no-op while ``name`` is already on)."""
-        if name is not None and name not in self._wrapped:
-            raise OctoError(
-                f"no resident adapter named {name!r} (resident: {', '.join(self.adapters) or 'none'})"
-            )
+        self._wrappers(name)
         return PoolView(self, name)
 
     def remove(self, name: str) -> None:
         """Drop a resident adapter (the base comes back first when it was on)."""
-        if name not in self._wrapped:
-            raise OctoError(f"no resident adapter named {name!r}")
+        self._wrappers(name)
         if self.active == name:
             self.use(None)
         del self._wrapped[name], self.adapters[name]
+
+    def _wrappers(self, name: str | None) -> dict[str, object]:
+        """Adapter ``name``'s layer wrappers (none for the bare base); OctoError for an unknown name."""
+        if name is None:
+            return {}
+        if name not in self._wrapped:
+            resident = ", ".join(self.adapters) or "none"
+            raise OctoError(f"no resident adapter named {name!r} (resident: {resident})")
+        return self._wrapped[name]
 
     # --- memory -------------------------------------------------------------------------------
 

@@ -268,14 +268,13 @@ def usage(prompt_tokens: int, completion_tokens: int) -> dict:
     }
 
 
-def tool_call(name: str, arguments: str, index: int | None = None) -> dict:
-    """One OpenAI tool call (``index`` is for stream chunks)."""
-    call = {
+def tool_call(name: str, arguments: str) -> dict:
+    """One OpenAI tool call (a stream chunk adds its ``index``)."""
+    return {
         "id": f"call_{uuid.uuid4().hex[:24]}",
         "type": "function",
         "function": {"name": name, "arguments": arguments},
     }
-    return call if index is None else {"index": index, **call}
 
 
 def completion(request: ChatRequest, message: dict, finish_reason: str, counts: dict, **extra) -> dict:
@@ -308,6 +307,6 @@ def chunk(request: ChatRequest, delta: dict | None, finish_reason: str | None = 
     return body
 
 
-def model_entry(name: str, task: str, created: int, **extra) -> dict:
+def model_entry(name: str, task: str, created: int) -> dict:
     """One entry of ``GET /v1/models`` (``task``: "plan", "action", or "base")."""
-    return {"id": name, "object": "model", "created": created, "owned_by": "octo-mlx", "task": task, **extra}
+    return {"id": name, "object": "model", "created": created, "owned_by": "octo-mlx", "task": task}

@@ -23,14 +23,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from octo_mlx.action_data import ActionExample, example_key
+from octo_mlx.action_data import ActionExample
 from octo_mlx.data import NO_FUNCTION, SPLITS, PlanExample
 from octo_mlx.domains import world
 from octo_mlx.errors import OctoError
 from octo_mlx.functions.calls import Call, CallProblem, check_call, parse_arguments
 from octo_mlx.functions.simulator import execute
 from octo_mlx.synth.checks import Rejection
-from octo_mlx.synth.offline import WORLD_SEEDS, in_schema_order, state_digest
+from octo_mlx.synth.offline import WORLD_SEEDS, first_of_each_step, in_schema_order, state_digest
 from octo_mlx.synth.prompts import PlanStep, ReplyError, derive_seed
 
 # The action examples of teacher plans have no step templates (the teacher words each step
@@ -253,22 +253,16 @@ def action_splits(
     """The steps of each split's plans as action examples: a plan's steps stay in its split (so
     the test split is the steps of plans, hence requests, never trained on); a step already
     given (same normalised text and observation) is kept once, in the first split it appears in
-    (train, then valid, then test), as ``OfflineDataset.action_splits`` does.
+    (train, then valid, then test: ``offline.first_of_each_step``, as offline).
 
     Args:
         plans: split -> accepted plans (with calls and world).
         dependent: plan id -> whether each step uses the previous step's result.
         functions: name -> Function, to re-execute the calls.
     """
-    seen: set[str] = set()
-    out: dict[str, list[ActionExample]] = {}
-    for split in SPLITS:
-        kept = []
-        for plan in plans.get(split, ()):
-            for action in actions_of(plan, dependent.get(plan.id, ()), functions):
-                key = example_key(action)
-                if key not in seen:
-                    seen.add(key)
-                    kept.append(action)
-        out[split] = kept
-    return out
+    return first_of_each_step(
+        {
+            s: [a for p in plans.get(s, ()) for a in actions_of(p, dependent.get(p.id, ()), functions)]
+            for s in SPLITS
+        }
+    )

@@ -154,19 +154,25 @@ class OfflineDataset:
         """The steps of each split as action examples (:meth:`actions_of`; test: as the held-out
         step templates write them); a step already given (same normalised text and observation:
         "View the shopping cart" recurs) is kept once, in the first split it appears in (train,
-        then valid, then test)."""
-        seen: set[str] = set()
-        out: dict[str, list[ActionExample]] = {}
-        for split in SPLITS:
-            kept = []
-            for example in self.splits[split]:
-                for action in self.actions_of(example, test=split == "test"):
-                    key = example_key(action)
-                    if key not in seen:
-                        seen.add(key)
-                        kept.append(action)
-            out[split] = kept
-        return out
+        then valid, then test: :func:`first_of_each_step`)."""
+        return first_of_each_step(
+            {s: [a for e in self.splits[s] for a in self.actions_of(e, test=s == "test")] for s in SPLITS}
+        )
+
+
+def first_of_each_step(splits: Mapping[str, Sequence[ActionExample]]) -> dict[str, list[ActionExample]]:
+    """Each split's action examples, a step already given (same ``example_key``: normalised text
+    and observation) kept once, in the first split it appears in (train, then valid, then test)."""
+    seen: set[str] = set()
+    out: dict[str, list[ActionExample]] = {}
+    for split in SPLITS:
+        out[split] = []
+        for action in splits.get(split, ()):
+            key = example_key(action)
+            if key not in seen:
+                seen.add(key)
+                out[split].append(action)
+    return out
 
 
 def generate_offline(

@@ -1,6 +1,7 @@
 """Tiny action models: the random llama with the added-token table (its rows random, so nothing
 favours a valid call but the grammar), and a wrapper that makes a model favour some tokens
-whatever it reads (a model that writes string characters forever)."""
+whatever it reads (a model that writes string characters forever); the bundled domains' functions
+and slot map, and one step prompt per function."""
 
 from __future__ import annotations
 
@@ -9,8 +10,15 @@ from pathlib import Path
 import mlx.core as mx
 import mlx.nn as nn
 
+from octo_mlx.domains.catalog import load_domains
 from octo_mlx.generation import encode_prompt
 from octo_mlx.models.tokens import TABLE, grow_vocabulary, table_ids
+from octo_mlx.syntax import SlotMap
+
+DOMAINS = load_domains()
+FUNCTIONS = [f for d in DOMAINS for f in d.functions]
+BY_NAME = {f.name: f for f in FUNCTIONS}
+SLOTS = SlotMap.for_domains(DOMAINS)
 
 
 def table_model(folder: Path, seed: int = 7):
@@ -51,7 +59,7 @@ class Favouring(nn.Module):
         return self.inner(inputs, cache=cache, **kwargs) + self.bias
 
 
-def step_prompts(tokenizer, functions, n_per_function: int = 1) -> list[list[int]]:
+def step_prompts(tokenizer, n_per_function: int = 1, functions=FUNCTIONS) -> list[list[int]]:
     """One prompt per function (its description, as a step would phrase it), n times over."""
     return [
         encode_prompt(tokenizer, [{"role": "user", "content": f"Step {k}: {f.description}"}])

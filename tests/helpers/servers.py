@@ -1,8 +1,9 @@
 """Real OpenAI-compatible servers for tests: `mlx_lm.server` subprocesses on 127.0.0.1.
 
-- ``MLXServer(model_dir)``: start `python -m mlx_lm.server --model DIR --host 127.0.0.1 --port P`
-  (OpenBLAS preloaded through runtime.openblas_env()), wait until a chat completion answers,
-  kill it at exit. Start-up is ~3-10 s, so fixtures start one per session.
+- ``MLXServer(model_dir, log_path=...)``: the product's own starter of a real mlx_lm.server
+  (octo_mlx.bench.mlx_lm_peers.MLXLMServer: `python -m mlx_lm.server` on 127.0.0.1, a free
+  port, OpenBLAS preloaded, back once a chat completion answers, stopped at the end of a
+  ``with``). Start-up is ~3-10 s, so fixtures start one per session.
 - ``build_scripted_model(out, pairs)``: a tiny random model is a useless teacher (it emits
   garbage, so every pair would be rejected). This trains a tiny real MLX model for a few seconds
   until it reproduces fixed replies to fixed chat prompts exactly: real weights, real
@@ -16,99 +17,13 @@ Other test modules reuse these (register fixtures in conftest.py).
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-START_TIMEOUT_S = 120.0  # ~10 s idle; the 2-core CI box runs other tests at the same time
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class MLXServer:
-    """A running `mlx_lm.server` on 127.0.0.1; ``.base_url`` is the OpenAI-style ``.../v1``."""
-
-    def __init__(self, model_dir: str | Path, log_path: str | Path | None = None, port: int | None = None):
-        from octo_mlx.runtime.blas import openblas_env
-
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.base_url = f"{self.url}/v1"
-        self.log_path = Path(log_path) if log_path else Path(model_dir) / f"server-{self.port}.log"
-        self._log = self.log_path.open("wb")
-        cmd = [
-            sys.executable,
-            "-m",
-            "mlx_lm.server",
-            "--model",
-            str(model_dir),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-        ]
-        self.proc = subprocess.Popen(
-            cmd, stdout=self._log, stderr=subprocess.STDOUT, env=openblas_env(), start_new_session=True
-        )
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        body = json.dumps(
-            {"model": "default_model", "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]}
-        ).encode()
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"mlx_lm.server exited with {self.proc.returncode}: {self.log_tail()}")
-            req = urllib.request.Request(
-                f"{self.url}/v1/chat/completions", data=body, headers={"Content-Type": "application/json"}
-            )
-            try:
-                with urllib.request.urlopen(req, timeout=30) as r:
-                    if "choices" in json.loads(r.read()):
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
-                pass
-            time.sleep(0.3)
-        raise RuntimeError(f"mlx_lm.server did not answer in {START_TIMEOUT_S:.0f} s: {self.log_tail()}")
-
-    def log_tail(self, n: int = 2000) -> str:
-        self._log.flush()
-        return self.log_path.read_bytes()[-n:].decode(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._log.close()
-
-    def __enter__(self) -> MLXServer:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
+from octo_mlx.bench.mlx_lm_peers import MLXLMServer as MLXServer
+from octo_mlx.bench.mlx_lm_peers import free_port  # noqa: F401  (the tests import it from here)
 
 # --- a tiny model that answers fixed prompts -----------------------------------------------------
 
