@@ -95,6 +95,12 @@ def _synth_args(p):
     p.add_argument("--offline", action="store_true", help="no network (the default without --base-url)")
     p.add_argument("--holdout", type=float, default=None, help="offline: share of phrasing families for test")
     p.add_argument(
+        "--replan",
+        type=float,
+        default=0.0,
+        help="offline plans: share of multi-step plans that also teach re-planning after a failed step",
+    )
+    p.add_argument(
         "--task",
         default="plan",
         choices=["plan", "action"],
@@ -139,6 +145,7 @@ def _data_synth(a):
         n=at_least(1),
         irrelevant=between(0, 1, high_open=True),
         holdout=between(0, 1),
+        replan=between(0, 1),
         concurrency=at_least(1),
         attempts=at_least(1),
         temperature=at_least(0),
@@ -173,6 +180,7 @@ def _data_synth(a):
         price_out=a.price_out,
         overwrite=a.overwrite,
         task=a.task,
+        replan=a.replan,
     )
     with ui.synth_progress(config.n) as progress:
         report = run.synthesize(config, progress)

@@ -136,6 +136,8 @@ def book_flight(
     day = f"{m[1]}-{m[2]}-{m[3]}"
     _day(day, "flight date")
     flight = _flights(state, m[4], m[5], day)[int(m[6]) - 1]
+    if flight["flight_id"] in state.travel.sold_out:
+        raise CallError(f"flight {flight['flight_id']} is sold out; search_flights lists the others")
     details = {
         "flight_id": flight["flight_id"],
         "flight_number": flight["flight_number"],

@@ -81,6 +81,7 @@ class VideoState:
 @dataclass
 class TravelState:
     bookings: list[dict] = field(default_factory=list)  # flights, hotels, cars; status booked|cancelled
+    sold_out: list[str] = field(default_factory=list)  # flight ids with no seats left
 
 
 _SECTIONS = {"phone": PhoneState, "shop": ShopState, "video": VideoState, "travel": TravelState}

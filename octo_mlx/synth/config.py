@@ -62,6 +62,9 @@ class SynthConfig:
         overwrite: replace an output folder that already holds something (a dataset, other
             files); without it such a folder is refused before any work. A teacher run's own
             work folder (``OUT/.synth`` of a killed run) is resumed either way.
+        replan: offline planner data only: share of multi-step plans that also give a re-plan
+            example (a step failed in the simulated world -> the steps left;
+            :mod:`octo_mlx.synth.replan`), added to the plan's own split.
         task: "plan" (planner examples, with each step's gold call) or "action" (action-model
             examples made from the steps of such plans: offline, ``n`` counts them; with a
             teacher, ``n`` counts the plans asked for, as it does for "plan").
@@ -94,6 +97,7 @@ class SynthConfig:
     price_out: float | None = None
     overwrite: bool = False
     task: str = "plan"
+    replan: float = 0.0
 
     def __post_init__(self):
         if self.n < 1:
@@ -107,6 +111,7 @@ class SynthConfig:
             ("--timeout", self.timeout, self.timeout > 0, "> 0"),
             ("--max-retries", self.max_retries, self.max_retries >= 0, ">= 0"),
             ("--holdout", self.holdout, self.holdout is None or 0 <= self.holdout <= 1, "in [0, 1]"),
+            ("--replan", self.replan, 0 <= self.replan <= 1, "in [0, 1]"),
             ("--price-in", self.price_in, self.price_in is None or self.price_in >= 0, ">= 0"),
             ("--price-out", self.price_out, self.price_out is None or self.price_out >= 0, ">= 0"),
         ):
@@ -114,6 +119,8 @@ class SynthConfig:
                 raise OctoError(f"must be {want}, got {value}", flag)
         if self.task not in TASKS:
             raise OctoError(f"bad --task {self.task!r}: {' or '.join(TASKS)}")
+        if self.replan and (self.task != "plan" or self.uses_teacher):
+            raise OctoError("--replan makes offline planner data only (--task plan, no --base-url)")
         if self.multi_domain and len(self.domains) < 2:
             raise OctoError("--multi-domain needs at least two --domain")
         if self.response_format not in ("auto", "json_schema", "json_object", "none"):

@@ -101,9 +101,16 @@ def _run_offline(config: SynthConfig, domains: list, progress) -> SynthReport:
         ds = synthesize_offline(domains, config.n, config.seed, **kwargs)
         splits = ds.splits
         extra = {**ds.manifest(), **extra}
+        if config.replan:
+            from octo_mlx.synth.replan import replan_splits
+
+            replans = replan_splits(ds, domains, config.replan, config.seed)
+            splits = {s: [*splits[s], *replans[s]] for s in splits}
+            extra["replan"] = {s: len(v) for s, v in replans.items()}
         write_dataset(config.out, splits, "offline", config.seed, [d.name for d in domains], extra=extra)
     counts = {k: len(v) for k, v in splits.items()}
     total = sum(counts.values())
+    made = total - sum(extra.get("replan", {}).values())  # what --n asked for (re-plans come on top)
     if progress:
-        progress(ProgressEvent(config.n, config.n, total, config.n - total, 0, 0))
+        progress(ProgressEvent(config.n, config.n, total, config.n - made, 0, 0))
     return SynthReport(config.out, "offline", config.n, total, counts, seconds=time.perf_counter() - t0)
