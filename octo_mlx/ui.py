@@ -821,6 +821,18 @@ def show_peft_import(r) -> None:
     console.print(f"[dim]use it: mlx_lm.load(BASE, adapter_path={r.out!s}) or --adapter {r.out!s}[/dim]")
 
 
+def show_packed(r) -> None:
+    """`octo-mlx adapters pack`: the folder, its size before and after, the largest change."""
+    table = Table(title="packed an adapter", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("folder", str(r.out))
+    table.add_row("weights", f"{r.tensors} tensors in {r.dtype}")
+    table.add_row("size", f"{r.bytes_in / 1e6:.1f} MB -> {r.bytes_out / 1e6:.1f} MB")
+    table.add_row("largest change", f"{r.max_abs_change:.3g}")
+    console.print(table)
+
+
 # --- serve --------------------------------------------------------------------------------------
 
 

@@ -31,6 +31,7 @@ ARGS = {
     "adapters fuse": ["runs/x/last", "--out", "fused"],
     "adapters export": ["runs/x/last", "--format", "peft", "--out", "peft"],
     "adapters import": ["peft", "--out", "mine"],
+    "adapters pack": ["a", "--out", "packed"],
     "memory plan": ["--model", "phi-3-mini"],
     "memory table": [],
     "eval": ["--data", "data/planner/test.jsonl"],

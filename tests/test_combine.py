@@ -569,3 +569,39 @@ def test_a_source_holding_nan_is_refused_naming_the_file(two_adapters, tmp_path,
         combine_adapters([a, broken], tmp_path / "out", method=method, **options)
     assert str(broken / "adapters.safetensors") in str(e.value) and key in str(e.value)
     assert not (tmp_path / "out").exists()
+
+
+# --- pack: an adapter in float16, to ship ---------------------------------------------------------
+
+
+def test_pack_halves_the_weights_and_loads_as_the_float32_adapter_does(two_adapters, extended, tmp_path):
+    from tests.helpers.cli import run_octo
+
+    source = two_adapters[1]
+    out = tmp_path / "packed"
+    res = run_octo("adapters", "pack", str(source), "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    packed = mx.load(str(out / "adapters.safetensors"))
+    assert {str(v.dtype) for v in packed.values()} == {"mlx.core.float16"}
+    size_in = (source / "adapters.safetensors").stat().st_size
+    assert (out / "adapters.safetensors").stat().st_size < 0.55 * size_in
+    cfg = json.loads((out / "adapter_config.json").read_text())
+    assert cfg["packed"]["dtype"] == "float16" and cfg["packed"]["from_sha256"] == weights_sha256(source)
+    assert 0 < cfg["packed"]["max_abs_change"] < 1e-2
+    # plain mlx-lm on the extended base: the packed adapter gives the float32 adapter's logits,
+    # to float16's precision
+    full, tok = load(str(extended), adapter_path=str(source))
+    half, _ = load(str(extended), adapter_path=str(out))
+    ids = _ids(tok)
+    a, b = _logits(full, ids), _logits(half, ids)
+    assert np.abs(a - b).max() < 1e-2 * max(1.0, np.abs(a).max())
+    assert not np.array_equal(a, b)  # it really is another set of weights
+
+
+def test_pack_refuses_an_unknown_dtype_and_its_own_input_as_out(two_adapters):
+    from tests.helpers.cli import run_octo
+
+    res = run_octo("adapters", "pack", str(two_adapters[0]), "--dtype", "int8", "--out", "/tmp/x-never")
+    assert res.returncode != 0 and "--dtype" in res.stderr and "Traceback" not in res.stderr
+    res = run_octo("adapters", "pack", str(two_adapters[0]), "--out", str(two_adapters[0]), "--overwrite")
+    assert res.returncode != 0 and "Traceback" not in res.stderr

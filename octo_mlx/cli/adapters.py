@@ -146,3 +146,31 @@ def _adapters_import(a):
     if not a.peft_dir or not a.out:
         raise OctoError("missing PEFT_DIR or --out, e.g. `octo-mlx adapters import peft-lora --out mine`")
     ui.show_peft_import(peft.import_peft(a.peft_dir, a.out, a.model, a.overwrite))
+
+
+# --- pack ---------------------------------------------------------------------------------------
+
+
+def _pack_args(p):
+    p.add_argument("adapter", nargs="?", help="an adapter folder (trained, combined or imported)")
+    p.add_argument("--dtype", default="float16", help="float16 (default), bfloat16 or float32")
+    p.add_argument("--out", help="the adapter folder to write (new or empty)")
+    p.add_argument("--overwrite", action="store_true", help="replace an adapter folder already at --out")
+
+
+@command(
+    "adapters pack",
+    "octo_mlx.adapters.pack:pack_adapter",
+    "write an adapter again with its weights in float16, to ship (half the bytes)",
+    _pack_args,
+)
+def _adapters_pack(a):
+    from octo_mlx import ui
+    from octo_mlx.adapters import pack
+    from octo_mlx.errors import OctoError
+
+    if not a.adapter or not a.out:
+        raise OctoError(
+            "missing ADAPTER or --out, e.g. `octo-mlx adapters pack runs/x/last --out adapters/x`"
+        )
+    ui.show_packed(pack.pack_adapter(a.adapter, a.out, a.dtype, a.overwrite))
