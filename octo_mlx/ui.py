@@ -703,6 +703,39 @@ def show_bench_adapters(result) -> None:
 # --- plan ---------------------------------------------------------------------------------------
 
 
+def counter(what: str):
+    """A progress callback ``(done, total)`` that prints a line every tenth of the way."""
+
+    def report(done: int, total: int) -> None:
+        if done == total or done % max(1, total // 10) == 0:
+            console.print(f"[dim]{what}: {done}/{total}[/dim]")
+
+    return report
+
+
+def note(text: str) -> None:
+    console.print(text)
+
+
+def show_bench_agent(result) -> None:
+    """`octo-mlx bench agent`: success per re-plan setting, overall, recoverable, by step count."""
+    table = Table(title=f"the agent on {result.requests}")
+    for col in ("max re-plans", "all", "recoverable", "no failure", "median s", "plan / action / execute s"):
+        table.add_column(col)
+    for mode, s in result.summary().items():
+        cell = lambda r: "-" if not r["n"] else format_rate(r["success"], r["n"], r["low"], r["high"])  # noqa: E731
+        stages = s["median_stage_seconds"]
+        table.add_row(
+            mode.split("=")[1],
+            cell(s["all"]),
+            cell(s["recoverable"]),
+            cell(s["no_failure"]),
+            f"{s['median_seconds']:.2f}" if s["median_seconds"] is not None else "-",
+            " / ".join(f"{stages.get(k, 0.0):.2f}" for k in ("plan", "action", "execute")),
+        )
+    console.print(table)
+
+
 def show_plans(queries, plans) -> None:
     """Each query with its numbered steps and timing."""
     for query, plan in zip(queries, plans):

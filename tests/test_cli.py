@@ -41,6 +41,8 @@ ARGS = {
     "bench train": ["--data", "data/planner"],
     "bench plan": ["--data", "data/planner/test.jsonl", "--adapter", "runs/x/last"],
     "bench adapters": [],
+    "bench agent": ["--requests", "r.jsonl"],
+    "bench agent-requests": ["--out", "r.jsonl"],
 }
 
 

@@ -93,9 +93,31 @@ def state_changes(before: DeviceState, after: DeviceState) -> dict[str, dict]:
     return out
 
 
+SHIPPED = Path(__file__).resolve().parents[2] / "adapters"  # a checkout's (or editable install's) adapters/
+
+
+def shipped_adapters(folder: Path = SHIPPED) -> tuple[Path, Path]:
+    """(planner, action): the trained adapters a checkout of octo-mlx ships in ``adapters/``
+    (adapters/README.md says how each was made and measured; adapters/MANIFEST holds their
+    sha256).
+
+    Raises:
+        OctoError: they are not there (an install without the repository).
+    """
+    from octo_mlx.errors import OctoError
+
+    pair = folder / PLANNER, folder / ACTION
+    for p in pair:
+        if not (p / "adapter_config.json").is_file():
+            raise OctoError(
+                "no shipped adapter here (a checkout of octo-mlx has them); give --planner and --action", p
+            )
+    return pair
+
+
 def open_session(
-    planner: str | Path,
-    action: str | Path,
+    planner: str | Path | None = None,
+    action: str | Path | None = None,
     model: str | Path | None = None,
     domains: Iterable[str | Path] | None = None,
     confirm: Callable[[CallMade], bool] | None = None,
@@ -107,8 +129,9 @@ def open_session(
     """Load the base once with both adapters resident, and seed the device: `octo-mlx chat`.
 
     Args:
-        planner: the planner adapter folder (`octo-mlx train` on planner data).
-        action: the action adapter folder (`octo-mlx train` on action data).
+        planner: the planner adapter folder (`octo-mlx train` on planner data); None: the
+            shipped one (:func:`shipped_adapters`).
+        action: the action adapter folder (`octo-mlx train` on action data); None: the shipped one.
         model: the base (default: the one the action adapter names).
         domains: the active domains: bundled names, tool files or ``module:DOMAIN`` (Python
             functions, run for real); default: every domain the action adapter serves.
@@ -130,6 +153,9 @@ def open_session(
 
     if max_plan_tokens < 1:
         raise OctoError(f"must be >= 1, got {max_plan_tokens}", "max_plan_tokens")
+    if planner is None or action is None:
+        shipped = shipped_adapters()
+        planner, action = planner or shipped[0], action or shipped[1]
     pool = AdapterPool.with_adapters(model, {ACTION: action, PLANNER: planner}, force)
     if pool.adapters[PLANNER].task != "plan":
         raise OctoError(f"not a planner adapter (its task is {pool.adapters[PLANNER].task!r})", planner)

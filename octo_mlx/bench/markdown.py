@@ -342,3 +342,38 @@ def adapters_section(result: BenchAdaptersResult, command: str, note: str = "") 
         ADAPTERS_END,
     ]
     return "\n".join(lines) + "\n"
+
+
+# --- bench agent ------------------------------------------------------------------------------
+
+
+def agent_section(result, command: str) -> str:
+    """RESULTS.md's section of an agent run: success with and without re-planning, overall, on
+    the recoverable requests, by step count; median request time and its stages."""
+    summary = result.summary()
+    lines = ["<!-- bench-agent:start -->", "", f"`{command}`", ""]
+    lines += [
+        "| max re-plans | all | recoverable | no failure | "
+        + " | ".join(
+            f"{s} step{'s' if s != '1' else ''}" for s in next(iter(summary.values()), {}).get("by_steps", {})
+        )
+        + " | median s | plan / action / execute s |"
+    ]
+    width = 6 + len(next(iter(summary.values()), {}).get("by_steps", {}))
+    lines.append("|" + "---|" * width)
+    for mode, s in summary.items():
+        cells = [_rate_cell(s["all"]), _rate_cell(s["recoverable"]), _rate_cell(s["no_failure"])]
+        cells += [_rate_cell(v) for v in s["by_steps"].values()]
+        stages = s["median_stage_seconds"]
+        cells.append(f"{s['median_seconds']:.2f}" if s["median_seconds"] is not None else "-")
+        cells.append(" / ".join(f"{stages.get(k, 0.0):.2f}" for k in ("plan", "action", "execute")))
+        lines.append(f"| {mode.split('=')[1]} | " + " | ".join(cells) + " |")
+    lines += ["", f"Adapters: {', '.join(f'{k} `{v}`' for k, v in result.adapters.items())}.", ""]
+    lines.append("<!-- bench-agent:end -->")
+    return "\n".join(lines) + "\n"
+
+
+def _rate_cell(r: dict) -> str:
+    if not r["n"]:
+        return "-"
+    return format_rate(r["success"], r["n"], r["low"], r["high"])

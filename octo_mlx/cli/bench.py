@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 
-from octo_mlx.cli.registry import above, at_least, check_numbers, command
+from octo_mlx.cli.registry import above, at_least, between, check_numbers, command
 
 
 def _command_line() -> str:
@@ -232,3 +232,98 @@ def _bench_adapters(a):
     result.command = _command_line()
     _write_reports(a, result, lambda command: markdown.adapters_section(result, command, a.note))
     ui.show_bench_adapters(result)
+
+
+# --- bench agent --------------------------------------------------------------------------
+
+
+def _bench_agent_args(p):
+    p.add_argument("--requests", required=True, help="a request set (benchmarks/splits/agent-v1/test.jsonl)")
+    p.add_argument("--planner", metavar="DIR", help="the planner adapter (default: adapters/planner)")
+    p.add_argument("--action", metavar="DIR", help="the action adapter (default: adapters/action)")
+    p.add_argument("--model", default=None, help="the base model (default: the one the action adapter names)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N requests")
+    p.add_argument("--replans", default="0,1", help="max re-plans to run each request with (default 0,1)")
+    p.add_argument("--max-plan-tokens", type=int, default=128, help="most tokens per plan")
+    p.add_argument("--out", default=None, help="write the JSON report here")
+    p.add_argument(
+        "--markdown",
+        default=None,
+        metavar="FILE",
+        help="write/replace this run's section of FILE (RESULTS.md)",
+    )
+
+
+@command(
+    "bench agent",
+    "octo_mlx.bench.agent:bench_agent",
+    "the agent end to end on seeded devices: success by the state it leaves, with and without re-planning",
+    _bench_agent_args,
+)
+def _bench_agent(a):
+    from octo_mlx import ui
+    from octo_mlx.bench import agent, markdown
+    from octo_mlx.errors import OctoError
+
+    check_numbers(a, limit=at_least(1), max_plan_tokens=at_least(1))
+    try:
+        replans = sorted({int(x) for x in a.replans.split(",") if x.strip()})
+    except ValueError:
+        raise OctoError(f"not a list of integers: {a.replans!r}", "--replans") from None
+    if not replans or min(replans) < 0:
+        raise OctoError("give one or more re-plan counts >= 0, e.g. 0,1", "--replans")
+    with ui.status("loading the base and the adapters, then running the requests"):
+        result = agent.bench_agent(
+            a.requests,
+            a.planner,
+            a.action,
+            a.model,
+            a.limit,
+            replans,
+            a.max_plan_tokens,
+            ui.counter("agent runs"),
+        )
+    if a.out:
+        _write_reports(a, result, lambda line: markdown.agent_section(result, line))
+    elif a.markdown:
+        markdown.write_section(a.markdown, markdown.agent_section(result, _command_line()))
+    ui.show_bench_agent(result)
+
+
+def _agent_requests_args(p):
+    p.add_argument(
+        "--domain", action="append", default=None, metavar="NAME", help="bundled domain (repeatable)"
+    )
+    p.add_argument("--n", type=int, default=100, help="requests (from the test split of 10x as many plans)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--fault-share",
+        type=float,
+        default=1.0,
+        help="share of multi-step requests given a fault, where one applies (default: all)",
+    )
+    p.add_argument("--out", required=True, help="the JSON Lines file to write (new)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out when it exists")
+
+
+@command(
+    "bench agent-requests",
+    "octo_mlx.bench.agent:make_requests",
+    "make an agent request set: held-out requests on seeded devices, some with a fault seeded",
+    _agent_requests_args,
+)
+def _agent_requests(a):
+    from pathlib import Path
+
+    from octo_mlx import ui
+    from octo_mlx.bench import agent
+    from octo_mlx.domains.catalog import load_domains
+    from octo_mlx.errors import OctoError
+
+    check_numbers(a, n=at_least(1), seed=at_least(0), fault_share=between(0, 1))
+    if Path(a.out).exists() and not a.overwrite:
+        raise OctoError("exists; give --overwrite to replace it", a.out)
+    requests = agent.make_requests(load_domains(a.domain or ["android"]), a.n, a.seed, a.fault_share)
+    agent.write_requests(a.out, requests)
+    faults = sum(r.fault is not None for r in requests)
+    ui.note(f"wrote {len(requests)} requests ({faults} with a fault) to {a.out}")

@@ -25,8 +25,8 @@ COMMANDS = {
 
 
 def _chat_args(p):
-    p.add_argument("--planner", required=True, metavar="DIR", help="the planner adapter folder")
-    p.add_argument("--action", required=True, metavar="DIR", help="the action adapter folder")
+    p.add_argument("--planner", metavar="DIR", help="the planner adapter folder (default: adapters/planner)")
+    p.add_argument("--action", metavar="DIR", help="the action adapter folder (default: adapters/action)")
     p.add_argument("--model", help="the base model (default: the one the action adapter names)")
     p.add_argument(
         "--domain",

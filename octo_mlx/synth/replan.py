@@ -45,13 +45,19 @@ def find_failure(
     example: PlanExample, gold: Sequence[StepGold], functions: Mapping, r: random.Random
 ) -> Failure | None:
     """A failure of ``example`` before its last step: the first step that fails in its own world,
-    else a fault seeded for one step (drawn with ``r``) that really makes that step fail while
-    the steps before it still succeed; None when neither exists."""
-    n = len(gold)
+    else a fault seeded for one step (:func:`seeded_failure`); None when neither exists."""
     for k, g in enumerate(gold[:-1]):
         if not g.observation.get("ok", True):
             return Failure(k, None, tuple(x.observation for x in gold[: k + 1]))
-    candidates = [k for k in range(n - 1) if fault_for(gold[k].call.function)]
+    return seeded_failure(example, gold, functions, r)
+
+
+def seeded_failure(
+    example: PlanExample, gold: Sequence[StepGold], functions: Mapping, r: random.Random
+) -> Failure | None:
+    """A fault seeded for one step before the last (drawn with ``r``) that really makes that step
+    fail while the steps before it still succeed; None when no fault does."""
+    candidates = [k for k in range(len(gold) - 1) if fault_for(gold[k].call.function)]
     r.shuffle(candidates)
     for k in candidates:
         fault = fault_for(gold[k].call.function)

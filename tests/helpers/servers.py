@@ -40,8 +40,10 @@ def build_scripted_model(
 
     Full fine-tuning, AdamW 3e-3, the whole set as one batch, loss on the reply tokens only
     (logits computed only there: the 1024-token head on every prompt position was ~30% of the
-    FLOPs). 15 pairs of ~330 tokens converge in ~60 steps. Returns {"steps", "loss", "exact",
-    "pairs"}; exact = replies reproduced token for token by greedy decoding.
+    FLOPs). 15 pairs of ~330 tokens converge in ~60 steps. Greedy decoding (slow: every reply
+    token by token) is checked only once teacher forcing puts every reply token first by a
+    margin. Returns {"steps", "loss", "exact", "pairs"}; exact = replies reproduced token for
+    token by greedy decoding.
     """
     from mlx_lm.utils import load_tokenizer, save_config, save_model
 
@@ -83,28 +85,34 @@ def _teach_until_exact(model, tok, prompts: list[list[int]], replies: list[list[
     def loss_fn(m):
         hidden_states = m.model(tokens)[rows, cols]
         logits = m.model.embed_tokens.as_linear(hidden_states)
-        return nn.losses.cross_entropy(logits, targets, reduction="mean")
+        return nn.losses.cross_entropy(logits, targets, reduction="mean"), logits
 
     opt = optim.AdamW(learning_rate=3e-3, weight_decay=0.0)
     value_and_grad = nn.value_and_grad(model, loss_fn)
     state = [model.state, opt.state]
 
     def train_step():
-        loss, grads = value_and_grad(model)
+        (loss, logits), grads = value_and_grad(model)
         opt.update(model, grads)
-        return loss
+        # teacher forcing: greedy decoding gives the reply back iff every reply token is the
+        # argmax after its prefix; a margin keeps the server's incremental decode on the same side
+        top2 = mx.topk(logits, 2, axis=-1)
+        target_logit = mx.take_along_axis(logits, targets[:, None], axis=-1)[:, 0]
+        runner_up = mx.where(top2.max(axis=-1) == target_logit, top2.min(axis=-1), top2.max(axis=-1))
+        settled = mx.all(target_logit - runner_up > 1.0)
+        return loss, settled
 
     train_step = mx.compile(train_step, inputs=state, outputs=state)
     greedy = make_sampler(temp=0.0)
     loss, step, exact, next_check = float("inf"), 0, 0, 0
     while step < max_steps:
-        loss = train_step()
-        mx.eval(state, loss)
+        loss, settled = train_step()
+        mx.eval(state, loss, settled)
         step += 1
         loss = loss.item()
-        # mean p(reply token) > 0.997: check exact reproduction (again every 20 steps if not yet)
-        if (loss < 0.003 and step >= next_check) or step == max_steps:
-            next_check = step + 20
+        # the slow check (real greedy decoding of every reply) only once teacher forcing agrees
+        if (settled.item() and step >= next_check) or step == max_steps:
+            next_check = step + 10
             exact = sum(
                 generate(model, tok, p, max_tokens=len(r) + 2, sampler=greedy) == tok.decode(r[:-1])
                 for p, r in zip(prompts, replies)
