@@ -1085,6 +1085,24 @@ class ChatView:
         self._end_stream()
         self._print(f"[dim]{escape_text(text)}[/dim]")
 
+    def plan_only(self, steps) -> None:
+        """``/plan``: the plan, numbered; nothing ran."""
+        if not steps:
+            self._print("[yellow]the planner wrote no steps[/yellow]")
+            return
+        self._steps("plan (nothing ran)", steps, 1)
+
+    def functions(self, domains) -> None:
+        """``/functions``: each active function, whether it changes the device, its summary."""
+        table = Table(show_header=False, box=None)
+        for d in domains:
+            for f in d.functions:
+                first = (f.description or "").strip().split("\n")[0]
+                table.add_row(
+                    escape_text(f.name), "changes" if f.side_effects else "reads", escape_text(first)
+                )
+        self._print(table)
+
     def cancelled(self) -> None:
         self._end_stream()
         self._print("[yellow]cancelled[/yellow]")

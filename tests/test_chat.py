@@ -232,3 +232,27 @@ def test_a_ctrl_c_at_the_confirmation_denies_and_cancels_the_request():
     trace = chat.run_request(session, REQUEST, cancel, view)
     assert trace.status == "cancelled" and [s.status for s in trace.steps] == ["denied"]
     assert session.state.phone.messages == []
+
+
+def test_plan_functions_domains_adapters_save_and_load(tmp_path):
+    session = _session()
+    out = io.StringIO()
+    view = ui.ChatView(Console(file=out, width=160, no_color=True))
+    saved = tmp_path / "session.json"
+    lines = [f"/plan {REQUEST}", "/functions", "/domains", "/adapters", REQUEST, f"/save {saved}", "/reset"]
+    lines += [f"/load {saved}", f"/load {tmp_path / 'missing.json'}", "/save"]
+    chat.repl(session, view, _reader(lines), chat.threading.Event())
+    text = out.getvalue()
+    before_request = text.split("send_text_message")[0]  # /plan's output: no call was shown yet
+    assert "plan (nothing ran)" in before_request and all(step in before_request for step in PLAN)
+    assert len(session.traces) == 0  # /load starts the traces afresh
+    for f in ANDROID.functions:
+        assert f.name in text
+    assert "android: " in text and "functions" in text
+    body = json.loads(saved.read_text())
+    assert body["traces"][0]["query"] == REQUEST and body["state"]["phone"]["messages"]
+    # /load brought back the device as the request had left it (after /reset had cleared it)
+    assert session.state.phone.messages and session.state.to_dict() == body["state"]
+    assert "it had run 1 requests" in text
+    assert "missing.json" in text and "no such file" in text  # a bad file is a message
+    assert "/save FILE" in text

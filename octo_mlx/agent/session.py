@@ -10,6 +10,7 @@ start over (`octo-mlx chat`'s ``/state`` and ``/reset``).
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from octo_mlx.domains.world import new_state
 from octo_mlx.functions.simulator import DeviceState
 
 PLANNER, ACTION = "planner", "action"  # the adapters' names on the pool
+SESSION_SCHEMA = "octo-mlx/chat-session/1"
 DEFAULT_PLAN_TOKENS = 128  # a 5-step plan of the bundled domains is < 100 tokens
 
 
@@ -66,6 +68,49 @@ class Session:
     def changes(self) -> dict[str, dict]:
         """What the requests changed on the device since the session began (or ``/reset``)."""
         return state_changes(self.initial, self.agent.state)
+
+    def plan(self, query: str, cancel: Callable[[], bool] | None = None) -> tuple[str, ...]:
+        """Only the plan of ``query`` (``/plan``): nothing acts, the device is untouched."""
+        out = None
+        for item in self.agent.planner.stream(query):
+            if cancel is not None and cancel():
+                break
+            if not isinstance(item, str):
+                out = item
+        return tuple(getattr(out, "steps", ()) or ())
+
+    def save(self, path: str | Path) -> Path:
+        """Write the session (``/save``): its seed, the device as it was seeded and as it is now,
+        and every request's trace, as one JSON object (written whole or not at all)."""
+        from octo_mlx.files import write_atomic
+
+        body = {
+            "schema": SESSION_SCHEMA,
+            "seed": self.seed,
+            "initial": self.initial.to_dict(),
+            "state": self.agent.state.to_dict(),
+            "traces": [t.to_dict() for t in self.traces],
+        }
+        return write_atomic(path, json.dumps(body, ensure_ascii=False, indent=1) + "\n")
+
+    def load(self, path: str | Path) -> int:
+        """Continue a saved session (``/load``): its seed and its device, as it was seeded and as
+        it was left; returns how many requests it had run (their traces stay in the file).
+
+        Raises:
+            OctoError: not a session file, or a device state that does not read (naming the key).
+        """
+        from octo_mlx.errors import OctoError
+        from octo_mlx.files import read_json_object
+
+        body = read_json_object(path)
+        if body.get("schema") != SESSION_SCHEMA or not isinstance(body.get("seed"), int):
+            raise OctoError(f"not an octo-mlx chat session ({SESSION_SCHEMA})", path)
+        initial = DeviceState.from_dict(body.get("initial"), path)
+        state = DeviceState.from_dict(body.get("state"), path)
+        self.seed, self.initial, self.agent.state = body["seed"], initial, state
+        self.traces.clear()
+        return len(body.get("traces") or [])
 
 
 def state_changes(before: DeviceState, after: DeviceState) -> dict[str, dict]:

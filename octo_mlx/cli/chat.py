@@ -16,10 +16,16 @@ from octo_mlx.cli.registry import at_least, check_numbers, command
 
 COMMANDS = {
     "/help": "this list",
+    "/plan": "/plan REQUEST: only the plan, nothing runs",
+    "/functions": "the functions of the active domains",
+    "/domains": "the active domains",
+    "/adapters": "the resident adapters and the base",
     "/state": "what the requests changed on the simulated device (/state full: all of it)",
     "/reset": "a freshly seeded device; the session's traces are forgotten",
     "/timings": "show or hide tokens/s and ms per stage",
     "/trace": "the last request's JSON trace",
+    "/save": "/save FILE: the session (device and traces) to a JSON file",
+    "/load": "/load FILE: continue a saved session's device",
     "/quit": "leave (Ctrl-D too)",
 }
 
@@ -147,12 +153,44 @@ def slash(session, view, line: str) -> bool:
     elif name == "/timings":
         view.timings = not view.timings
         view.note(f"timings {'on' if view.timings else 'off'}")
+    elif name == "/plan":
+        if not rest.strip():
+            view.note("/plan REQUEST")
+        else:
+            view.plan_only(session.plan(rest.strip()))
+    elif name == "/functions":
+        view.functions(session.agent.domains)
+    elif name == "/domains":
+        for d in session.agent.domains:
+            view.note(f"{d.name}: {len(d.functions)} functions")
+    elif name == "/adapters":
+        for role, folder in session.agent.adapters.items():
+            view.note(f"{role}: {folder}")
+    elif name in ("/save", "/load"):
+        if not rest.strip():
+            view.note(f"{name} FILE")
+        else:
+            _save_or_load(session, view, name, rest.strip())
     elif name == "/trace":
         last = session.traces[-1].to_json() if session.traces else "no request yet"
         view.note(last)
     else:
         view.note(f"unknown command {name}; /help lists them")
     return True
+
+
+def _save_or_load(session, view, name: str, path: str) -> None:
+    from octo_mlx.errors import OctoError
+
+    try:
+        if name == "/save":
+            view.note(f"saved the session to {session.save(path)}")
+        else:
+            view.note(
+                f"loaded {path}: its device (seed {session.seed}; it had run {session.load(path)} requests)"
+            )
+    except (OctoError, OSError) as e:  # a bad file is a message, never the end of the session
+        view.note(f"{name}: {e}")
 
 
 def repl(session, view, read, cancel: threading.Event, trace_path: str | None = None) -> int:
