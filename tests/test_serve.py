@@ -499,3 +499,34 @@ def test_the_command_serves_logs_each_request_and_stops_cleanly(tiny_llama, adap
     assert proc.returncode == 0, err
     assert "POST /v1/chat/completions  200  planner" in out and "3 generated tokens" in out
     assert "404" in out and "no model 'action'" in out and out.rstrip().endswith("stopped")
+
+
+# --- model "agent": the whole loop behind the API ---------------------------------------------------
+
+
+@pytest.mark.parametrize("yes", [True, False])
+def test_the_agent_model_plans_acts_and_returns_its_calls(agent_adapters, tiny_llama, yes):
+    from tests.helpers.agent import CALLS, PLAN, REQUEST
+
+    planner, action = agent_adapters
+    with open_server(tiny_llama, {"p": planner, "a": action}, port=0, agent_yes=yes).start() as srv:
+        client = openai.OpenAI(base_url=srv.base_url, api_key="unused", max_retries=0, timeout=120)
+        assert {m.id: m.task for m in client.models.list().data}["agent"] == "agent"
+        reply = client.chat.completions.create(model="agent", messages=[{"role": "user", "content": REQUEST}])
+        trace = reply.choices[0].model_extra["agent"]
+        assert trace["query"] == REQUEST and trace["plan"] == PLAN
+        if yes:  # every call ran on the server's device
+            assert trace["status"] == "done"
+            assert [s["call"] for s in trace["steps"]] == [c.to_dict() for c in CALLS]
+            assert srv.engine.agent.state.phone.alarms[-1]["time"] == "07:30"
+            assert reply.choices[0].message.content.startswith("done: 2 step(s)")
+        else:  # fail closed: a call that changes the device is refused without --agent-yes
+            assert [s["status"] for s in trace["steps"]] == ["denied", "denied"]
+            assert srv.engine.agent.state.phone.messages == []
+        assert reply.usage.prompt_tokens > 0 and reply.usage.completion_tokens > 0
+
+
+def test_no_agent_without_exactly_one_planner_and_one_action(server, client):
+    assert "agent" not in {m.id for m in client.models.list().data}  # two planners resident
+    with pytest.raises(openai.NotFoundError, match="one planner and one action"):
+        client.chat.completions.create(model="agent", messages=[{"role": "user", "content": "hi"}])

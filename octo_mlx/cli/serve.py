@@ -29,6 +29,13 @@ def _serve_args(p):
     p.add_argument(
         "--force", action="store_true", help="make resident an adapter trained on other base weights (warns)"
     )
+    p.add_argument(
+        "--agent-yes",
+        action="store_true",
+        help="model 'agent' (one planner and one action adapter resident) runs calls that change its "
+        "simulated device; without it they are refused",
+    )
+    p.add_argument("--seed", type=int, default=0, help="the seed of model 'agent''s simulated device")
 
 
 def parse_adapters(values: list[str]) -> dict[str, str]:
@@ -56,7 +63,7 @@ def _serve(a):
     from octo_mlx import ui
     from octo_mlx.serve import server
 
-    check_numbers(a, port=between(0, 65535))
+    check_numbers(a, port=between(0, 65535), seed=between(0, 2**63 - 1))
     adapters = parse_adapters(a.adapter)
     with ui.status("loading the base and the adapters"):
         srv = server.open_server(
@@ -67,6 +74,8 @@ def _serve(a):
             allow_remote=a.host is not None,
             force=a.force,
             on_request=ui.log_request,
+            agent_yes=a.agent_yes,
+            seed=a.seed,
         )
     ui.show_serving(srv)
     signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop: the same clean exit as Ctrl-C

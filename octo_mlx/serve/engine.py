@@ -7,6 +7,12 @@ One thread rather than a lock taken by each HTTP thread because MLX ties a lazy 
 thread that made it: a mask or a random key made in one request's thread and evaluated in the
 next one's fails ("There is no Stream(cpu, 0) in current thread"); mlx_lm.server does the same.
 
+``model: agent`` (when exactly one planner and one action adapter are resident) runs the whole
+agent loop (:mod:`octo_mlx.agent`) on the server's simulated device: the last user message is
+the request; the reply's text lists each step's call and result, and the choice's ``agent``
+field holds the run's trace. Calls that change the device run only when the server was started
+with ``agent_yes`` (else they are refused: fail closed).
+
 A planner adapter (or the base) generates text from the messages through the chat template
 (:func:`octo_mlx.generation.generate_stream`, the planner's table mask); an action adapter turns
 the last user message, with the previous tool result as its observation, into one call
@@ -16,13 +22,23 @@ the last user message, with the previous tool result as its observation, into on
 from __future__ import annotations
 
 import dataclasses
+import json
 import queue
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from octo_mlx.errors import OctoError
-from octo_mlx.serve.protocol import BASE, DEFAULT_MAX_TOKENS, ApiError, ChatRequest, action_step, tool_call
+from octo_mlx.serve.protocol import (
+    AGENT,
+    BASE,
+    DEFAULT_MAX_TOKENS,
+    ApiError,
+    ChatRequest,
+    action_step,
+    last_user_text,
+    tool_call,
+)
 
 _POLL_S = 1.0  # how often a waiting request looks whether the worker is still alive
 
@@ -38,6 +54,7 @@ class Reply:
     prompt_tokens: int
     completion_tokens: int
     problem: dict | None = None
+    agent: dict | None = None  # model "agent": the run's trace
 
 
 @dataclass(frozen=True)
@@ -104,9 +121,11 @@ class Engine:
 
     Args:
         pool: an :class:`octo_mlx.resident.AdapterPool` with its adapters added.
+        agent_yes: ``model: agent`` runs calls that change the simulated device (else refuses them).
+        seed: the seed of the agent's simulated device.
     """
 
-    def __init__(self, pool):
+    def __init__(self, pool, agent_yes: bool = False, seed: int = 0):
         from octo_mlx.action.model import ActionModel
 
         self.pool = pool
@@ -114,13 +133,30 @@ class Engine:
         self.actions = {
             name: ActionModel.on_pool(pool, name) for name, a in pool.adapters.items() if a.task == "action"
         }
+        self.agent = self._make_agent(agent_yes, seed)
         self._jobs: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._work, name="octo-mlx-serve-worker", daemon=True)
         self._thread.start()
 
+    def _make_agent(self, yes: bool, seed: int):
+        """The agent on the one planner and the one action adapter, or None."""
+        from octo_mlx.agent import Agent
+        from octo_mlx.agent.session import adapters_used
+        from octo_mlx.domains.world import new_state
+        from octo_mlx.planner import Planner
+
+        planners = [name for name, a in self.pool.adapters.items() if a.task == "plan"]
+        if len(planners) != 1 or len(self.actions) != 1 or AGENT in self.pool.adapters:
+            return None
+        ((_, actor),) = self.actions.items()
+        planner = Planner(self.pool.view(planners[0]), self.pool.tokenizer)
+        confirm = (lambda event: True) if yes else None
+        return Agent(planner, actor, new_state(seed), confirm=confirm, adapters=adapters_used(self.pool))
+
     def models(self) -> list[tuple[str, str]]:
         """(name, task) of everything a request may name: the resident adapters, then the base."""
-        return [(name, a.task) for name, a in self.pool.adapters.items()] + [(BASE, "base")]
+        agent = [(AGENT, "agent")] if self.agent is not None else []
+        return [(name, a.task) for name, a in self.pool.adapters.items()] + [(BASE, "base")] + agent
 
     def submit(self, request: ChatRequest) -> Job:
         """Queue a request for the worker.
@@ -128,7 +164,14 @@ class Engine:
         Raises:
             ApiError: 404 when ``request.model`` is neither a resident adapter nor ``base``.
         """
-        if request.model != BASE and request.model not in self.pool.adapters:
+        if request.model == AGENT and self.agent is None and AGENT not in self.pool.adapters:
+            raise ApiError(
+                404,
+                "no agent here: it needs exactly one planner and one action adapter resident",
+                "model",
+                "model_not_found",
+            )
+        if request.model not in (BASE, AGENT) and request.model not in self.pool.adapters:
             names = ", ".join(name for name, _ in self.models())
             raise ApiError(
                 404, f"no model {request.model!r} here (resident: {names})", "model", "model_not_found"
@@ -164,6 +207,8 @@ class Engine:
 
     def _run(self, job: Job) -> None:
         name = job.request.model
+        if name == AGENT and self.agent is not None:
+            return self._agent(job)  # its planner and action views switch the pool themselves
         adapter = None if name == BASE else name
         with self.pool.using(adapter):
             if name in self.actions:
@@ -279,3 +324,22 @@ class Engine:
         if reply.content:  # as streamed text too, so a stream needs no case of its own
             job.put(Text(reply.content))
         job.put(Done(reply))
+
+    def _agent(self, job: Job) -> None:
+        query = last_user_text(job.request.messages)
+        job.put(Started(0))
+        trace = self.agent.run(query, cancel=job.cancelled.is_set)
+        timings = [trace.plan_timing, *(r.timing for r in trace.replans)]
+        timings += [a.timing for s in trace.steps for a in s.attempts]
+        prompt = sum(t.prompt_tokens or 0 for t in timings if t is not None)
+        generated = sum(t.gen_tokens or 0 for t in timings if t is not None)
+        job.tokens = generated
+        lines = [f"{trace.status}: {len(trace.steps)} step(s)"]
+        for s in trace.steps:
+            o = s.observation
+            outcome = "ok" if s.ok else f"{s.status}: {o.get('error')}"
+            call = json.dumps(s.call or {"function": o.get("function"), "arguments": o.get("arguments")})
+            lines.append(f"{s.index}. {s.step} -> {call} -> {outcome}")
+        text = "\n".join(lines)
+        job.put(Text(text))
+        job.put(Done(Reply(text, None, "stop", prompt, generated, agent=trace.to_dict())))

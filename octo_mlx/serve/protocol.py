@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 BASE = "base"  # the model name of the bare base (no adapter on)
+AGENT = "agent"  # the model name of the whole agent loop (a planner and an action adapter resident)
 DEFAULT_MAX_TOKENS = 512  # mlx_lm.server's default; a plan is ~60-80 tokens
 MAX_STOP = 4  # stop strings per request, as OpenAI allows
 ROLES = ("system", "developer", "user", "assistant", "tool")
@@ -206,6 +207,18 @@ def _top_p(body: dict) -> float:
     if top_p == 0:  # mlx-lm reads 0 as "off"; OpenAI as "only the likeliest token": neither guessed
         raise ApiError(400, "'top_p' must be in (0, 1], got 0 (use temperature 0 for greedy)", "top_p")
     return top_p
+
+
+def last_user_text(messages: tuple[dict, ...]) -> str:
+    """The last user message's text: what ``model: agent`` is asked.
+
+    Raises:
+        ApiError: 400 when there is no user message, or it is empty.
+    """
+    users = [m for m in messages if m["role"] == "user"]
+    if not users or not users[-1]["content"].strip():
+        raise ApiError(400, "'messages' needs a non-empty user message", "messages")
+    return users[-1]["content"].strip()
 
 
 def action_step(messages: tuple[dict, ...]) -> tuple[str, dict | None]:

@@ -164,6 +164,8 @@ def open_server(
     allow_remote: bool = False,
     force: bool = False,
     on_request: Callable | None = None,
+    agent_yes: bool = False,
+    seed: int = 0,
 ) -> Server:
     """`octo-mlx serve`: listen, load the base and the adapters once, start the worker.
 
@@ -174,13 +176,15 @@ def open_server(
         allow_remote: listen on a non-loopback ``host`` (no authentication: on purpose only).
         force: make resident an adapter whose base fingerprint differs (warns).
         on_request: called with each request's :class:`RequestRecord`.
+        agent_yes: ``model: agent`` runs calls that change its simulated device (else refused).
+        seed: the seed of the agent's simulated device.
 
     Returns:
         the server, listening, not yet serving (:meth:`Server.serve_forever` or :meth:`Server.start`).
     """
     httpd = bind(host, port, allow_remote)
     try:
-        engine = Engine(open_pool(model, adapters, force))
+        engine = Engine(open_pool(model, adapters, force), agent_yes, seed)
     except BaseException:
         httpd.server_close()
         raise
@@ -355,6 +359,8 @@ def _completion(request, done: Done) -> dict:
     if r.tool_calls:
         message["tool_calls"] = r.tool_calls
     extra = {"problem": r.problem} if r.problem is not None else {}
+    if r.agent is not None:
+        extra["agent"] = r.agent
     return protocol.completion(
         request, message, r.finish_reason, protocol.usage(r.prompt_tokens, r.completion_tokens), **extra
     )
