@@ -236,11 +236,16 @@ def test_a_ctrl_c_at_the_confirmation_denies_and_cancels_the_request():
 
 def test_plan_functions_domains_adapters_save_and_load(tmp_path):
     session = _session()
+    session.seed = 7  # the saved session's seed, which /load must bring back
     out = io.StringIO()
     view = ui.ChatView(Console(file=out, width=160, no_color=True))
     saved = tmp_path / "session.json"
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"schema": "octo-mlx/chat-session/1", "seed": 1, "traces": 3}')
     lines = [f"/plan {REQUEST}", "/functions", "/domains", "/adapters", REQUEST, f"/save {saved}", "/reset"]
-    lines += [f"/load {saved}", f"/load {tmp_path / 'missing.json'}", "/save"]
+    chat.repl(session, view, _reader(lines), chat.threading.Event())
+    session.seed = 3  # another session's seed: /load must bring back the saved one, and say it
+    lines = [f"/load {saved}", f"/load {tmp_path / 'missing.json'}", f"/load {broken}", "/save"]
     chat.repl(session, view, _reader(lines), chat.threading.Event())
     text = out.getvalue()
     before_request = text.split("send_text_message")[0]  # /plan's output: no call was shown yet
@@ -253,6 +258,7 @@ def test_plan_functions_domains_adapters_save_and_load(tmp_path):
     assert body["traces"][0]["query"] == REQUEST and body["state"]["phone"]["messages"]
     # /load brought back the device as the request had left it (after /reset had cleared it)
     assert session.state.phone.messages and session.state.to_dict() == body["state"]
-    assert "it had run 1 requests" in text
+    assert "seed 7; it had run 1 requests" in text and session.seed == 7
     assert "missing.json" in text and "no such file" in text  # a bad file is a message
     assert "/save FILE" in text
+    assert "not an octo-mlx chat session" in text and session.seed == 7  # refused whole, nothing changed

@@ -605,3 +605,17 @@ def test_pack_refuses_an_unknown_dtype_and_its_own_input_as_out(two_adapters):
     assert res.returncode != 0 and "--dtype" in res.stderr and "Traceback" not in res.stderr
     res = run_octo("adapters", "pack", str(two_adapters[0]), "--out", str(two_adapters[0]), "--overwrite")
     assert res.returncode != 0 and "Traceback" not in res.stderr
+
+
+def test_pack_refuses_a_weight_beyond_float16_instead_of_writing_inf(two_adapters, tmp_path):
+    from octo_mlx.adapters.pack import pack_adapter
+
+    big = tmp_path / "big"
+    shutil.copytree(two_adapters[0], big)
+    weights = mx.load(str(big / "adapters.safetensors"))
+    name = sorted(weights)[0]
+    weights[name] = weights[name] * 0 + 1e6  # > 65504, float16's largest
+    mx.save_safetensors(str(big / "adapters.safetensors"), weights, metadata={"format": "mlx"})
+    with pytest.raises(OctoError, match=f"{name} does not fit in float16"):
+        pack_adapter(big, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -141,3 +141,18 @@ def test_replan_is_refused_for_action_data(tmp_path):
         "data", "synth", "--offline", "--task", "action", "--replan", "0.2", "--out", str(tmp_path / "d")
     )
     assert res.returncode != 0 and "--replan" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_the_sold_out_field_leaves_digests_of_worlds_without_it_unchanged():
+    import hashlib
+    import json as _json
+
+    from octo_mlx.synth.offline import state_digest
+
+    state = world.new_state(5)
+    old = _json.loads(_json.dumps(state, default=vars))
+    del old["travel"]["sold_out"]  # the state as it was before the field existed
+    text = _json.dumps(old, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert state_digest(state) == hashlib.sha256(text.encode()).hexdigest()
+    state.travel.sold_out.append("FL-20250710-NEWYORK-LONDON-1")
+    assert state_digest(state) != hashlib.sha256(text.encode()).hexdigest()

@@ -519,7 +519,14 @@ def test_the_agent_model_plans_acts_and_returns_its_calls(agent_adapters, tiny_l
             assert trace["status"] == "done"
             assert [s["call"] for s in trace["steps"]] == [c.to_dict() for c in CALLS]
             assert srv.engine.agent.state.phone.alarms[-1]["time"] == "07:30"
-            assert reply.choices[0].message.content.startswith("done: 2 step(s)")
+            assert reply.choices[0].message.content.endswith("done: 2 step(s)")
+            assert "send_text_message" in reply.choices[0].message.content.splitlines()[0]
+            # streamed: each step as it ends, then the status (the device now has the first run's changes)
+            chunks = client.chat.completions.create(
+                model="agent", messages=[{"role": "user", "content": REQUEST}], stream=True
+            )
+            text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+            assert text.endswith("done: 2 step(s)") and text.count(" -> ok") == 2
         else:  # fail closed: a call that changes the device is refused without --agent-yes
             assert [s["status"] for s in trace["steps"]] == ["denied", "denied"]
             assert srv.engine.agent.state.phone.messages == []

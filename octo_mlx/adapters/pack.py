@@ -59,6 +59,8 @@ def pack_adapter(
     for name, w in weights.items():
         if mx.issubdtype(w.dtype, mx.floating):
             p = w.astype(target)
+            if not mx.all(mx.isfinite(p)).item():  # beyond the type's range (float16: 65504)
+                raise OctoError(f"{name} does not fit in {dtype} (values beyond its range)", source)
             change = max(change, mx.abs(p.astype(mx.float32) - w.astype(mx.float32)).max().item())
             packed[name] = p
         else:

@@ -72,11 +72,15 @@ class Session:
     def plan(self, query: str, cancel: Callable[[], bool] | None = None) -> tuple[str, ...]:
         """Only the plan of ``query`` (``/plan``): nothing acts, the device is untouched."""
         out = None
-        for item in self.agent.planner.stream(query):
-            if cancel is not None and cancel():
-                break
-            if not isinstance(item, str):
-                out = item
+        stream = self.agent.planner.stream(query)
+        try:
+            for item in stream:
+                if cancel is not None and cancel():
+                    return ()
+                if not isinstance(item, str):
+                    out = item
+        finally:
+            getattr(stream, "close", lambda: None)()
         return tuple(getattr(out, "steps", ()) or ())
 
     def save(self, path: str | Path) -> Path:
@@ -104,13 +108,15 @@ class Session:
         from octo_mlx.files import read_json_object
 
         body = read_json_object(path)
-        if body.get("schema") != SESSION_SCHEMA or not isinstance(body.get("seed"), int):
+        traces = body.get("traces")
+        seed = body.get("seed")
+        if body.get("schema") != SESSION_SCHEMA or not isinstance(seed, int) or not isinstance(traces, list):
             raise OctoError(f"not an octo-mlx chat session ({SESSION_SCHEMA})", path)
-        initial = DeviceState.from_dict(body.get("initial"), path)
+        initial = DeviceState.from_dict(body.get("initial"), path)  # both read before anything changes
         state = DeviceState.from_dict(body.get("state"), path)
         self.seed, self.initial, self.agent.state = body["seed"], initial, state
         self.traces.clear()
-        return len(body.get("traces") or [])
+        return len(traces)
 
 
 def state_changes(before: DeviceState, after: DeviceState) -> dict[str, dict]:

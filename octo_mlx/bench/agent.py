@@ -8,10 +8,11 @@ dropped) step's result is dropped. The agent **succeeds** when the device it lea
 expected device (the same state digest) and every read-only gold call that worked was made by
 the agent too, with the same arguments (defaults filled in, strings compared without case).
 
-A request whose device makes a step fail before the last one is *recoverable*: without
-re-planning the agent stops at the failure and the steps left are never run; with it, the
-planner is asked for the rest (:mod:`octo_mlx.synth.replan` teaches it). Runs with
-``max_replans`` 0 and 1 on the same requests measure what re-planning recovers.
+A request whose device makes one step fail with steps still to run after it is *recoverable*
+(it needs one re-plan): without re-planning the agent stops at the failure and the steps left
+are never run; with it, the planner is asked for the rest (:mod:`octo_mlx.synth.replan` teaches
+it). Runs with ``max_replans`` 0 and 1 on the same requests measure what re-planning recovers;
+a request that needs more re-plans than allowed fails in "all" and is also reported apart.
 
 Request sets are made from the test split of offline planner data (held-out phrasing families,
 :func:`make_requests`) and committed (benchmarks/splits/agent-v1), so that every session scores
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from octo_mlx.domains import world
-from octo_mlx.domains.faults import inject
+from octo_mlx.domains.faults import KINDS, inject
 from octo_mlx.errors import OctoError
 from octo_mlx.functions.calls import Call
 from octo_mlx.functions.simulator import DeviceState, execute
@@ -86,18 +87,36 @@ class AgentRequest:
                 f"a request is an object with exactly the fields {', '.join(REQUEST_FIELDS)}", where
             )
         calls, dependent, fault = record["calls"], record["dependent"], record["fault"]
+        domains = record["domains"]
         ok = (
             isinstance(record["query"], str)
             and isinstance(record["seed"], int)
+            and not isinstance(record["seed"], bool)
+            and record["seed"] >= 0
+            and isinstance(domains, list)
+            and all(isinstance(d, str) for d in domains)
             and isinstance(calls, list)
             and calls
             and isinstance(dependent, list)
             and len(dependent) == len(calls)
             and all(isinstance(d, bool) for d in dependent)
-            and (fault is None or (isinstance(fault, dict) and isinstance(fault.get("step"), int)))
         )
         if not ok:
-            raise OctoError("bad request: query text, integer seed, calls and dependent of one length", where)
+            raise OctoError(
+                "bad request: query text, seed >= 0, domains a list of names, calls and dependent "
+                "of one length",
+                where,
+            )
+        if fault is not None and not (
+            isinstance(fault, dict)
+            and set(fault) == {"step", "kind"}
+            and fault["kind"] in KINDS
+            and isinstance(fault["step"], int)
+            and 0 <= fault["step"] < len(calls)
+        ):
+            raise OctoError(
+                f"bad fault: {{'step': 0..{len(calls) - 1}, 'kind': one of {', '.join(KINDS)}}}", where
+            )
         try:
             parsed = tuple(Call.from_dict(c) for c in calls)
         except (KeyError, TypeError, ValueError, OctoError) as e:
@@ -115,18 +134,20 @@ class AgentRequest:
 
 def read_requests(path: str | Path) -> list[AgentRequest]:
     """A request set (JSON Lines); the first bad line is an OctoError ``file:line: reason``."""
+    from octo_mlx.files import read_text
+
     path = Path(path)
-    if not path.is_file():
-        raise OctoError("no such file", path)
     out = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for i, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as e:
             raise OctoError(f"malformed JSON: {e.msg}", f"{path}:{i}") from None
-        out.append(AgentRequest.from_record(record, f"{path}:{i}"))
+        request = AgentRequest.from_record(record, f"{path}:{i}")
+        device_for(request, f"{path}:{i}")  # its fault applies: checked now, not after a model loads
+        out.append(request)
     if not out:
         raise OctoError("no requests", path)
     return out
@@ -178,26 +199,32 @@ def make_requests(domains: Sequence, n: int, seed: int = 0, fault_share: float =
 # --- the expected outcome and the score --------------------------------------------------------------
 
 
-def device_for(request: AgentRequest) -> DeviceState:
-    """The request's device: its seeded world, with its fault when it has one."""
+def device_for(request: AgentRequest, where: str | None = None) -> DeviceState:
+    """The request's device: its seeded world, with its fault when it has one.
+
+    Raises:
+        OctoError: the fault does not apply to its step's call (naming ``where``).
+    """
     state = world.new_state(request.seed)
     if request.fault:
         k = request.fault["step"]
         if not 0 <= k < request.n_steps or not inject(
             state, request.fault["kind"], request.calls[k].arguments
         ):
-            raise OctoError(f"request {request.id}: its fault {dict(request.fault)} does not apply")
+            raise OctoError(f"request {request.id}: its fault {dict(request.fault)} does not apply", where)
     return state
 
 
 @dataclass(frozen=True)
 class Expected:
     """What the gold calls leave: the device's digest, the read-only calls that worked (function,
-    normalised arguments) and the first step that fails (None: none)."""
+    normalised arguments), the first step that fails (None: none) and how many re-plans an agent
+    needs to get there (each failed step followed by a step that still runs)."""
 
     state_sha256: str
     reads: tuple[tuple[str, str], ...]
     fails_at: int | None
+    replans_needed: int = 0  # failed steps with a step that still runs after them: one re-plan each
 
 
 def _normal(value: Any) -> Any:
@@ -218,18 +245,20 @@ def call_key(function: str, arguments: Mapping[str, Any]) -> tuple[str, str]:
 def expected(request: AgentRequest, functions: Mapping) -> Expected:
     """The outcome of the request's gold calls on its device (see the module docstring)."""
     state = device_for(request)
-    reads, fails_at, skipped = [], None, False
+    reads, failed, ran, skipped = [], [], [], False
     for k, (call, dep) in enumerate(zip(request.calls, request.dependent)):
         if dep and skipped:
             continue
         function = functions[call.function]
         obs = execute(function, dict(call.arguments), state)
+        ran.append(k)
         skipped = not obs.ok
-        if not obs.ok and fails_at is None:
-            fails_at = k
+        if not obs.ok:
+            failed.append(k)
         if obs.ok and not function.side_effects:
             reads.append(call_key(obs.function, obs.arguments))
-    return Expected(state_digest(state), tuple(reads), fails_at)
+    needed = sum(1 for k in failed if any(j > k for j in ran))
+    return Expected(state_digest(state), tuple(reads), failed[0] if failed else None, needed)
 
 
 def score(trace, state: DeviceState, want: Expected) -> tuple[bool, str]:
@@ -256,6 +285,7 @@ class RequestResult:
     id: str
     steps: int
     fails_at: int | None
+    replans_needed: int
     max_replans: int
     success: bool
     why: str
@@ -300,7 +330,8 @@ class AgentBenchResult:
             two = [r.seconds for r in rows if r.steps == 2 and r.success]
             out[f"max_replans={m}"] = {
                 "all": self.rate(m),
-                "recoverable": self.rate(m, lambda r: r.fails_at is not None and r.fails_at < r.steps - 1),
+                "recoverable": self.rate(m, lambda r: r.replans_needed == 1),
+                "needs_more_replans": self.rate(m, lambda r: r.replans_needed > 1),
                 "no_failure": self.rate(m, lambda r: r.fails_at is None),
                 "by_steps": {str(s): self.rate(m, lambda r, s=s: r.steps == s) for s in steps},
                 "median_seconds": statistics.median(r.seconds for r in rows) if rows else None,
@@ -363,6 +394,7 @@ def run_agent_bench(
                     request.id,
                     request.n_steps,
                     want.fails_at,
+                    want.replans_needed,
                     m,
                     ok,
                     why,

@@ -349,21 +349,18 @@ def adapters_section(result: BenchAdaptersResult, command: str, note: str = "") 
 
 def agent_section(result, command: str) -> str:
     """RESULTS.md's section of an agent run: success with and without re-planning, overall, on
-    the recoverable requests, by step count; median request time and its stages."""
+    the requests one re-plan can recover, on those needing more, without a failure, by step
+    count; the median request time and its stages."""
     summary = result.summary()
+    by_steps = list(next(iter(summary.values()), {}).get("by_steps", {}))
+    head = ["max re-plans", "all", "recoverable (1 re-plan)", "needs more", "no failure"]
+    head += [f"{s} step{'s' if s != '1' else ''}" for s in by_steps]
+    head += ["median s", "plan / action / execute s"]
     lines = ["<!-- bench-agent:start -->", "", f"`{command}`", ""]
-    lines += [
-        "| max re-plans | all | recoverable | no failure | "
-        + " | ".join(
-            f"{s} step{'s' if s != '1' else ''}" for s in next(iter(summary.values()), {}).get("by_steps", {})
-        )
-        + " | median s | plan / action / execute s |"
-    ]
-    width = 6 + len(next(iter(summary.values()), {}).get("by_steps", {}))
-    lines.append("|" + "---|" * width)
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for mode, s in summary.items():
-        cells = [_rate_cell(s["all"]), _rate_cell(s["recoverable"]), _rate_cell(s["no_failure"])]
-        cells += [_rate_cell(v) for v in s["by_steps"].values()]
+        keys = ("all", "recoverable", "needs_more_replans", "no_failure")
+        cells = [_rate_cell(s[k]) for k in keys] + [_rate_cell(v) for v in s["by_steps"].values()]
         stages = s["median_stage_seconds"]
         cells.append(f"{s['median_seconds']:.2f}" if s["median_seconds"] is not None else "-")
         cells.append(" / ".join(f"{stages.get(k, 0.0):.2f}" for k in ("plan", "action", "execute")))

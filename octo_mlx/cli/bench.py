@@ -238,7 +238,9 @@ def _bench_adapters(a):
 
 
 def _bench_agent_args(p):
-    p.add_argument("--requests", required=True, help="a request set (benchmarks/splits/agent-v1/test.jsonl)")
+    p.add_argument(
+        "--requests", required=True, help="a request set (benchmarks/splits/agent-v1/android.jsonl)"
+    )
     p.add_argument("--planner", metavar="DIR", help="the planner adapter (default: adapters/planner)")
     p.add_argument("--action", metavar="DIR", help="the action adapter (default: adapters/action)")
     p.add_argument("--model", default=None, help="the base model (default: the one the action adapter names)")

@@ -157,7 +157,7 @@ def slash(session, view, line: str) -> bool:
         if not rest.strip():
             view.note("/plan REQUEST")
         else:
-            view.plan_only(session.plan(rest.strip()))
+            _plan_only(session, view, rest.strip())
     elif name == "/functions":
         view.functions(session.agent.domains)
     elif name == "/domains":
@@ -179,6 +179,25 @@ def slash(session, view, line: str) -> bool:
     return True
 
 
+def _plan_only(session, view, query: str) -> None:
+    """``/plan``: Ctrl-C stops the plan, and a request that does not fit is a message."""
+    from octo_mlx.errors import OctoError
+
+    cancel = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: cancel.set())
+    try:
+        steps = session.plan(query, cancel.is_set)
+    except OctoError as e:
+        view.note(f"/plan: {e}")
+        return
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if cancel.is_set():
+        view.cancelled()
+    else:
+        view.plan_only(steps)
+
+
 def _save_or_load(session, view, name: str, path: str) -> None:
     from octo_mlx.errors import OctoError
 
@@ -186,9 +205,8 @@ def _save_or_load(session, view, name: str, path: str) -> None:
         if name == "/save":
             view.note(f"saved the session to {session.save(path)}")
         else:
-            view.note(
-                f"loaded {path}: its device (seed {session.seed}; it had run {session.load(path)} requests)"
-            )
+            count = session.load(path)
+            view.note(f"loaded {path}: its device (seed {session.seed}; it had run {count} requests)")
     except (OctoError, OSError) as e:  # a bad file is a message, never the end of the session
         view.note(f"{name}: {e}")
 

@@ -1,5 +1,5 @@
 """Failures the simulated world really produces, and how to seed them: a contact that is not
-saved, a product out of stock, a flight sold out, a coupon that expired.
+saved, a product out of stock, a flight sold out, a coupon no longer valid.
 
 A fault changes a freshly seeded world (:func:`octo_mlx.domains.world.new_state`) so that one
 given call fails there with the domain's own error, the one a user's device would give. The
@@ -14,6 +14,7 @@ failures too, and need nothing from here. Nothing here decides whether the call 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -46,20 +47,29 @@ def _forget_contact(state: DeviceState, args: Mapping[str, Any]) -> bool:
 
 
 def _short_stock(state: DeviceState, args: Mapping[str, Any]) -> bool:
+    key = str(args.get("product_id", "")).strip().upper()
+    try:
+        quantity = int(args.get("quantity", 1))
+    except (TypeError, ValueError):
+        return False
     for p in state.shop.catalogue:
-        if p["product_id"] == str(args.get("product_id", "")).strip().upper():
-            p["stock"] = max(0, int(args.get("quantity", 1)) - 1)
+        if p["product_id"] == key:
+            # fewer in stock than the cart would then hold (never more than there were)
+            p["stock"] = min(p["stock"], max(0, state.shop.cart.get(key, 0) + quantity - 1))
             return True
     return False
 
 
-def _expire_coupon(state: DeviceState, args: Mapping[str, Any]) -> bool:
+def _withdraw_coupon(state: DeviceState, args: Mapping[str, Any]) -> bool:
     return state.shop.coupons.pop(str(args.get("code", "")).strip().upper(), None) is not None
+
+
+_FLIGHT_ID = re.compile(r"FL-\d{8}-[A-Z0-9]+-[A-Z0-9]+-[1-3]")  # book_flight's own form
 
 
 def _sell_out(state: DeviceState, args: Mapping[str, Any]) -> bool:
     flight_id = str(args.get("flight_id", "")).strip().upper()
-    if not flight_id or flight_id in state.travel.sold_out:
+    if not _FLIGHT_ID.fullmatch(flight_id) or flight_id in state.travel.sold_out:
         return False
     state.travel.sold_out.append(flight_id)
     return True
@@ -68,7 +78,7 @@ def _sell_out(state: DeviceState, args: Mapping[str, Any]) -> bool:
 FAULTS: tuple[Fault, ...] = (
     Fault("unknown_contact", "send_text_message", _forget_contact),
     Fault("out_of_stock", "add_to_cart", _short_stock),
-    Fault("expired_coupon", "apply_coupon", _expire_coupon),
+    Fault("invalid_coupon", "apply_coupon", _withdraw_coupon),
     Fault("sold_out", "book_flight", _sell_out),
 )
 
@@ -80,9 +90,11 @@ def fault_for(function: str) -> Fault | None:
     return BY_FUNCTION.get(function)
 
 
+KINDS: dict[str, Fault] = {f.kind: f for f in FAULTS}
+
+
 def inject(state: DeviceState, kind: str, arguments: Mapping[str, Any]) -> bool:
-    """Apply the fault named ``kind`` (one of FAULTS) for a call with ``arguments``; False when it
-    could not be applied. Raises KeyError for an unknown kind (data naming one is checked
-    before it gets here)."""
-    by_kind = {f.kind: f for f in FAULTS}
-    return by_kind[kind].inject(state, arguments)
+    """Apply the fault named ``kind`` (a key of KINDS) for a call with ``arguments``; False when
+    it could not be applied. Raises KeyError for an unknown kind (request files are checked
+    against KINDS when read)."""
+    return KINDS[kind].inject(state, arguments)

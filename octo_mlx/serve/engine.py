@@ -326,20 +326,26 @@ class Engine:
         job.put(Done(reply))
 
     def _agent(self, job: Job) -> None:
+        from octo_mlx.agent.events import StepResult
+
         query = last_user_text(job.request.messages)
         job.put(Started(0))
-        trace = self.agent.run(query, cancel=job.cancelled.is_set)
+        pieces: list[str] = []
+
+        def on_event(event) -> None:  # each step as it ends: a stream shows it, a gone client stops the run
+            if isinstance(event, StepResult):
+                o = event.observation
+                outcome = "ok" if event.status == "ok" else f"{event.status}: {o.get('error')}"
+                call = json.dumps({"function": o.get("function"), "arguments": o.get("arguments")})
+                pieces.append(f"{event.index}. {event.step} -> {call} -> {outcome}\n")
+                job.put(Text(pieces[-1]))
+
+        trace = self.agent.run(query, on_event, cancel=job.cancelled.is_set)
         timings = [trace.plan_timing, *(r.timing for r in trace.replans)]
         timings += [a.timing for s in trace.steps for a in s.attempts]
         prompt = sum(t.prompt_tokens or 0 for t in timings if t is not None)
         generated = sum(t.gen_tokens or 0 for t in timings if t is not None)
         job.tokens = generated
-        lines = [f"{trace.status}: {len(trace.steps)} step(s)"]
-        for s in trace.steps:
-            o = s.observation
-            outcome = "ok" if s.ok else f"{s.status}: {o.get('error')}"
-            call = json.dumps(s.call or {"function": o.get("function"), "arguments": o.get("arguments")})
-            lines.append(f"{s.index}. {s.step} -> {call} -> {outcome}")
-        text = "\n".join(lines)
-        job.put(Text(text))
-        job.put(Done(Reply(text, None, "stop", prompt, generated, agent=trace.to_dict())))
+        pieces.append(f"{trace.status}: {len(trace.steps)} step(s)")
+        job.put(Text(pieces[-1]))
+        job.put(Done(Reply("".join(pieces), None, "stop", prompt, generated, agent=trace.to_dict())))

@@ -5,8 +5,8 @@ The agent (:mod:`octo_mlx.agent.loop`) asks the planner again when a step fails,
 failed step with its error. The planner learns the answer here, from failures the simulated
 world really produces: a step that fails in the example's own seeded world (pausing when
 nothing plays), or one broken by a fault seeded into that world (:mod:`octo_mlx.domains.faults`:
-the contact is not saved, the product is out of stock, the flight is sold out, the coupon
-expired). Every observation the query shows is what :func:`octo_mlx.functions.simulator.execute`
+the contact is not saved, the product is out of stock, the flight is sold out, the coupon is
+no longer valid). Every observation the query shows is what :func:`octo_mlx.functions.simulator.execute`
 returned.
 
 The answer is the rest of the plan without the failed step and without the steps that name its
