@@ -1,4 +1,5 @@
-# The few targets people type. `make demo` and `make test` each set up everything they need.
+# The few targets people type. `make demo`, `make train-demo` and `make test` each set up everything
+# they need.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
@@ -6,7 +7,7 @@ BIN := $(VENV)/bin
 # the octo-mlx command does that by itself.
 WITH_BLAS := bash scripts/with-openblas.sh
 
-.PHONY: setup demo test test-slow lint bench clean
+.PHONY: setup demo train-demo test test-slow lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -19,6 +20,9 @@ $(VENV)/.installed: pyproject.toml scripts/setup-system.sh
 
 demo: setup
 	bash scripts/demo.sh
+
+train-demo: setup
+	bash scripts/train-demo.sh
 
 test: setup
 	$(BIN)/ruff check octo_mlx tests benchmarks experiments

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job on the embedded default model, end to end: data -> training -> evaluation -> plans.
+# The training demo on the embedded default model, end to end: data -> training -> evaluation -> plans.
 # Each step is an ordinary octo-mlx command; rerunning resumes (the data and the run are kept).
 set -euo pipefail
 cd "$(dirname "$0")/.."
