@@ -50,8 +50,12 @@ def _functions(domains) -> dict:
 
 
 def _digest(state) -> str:
-    """The state's digest, computed here the slow, obvious way (asdict), not by the code under test."""
-    text = json.dumps(state.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """The state's digest, computed here the slow, obvious way (asdict), not by the code under test
+    (an empty travel.sold_out, a field added later, is left out so that older digests hold)."""
+    body = state.to_dict()
+    if not body["travel"]["sold_out"]:
+        del body["travel"]["sold_out"]
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
