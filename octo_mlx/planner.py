@@ -3,6 +3,11 @@
 The planner sees only the bare query wrapped in the model's own chat template (no function
 descriptions: the paper's point is that fine-tuning internalises them). Generation stops at the
 model's end marker, and the text is split on ``<nexa_split>`` by :func:`parse_plan`.
+
+The step budget is part of the format: a plan has at most ``MAX_STEPS`` steps and no step
+repeated verbatim. :class:`StepBudget` enforces it while decoding (the model is stopped as soon
+as it closes a sixth step or a repeat) and :func:`within_budget` cuts the parsed steps the same
+way, so a degenerate plan (one step written nineteen times) leaves the planner as one step.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from octo_mlx.data import PLAN_SPLIT
+from octo_mlx.data import MAX_STEPS, PLAN_SPLIT
 from octo_mlx.generation import (
     Generation,
     RunStats,
@@ -32,9 +37,11 @@ class PlanOutput(Generation):
     steps: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, generation: Generation) -> PlanOutput:
-        """The plan of a planner's generation."""
-        return cls(**asdict(generation), steps=tuple(parse_plan(generation.text)))
+    def of(cls, generation: Generation, step_budget: bool = True) -> PlanOutput:
+        """The plan of a planner's generation (cut by :func:`within_budget` unless
+        ``step_budget`` is False)."""
+        steps = parse_plan(generation.text)
+        return cls(**asdict(generation), steps=tuple(within_budget(steps) if step_budget else steps))
 
 
 def parse_plan(text: str) -> list[str]:
@@ -45,6 +52,60 @@ def parse_plan(text: str) -> list[str]:
     strict check of training data.
     """
     return [s.strip() for s in cut_at_end_marker(text).split(PLAN_SPLIT) if s.strip()]
+
+
+def within_budget(steps: Sequence[str], max_steps: int = MAX_STEPS) -> list[str]:
+    """The steps up to the first verbatim repeat of an earlier step, at most ``max_steps``: what
+    :class:`StepBudget` lets a plan keep (a repeat means the model has started to loop)."""
+    kept: list[str] = []
+    for step in steps:
+        if step in kept or len(kept) == max_steps:
+            break
+        kept.append(step)
+    return kept
+
+
+class StepBudget:
+    """A logits processor that ends a plan (only the end marker allowed) as soon as the model
+    closes its ``max_steps``-th step with ``<nexa_split>`` or closes a step that repeats an
+    earlier one token for token. Made per sequence: ``prompt_tokens`` is where its generated
+    tokens start in the context mlx-lm passes (a query may itself contain ``<nexa_split>``).
+    A tokenizer without ``<nexa_split>`` gets no processor (:func:`plan_processors`).
+    """
+
+    def __init__(self, split_id: int, stop_id: int, prompt_tokens: int, max_steps: int = MAX_STEPS):
+        self.split_id, self.stop_id = split_id, stop_id
+        self.prompt_tokens, self.max_steps = prompt_tokens, max_steps
+
+    def spent(self, generated: Sequence[int]) -> bool:
+        """Whether the plan must end here: its last token closed one step too many or a repeat."""
+        if not generated or generated[-1] != self.split_id:
+            return False
+        steps: list[tuple[int, ...]] = []
+        current: list[int] = []
+        for token in generated[:-1]:
+            if token == self.split_id:
+                if current:
+                    steps.append(tuple(current))
+                current = []
+            else:
+                current.append(token)
+        if not current:  # an empty step (two splits in a row) closes nothing
+            return False
+        return len(steps) + 1 >= self.max_steps or tuple(current) in steps
+
+    def __call__(self, tokens, logits):
+        import mlx.core as mx
+
+        generated = tokens[self.prompt_tokens :]
+        if len(generated) == 0 or int(generated[-1]) != self.split_id:  # the usual case, cheaply
+            return logits
+        if not self.spent(
+            [int(t) for t in generated.tolist()] if hasattr(generated, "tolist") else generated
+        ):
+            return logits
+        only_stop = mx.broadcast_to(mx.arange(int(logits.shape[-1])) == self.stop_id, logits.shape)
+        return mx.where(only_stop, mx.array(0.0, logits.dtype), mx.array(-mx.inf, logits.dtype))
 
 
 def chat_messages(query: str) -> list[dict[str, str]]:
@@ -78,13 +139,20 @@ def encode_queries(
     return prompts
 
 
-def plan_processors(tokenizer) -> list:
+def plan_processors(tokenizer, prompt_tokens: int | None = None) -> list:
     """The planner's logits processors: every added-token table entry but ``<nexa_split>``
-    masked (``models.tokens.TableMask``; none for a tokenizer without the table)."""
+    masked (``models.tokens.TableMask``; none for a tokenizer without the table), then, given
+    the prompt's length, the :class:`StepBudget` of that one sequence."""
+    from octo_mlx.generation import stop_token_ids
     from octo_mlx.models.tokens import TableMask
 
     mask = TableMask(tokenizer, (PLAN_SPLIT,))
-    return [mask] if mask.blocked else []
+    processors: list = [mask] if mask.blocked else []
+    split_id = getattr(tokenizer, "_tokenizer", tokenizer).get_vocab().get(PLAN_SPLIT)
+    stops = stop_token_ids(tokenizer)
+    if prompt_tokens is not None and split_id is not None and stops:
+        processors.append(StepBudget(int(split_id), stops[0], prompt_tokens))
+    return processors
 
 
 def plan_prompts(
@@ -97,18 +165,24 @@ def plan_prompts(
     temperature: float = 0.7,
     seed: int = 0,
     labels: Sequence[str] | None = None,
+    step_budget: bool = True,
 ) -> tuple[list[PlanOutput], RunStats]:
     """Generate from tokenized prompts and parse each completion as a plan, in input order.
 
-    Every added-token table entry but ``<nexa_split>`` is masked (:func:`plan_processors`). See
-    :func:`octo_mlx.generation.generate` for the arguments; returns the plans and the run's stats.
+    Every added-token table entry but ``<nexa_split>`` is masked and, unless ``step_budget`` is
+    False (to measure what it changes), each plan keeps to the step budget
+    (:func:`plan_processors`). See :func:`octo_mlx.generation.generate` for the other arguments;
+    returns the plans and the run's stats.
     """
-    masks = plan_processors(tokenizer)
-    processors = (lambda i: masks) if masks else None
+    if step_budget:
+        processors = lambda i: plan_processors(tokenizer, len(prompts[i]))  # noqa: E731
+    else:
+        masks = plan_processors(tokenizer)
+        processors = (lambda i: masks) if masks else None
     outputs, run = generate(
         model, tokenizer, prompts, max_tokens, batch_size, greedy, temperature, seed, labels, processors
     )
-    return [PlanOutput.of(g) for g in outputs], run
+    return [PlanOutput.of(g, step_budget) for g in outputs], run
 
 
 def generate_plans(
@@ -121,6 +195,7 @@ def generate_plans(
     temperature: float = 0.7,
     seed: int = 0,
     labels: Sequence[str] | None = None,
+    step_budget: bool = True,
 ) -> list[PlanOutput]:
     """Plan each query with the bare-query chat prompt; see :func:`plan_prompts` for Args.
 
@@ -129,9 +204,9 @@ def generate_plans(
     """
     labels = list(labels) if labels is not None else [f"query {i + 1}" for i in range(len(queries))]
     prompts = encode_queries(model, tokenizer, queries, max_tokens, labels)
-    return plan_prompts(model, tokenizer, prompts, max_tokens, batch_size, greedy, temperature, seed, labels)[
-        0
-    ]
+    return plan_prompts(
+        model, tokenizer, prompts, max_tokens, batch_size, greedy, temperature, seed, labels, step_budget
+    )[0]
 
 
 class Planner:
@@ -141,13 +216,17 @@ class Planner:
         model, tokenizer: as returned by ``mlx_lm.load`` / ``octo_mlx.adapters.folder.load_with_adapter``.
         max_tokens: most generated tokens per plan.
         batch_size: most queries decoded together by :meth:`plan_many`.
+        step_budget: keep every plan to the step budget (:class:`StepBudget`).
     """
 
-    def __init__(self, model, tokenizer, max_tokens: int = 128, batch_size: int = 16):
+    def __init__(
+        self, model, tokenizer, max_tokens: int = 128, batch_size: int = 16, step_budget: bool = True
+    ):
         self.model = model
         self.tokenizer = tokenizer
         self.max_tokens = max_tokens
         self.batch_size = batch_size
+        self.step_budget = step_budget
 
     def plan(self, query: str, greedy: bool = True) -> PlanOutput:
         """Plan one query."""
@@ -155,7 +234,15 @@ class Planner:
 
     def plan_many(self, queries: Sequence[str], greedy: bool = True) -> list[PlanOutput]:
         """Plan many queries, batched, in input order."""
-        return generate_plans(self.model, self.tokenizer, queries, self.max_tokens, self.batch_size, greedy)
+        return generate_plans(
+            self.model,
+            self.tokenizer,
+            queries,
+            self.max_tokens,
+            self.batch_size,
+            greedy,
+            step_budget=self.step_budget,
+        )
 
     def stream(self, query: str) -> Iterator[str | PlanOutput]:
         """Plan one query greedily at batch 1, token by token (the agent's plan as it is written):
@@ -171,14 +258,14 @@ class Planner:
             self.tokenizer,
             prompt,
             max_tokens=self.max_tokens,
-            logits_processors=plan_processors(self.tokenizer),
+            logits_processors=plan_processors(self.tokenizer, len(prompt) if self.step_budget else None),
         )
         try:
             for piece in pieces:
                 if piece.text:
                     yield piece.text
                 if piece.generation is not None:
-                    yield PlanOutput.of(piece.generation)
+                    yield PlanOutput.of(piece.generation, self.step_budget)
         finally:
             pieces.close()
 

@@ -401,7 +401,17 @@ def show_eval(report, out_path=None, plots=()) -> None:
     if m.kappa_n:
         kappa = "undefined (one judge constant)" if m.kappa is None else f"{m.kappa:.3f}"
         table.add_row("Cohen's kappa", f"{kappa} over {m.kappa_n} plans judged by both")
+    if m.faithful is not None:
+        table.add_row(
+            "argument-faithful",
+            _rate(m.faithful) + f"  ({m.values_changed} correct plan(s) changed a value the request gave)",
+        )
+    if m.errors:
+        wrong = ", ".join(f"{k} {n}" for k, n in m.errors.items() if k != "correct")
+        table.add_row("wrong plans", wrong)
     table.add_row("exact step-text match", _rate(m.exact_match))
+    if not cfg.get("step_budget", True):
+        table.add_row("step budget", "off (plans may run past 5 steps and repeat a step)")
     if report.resolver is not None:
         v = report.resolver
         style = "green" if v.trusted else "bold red"

@@ -90,6 +90,29 @@ def test_metrics_break_down_by_steps_and_domain_and_agree_with_kappa():
         assert (rate.low, rate.high) == wilson_interval(rate.k, rate.n)
 
 
+def test_metrics_count_errors_by_kind_and_the_argument_faithful_rate():
+    from octo_mlx.eval.judges import StepVerdict
+
+    def verdict(correct, n):
+        return Verdict(True, correct, "", tuple(StepVerdict(k + 1, "s", "f", "f", correct) for k in range(n)))
+
+    results = [_result(i, 2, ["android"], True) for i in range(6)]
+    for r, kept in zip(results, [True, True, True, False, None, None]):
+        r.values_kept = kept
+    results += [
+        _result(6, 2, ["android"], False),
+        _result(7, 2, ["android"], False),
+        _result(8, 2, [], False),
+    ]
+    results[6].deterministic, results[6].values_kept = verdict(False, 1), False  # a step merged or dropped
+    results[7].deterministic, results[7].values_kept = verdict(False, 3), False  # a step split
+    results[8].deterministic, results[8].values_kept = verdict(False, 2), False  # right count, wrong function
+    m = compute_metrics(results)
+    assert m.errors == {"correct": 6, "fewer steps": 1, "more steps": 1, "wrong function": 1}
+    # over the 7 examples with gold calls: 3 correct with every value, 1 correct that changed one
+    assert (m.faithful.k, m.faithful.n, m.values_changed) == (3, 7, 1)
+
+
 # --- a dataset folder and the run ---------------------------------------------------------------
 
 

@@ -275,3 +275,49 @@ def test_a_400_about_the_format_is_final_when_no_format_was_asked(proxy, tmp_pat
     v = judge.ask(judge_prompts(1)[0])
     assert not v.judged and v.correct is None and "400" in v.reason
     assert p.count == 1 and judge.stats.failures == 1
+
+
+# --- error kinds and values kept ---------------------------------------------------------------
+
+
+def test_error_kind_names_merged_split_and_wrong_function_plans():
+    from octo_mlx.eval.judges import error_kind
+
+    resolver = StepResolver.fit([(s, f) for f, phrases in STEP_PHRASES.items() for s in phrases], [])
+    gold = ["send_email", "get_weather_forecast"]
+    email, weather = STEP_PHRASES["send_email"][0], STEP_PHRASES["get_weather_forecast"][0]
+    cases = {
+        "correct": [email, weather],
+        "fewer steps": [email],
+        "more steps": [email, weather, weather],
+        "wrong function": [weather, email],
+    }
+    for kind, steps in cases.items():
+        assert error_kind(judge_plan(steps, gold, resolver), len(gold)) == kind
+
+
+def test_values_kept_catches_a_value_changed_in_the_step_text():
+    from octo_mlx.eval.judges import stated_values, values_kept
+    from octo_mlx.functions.calls import Call
+
+    gold = ["Set the ring volume to 10", "Play the most recent video found"]
+    calls = [Call("set_volume", {"level": 10, "stream": "ring"}), Call("play_video", {"title": "Dune"})]
+    assert stated_values(gold[0], calls[0]) == ["10", "ring"]
+    assert stated_values(gold[1], calls[1]) == []  # read from a result, not stated: nothing to keep
+    assert values_kept(["Turn the RING volume to 10", "Play it"], gold, calls) is True
+    assert values_kept(["Set the ring volume to 100", "Play it"], gold, calls) is False  # 10 is not in 100
+    assert values_kept(["Set the ring volume to 9", "Play it"], gold, calls) is False
+    assert values_kept(["Set the ring volume to 10"], gold, calls) is False  # a step lost
+    assert values_kept(["Set the ring volume to 10", "Play it"], gold, None) is None
+
+
+def test_a_training_step_written_word_for_word_resolves_to_its_own_function():
+    pairs = [(s, f) for f, phrases in STEP_PHRASES.items() for s in phrases]
+    resolver = StepResolver.fit(pairs, [])
+    resolver.weights[:] = 0  # a regression that knows nothing: every step lands on class 0
+    resolver.bias[:] = 0
+    step, function = pairs[-1]
+    assert function != resolver.classes[0]
+    got = resolver.resolve([step.upper() + ".", "  " + step.lower(), step + " please"])
+    assert [r.function for r in got[:2]] == [function, function]  # case and punctuation aside
+    assert got[2].function == resolver.classes[0]  # not the training text: the regression decides

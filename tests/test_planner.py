@@ -179,3 +179,94 @@ def test_a_multi_megabyte_query_fails_fast_through_eval_and_plan(tmp_path, tiny_
     out = run_octo("plan", "--model", tiny_llama, "weather?", long, cwd=tmp_path, timeout=300)
     assert out.returncode == 2, out.stderr
     assert out.stderr.count("\n") == 1 and "query 2" in out.stderr and "Traceback" not in out.stderr
+
+
+# --- the step budget -------------------------------------------------------------------------------
+
+
+class _Script:
+    """A logits processor that makes the model write ``script`` (token ids) over and over: a
+    planner stuck in a loop, or one that never stops adding steps."""
+
+    def __init__(self, script, prompt_tokens):
+        self.script, self.prompt_tokens = list(script), prompt_tokens
+
+    def __call__(self, tokens, logits):
+        import mlx.core as mx
+
+        n = len(tokens) - self.prompt_tokens
+        want = self.script[n % len(self.script)]
+        return mx.where(mx.arange(logits.shape[-1]) == want, 0.0, -mx.inf)[None]
+
+
+@pytest.fixture(scope="module")
+def extended(tiny_llama, tmp_path_factory):
+    from octo_mlx.models.tokens import extend_base
+
+    return mlx_lm.load(str(extend_base(tiny_llama, out=tmp_path_factory.mktemp("ext") / "base")))
+
+
+def _scripted(model, tok, script, step_budget, max_tokens=60):
+    """Decode one prompt while ``_Script`` writes ``script``: batched and streamed."""
+    from octo_mlx.generation import generate, generate_stream
+    from octo_mlx.planner import PlanOutput, plan_processors
+
+    prompt = plan_prompt(tok, "Turn the volume down")
+
+    def procs():
+        return [_Script(script, len(prompt)), *plan_processors(tok, len(prompt) if step_budget else None)]
+
+    batched, _ = generate(model, tok, [prompt], max_tokens, 1, logits_processors=lambda i: procs())
+    streamed = [
+        p.generation for p in generate_stream(model, tok, prompt, max_tokens, logits_processors=procs())
+    ]
+    return PlanOutput.of(batched[0], step_budget), PlanOutput.of(streamed[-1], step_budget)
+
+
+def test_step_budget_stops_a_looping_plan_at_its_first_repeat(extended):
+    model, tok = extended
+    step = tok.encode("Lower the volume", add_special_tokens=False)
+    split = tok.convert_tokens_to_ids("<nexa_split>")
+    for plan in _scripted(model, tok, [*step, split], step_budget=True):
+        # the repeat is closed, then only the end marker may follow: one step, not thirty
+        assert plan.finish_reason == "stop" and plan.gen_tokens == 2 * (len(step) + 1) + 1
+        assert plan.steps == ("Lower the volume",)
+    for plan in _scripted(model, tok, [*step, split], step_budget=False):
+        assert plan.finish_reason == "length" and plan.steps.count("Lower the volume") > 5
+
+
+def test_step_budget_ends_a_plan_after_five_steps(extended):
+    model, tok = extended
+    split = tok.convert_tokens_to_ids("<nexa_split>")
+    words = ["one", "two", "three", "four", "five", "six", "seven"]
+    script = [t for w in words for t in [*tok.encode(f"Step {w}", add_special_tokens=False), split]]
+    for plan in _scripted(model, tok, script, step_budget=True, max_tokens=len(script)):
+        assert plan.finish_reason == "stop" and plan.steps == tuple(f"Step {w}" for w in words[:5])
+    for plan in _scripted(model, tok, script, step_budget=False, max_tokens=len(script)):
+        assert plan.steps == tuple(f"Step {w}" for w in words)
+
+
+def test_within_budget_keeps_the_steps_before_a_repeat_and_at_most_five():
+    from octo_mlx.planner import within_budget
+
+    assert within_budget(["a", "b", "a", "c"]) == ["a", "b"]
+    assert within_budget([str(i) for i in range(8)]) == ["0", "1", "2", "3", "4"]
+    assert within_budget(["a", "b"]) == ["a", "b"]
+
+
+def test_step_budget_counts_only_generated_tokens():
+    """A query that itself holds the split token (typed by a user) does not use up the budget."""
+    from octo_mlx.planner import StepBudget
+
+    budget = StepBudget(split_id=9, stop_id=1, prompt_tokens=6)
+    prompt = [9, 5, 9, 5, 9, 5]
+    assert not budget.spent([5, 9])
+    assert budget.spent([5, 9, 5, 9]) and not budget.spent([5, 9, 6, 9])
+    assert not budget.spent([5, 9, 9])  # an empty step closes nothing
+    assert budget.spent([2, 9, 3, 9, 4, 9, 6, 9, 7, 9]) and not budget.spent([2, 9, 3, 9, 4, 9, 6, 9, 7])
+    import mlx.core as mx
+
+    logits = mx.zeros((1, 12))
+    assert mx.array_equal(budget(mx.array([*prompt, 5, 9]), logits), logits)
+    forced = budget(mx.array([*prompt, 5, 9, 5, 9]), logits)
+    assert int(mx.argmax(forced).item()) == 1 and bool(mx.isinf(forced).sum().item() == 11)

@@ -236,7 +236,7 @@ def run_bench_plan(config: BenchPlanConfig) -> BenchPlanResult:
     load_before = os.getloadavg()[0]  # other work on the machine slows both sides: record it
     examples, domains = load_test_split(config.data, config.domains, config.n)
     functions = [f for d in domains for f in d.functions]
-    resolver, validation, warnings = fit_resolver(config.data, domains, examples, None, config.seed)
+    resolver, validation, warnings, _ = fit_resolver(config.data, domains, examples, None, config.seed)
     train_path = Path(config.data).parent / "train.jsonl"
     shots = pick_shots(read_split(train_path, domains), config.shots) if train_path.is_file() else []
     if len(shots) < config.shots:

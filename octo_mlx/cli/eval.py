@@ -43,6 +43,11 @@ def _eval_args(p):
     p.add_argument("--batch-size", type=int, default=16, help="queries decoded together")
     p.add_argument("--sample", action="store_true", help="sample at --temperature instead of greedy decoding")
     p.add_argument("--temperature", type=float, default=0.7)
+    p.add_argument(
+        "--no-step-budget",
+        action="store_true",
+        help="let plans run past 5 steps and repeat a step (to measure what the budget changes)",
+    )
     p.add_argument("--out", default=None, help="write the JSON report here")
     p.add_argument("--plots", default=None, metavar="DIR", help="write PNG plots here")
     j = p.add_argument_group("LLM judge (any OpenAI-compatible endpoint)")
@@ -99,6 +104,10 @@ def _eval(a):
         judge_retries=at_least(0),
     )
     if (a.task or _task_of(a.data)) == "action":
+        if a.no_step_budget:
+            from octo_mlx.errors import OctoError
+
+            raise OctoError("is for plans, not the action task", "--no-step-budget")
         return _eval_action(a)
     for flag, given in (("--unconstrained", a.unconstrained), ("--active", a.active is not None)):
         if given:
@@ -136,6 +145,7 @@ def _eval(a):
         resolver_data=a.resolver_data,
         domains=tuple(a.domain) if a.domain else None,
         llm=llm,
+        step_budget=not a.no_step_budget,
     )
     run.check_outputs(config, a.out, a.plots)  # before the work: a bad path must not lose it
     with ui.status("evaluating: loading, generating plans, judging"):

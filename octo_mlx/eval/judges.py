@@ -80,6 +80,61 @@ def judge_plan(steps: Sequence[str], gold_functions: Sequence[str], resolver: St
     return Verdict(True, correct, "; ".join(problems) if problems else "correct", verdicts)
 
 
+ERROR_KINDS = ("correct", "fewer steps", "more steps", "wrong function")
+
+
+def error_kind(verdict: Verdict, n_gold: int) -> str:
+    """What kind of plan a deterministic verdict judged (:data:`ERROR_KINDS`): a wrong step
+    count first (steps merged or dropped: fewer; split or added: more), else a wrong function."""
+    if verdict.correct:
+        return "correct"
+    n = len(verdict.steps)
+    if n != n_gold:
+        return "fewer steps" if n < n_gold else "more steps"
+    return "wrong function"
+
+
+def _literals(value) -> list[str]:
+    """The scalar values of a call argument as a step would write them (booleans left out)."""
+    if isinstance(value, bool) or value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _literals(v)]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _literals(v)]
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return [str(value)] if str(value).strip() else []
+
+
+def _mentions(text: str, literal: str) -> bool:
+    """``literal`` in ``text`` as a whole token run (case-insensitive): "10" is not in "100"."""
+    return re.search(rf"(?<!\w){re.escape(literal)}(?!\w)", text, re.IGNORECASE) is not None
+
+
+def stated_values(gold_step: str, call) -> list[str]:
+    """The gold call's argument values that its gold step states in words (a dependent step's
+    values, read from an earlier result, are not in its text and are not listed)."""
+    if call is None:
+        return []
+    return [v for value in call.arguments.values() for v in _literals(value) if _mentions(gold_step, v)]
+
+
+def values_kept(steps: Sequence[str], gold_steps: Sequence[str], calls: Sequence | None) -> bool | None:
+    """Whether step k states every value that gold step k states (None without gold calls; False
+    when the step counts differ): a plan can map to the right functions and still change
+    "ring volume to 10" into "to 9", which the action model would then execute."""
+    if calls is None or len(calls) != len(gold_steps):
+        return None
+    if len(steps) != len(gold_steps):
+        return False
+    return all(
+        _mentions(step, v)
+        for step, gold, call in zip(steps, gold_steps, calls)
+        for v in stated_values(gold, call)
+    )
+
+
 def exact_match(steps: Sequence[str], gold_steps: Sequence[str]) -> bool:
     """Every step's text equals the gold step's text (whitespace-trimmed), in order."""
     return [s.strip() for s in steps] == [g.strip() for g in gold_steps]

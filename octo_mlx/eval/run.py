@@ -17,7 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from octo_mlx.errors import OctoError
-from octo_mlx.eval.judges import LLMJudgeConfig, Verdict, exact_match, judge_plan, rubric_prompt
+from octo_mlx.eval.judges import (
+    ERROR_KINDS,
+    LLMJudgeConfig,
+    Verdict,
+    error_kind,
+    exact_match,
+    judge_plan,
+    rubric_prompt,
+    values_kept,
+)
 from octo_mlx.files import check_output_file, check_output_folder, fingerprint, write_atomic
 from octo_mlx.resolver import ResolverValidation, StepResolver, validate_resolver
 from octo_mlx.stats import Rate, cohen_kappa
@@ -45,6 +54,8 @@ class EvalConfig:
         resolver_data: train split for the resolver (default: ``train.jsonl`` beside ``data``).
         domains: domain names or files (default: the dataset manifest's, else the examples').
         llm: the LLM judge's endpoint settings (required for judge "llm"/"both").
+        step_budget: keep plans to the step budget while decoding (octo_mlx.planner.StepBudget);
+            False measures the planner without it.
     """
 
     data: str
@@ -61,6 +72,7 @@ class EvalConfig:
     resolver_data: str | None = None
     domains: tuple[str, ...] | None = None
     llm: LLMJudgeConfig | None = None
+    step_budget: bool = True
 
     def __post_init__(self):
         if self.judge not in JUDGES:
@@ -95,6 +107,7 @@ class ExampleResult:
     exact: bool
     deterministic: Verdict | None = None
     llm: Verdict | None = None
+    values_kept: bool | None = None  # every value a gold step states is in the plan's step (gold calls known)
 
 
 @dataclass
@@ -109,10 +122,16 @@ class Metrics:
     llm_not_judged: int = 0
     kappa: float | None = None
     kappa_n: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    faithful: Rate | None = None
+    values_changed: int = 0
 
 
 def compute_metrics(results: Sequence[ExampleResult]) -> Metrics:
-    """Accuracy, exact-match rate, per-step-count and per-domain accuracy, LLM accuracy and kappa.
+    """Accuracy, exact-match rate, per-step-count and per-domain accuracy, LLM accuracy and kappa,
+    the deterministic errors by kind (judges.ERROR_KINDS) and, over examples with gold calls, the
+    argument-faithful rate (correct and every value a gold step states kept) with the number of
+    correct plans that changed a value.
 
     The per-step and per-domain breakdowns use the deterministic verdicts when present, else the
     LLM's (over judged examples only). An example counts once under each of its domains.
@@ -129,6 +148,11 @@ def compute_metrics(results: Sequence[ExampleResult]) -> Metrics:
         for d in r.domains or ["(none)"]:
             by_domain[d].append(ok)
     both = [r for r in det if r.llm is not None and r.llm.judged]
+    errors = dict.fromkeys(ERROR_KINDS, 0)
+    for r in det:
+        errors[error_kind(r.deterministic, len(r.gold_functions))] += 1
+    known = [r for r in det if r.values_kept is not None]
+    faithful = [bool(r.deterministic.correct and r.values_kept) for r in known]
     return Metrics(
         accuracy=Rate.of(sum(bool(r.deterministic.correct) for r in det), len(det)) if det else None,
         exact_match=Rate.of(sum(r.exact for r in results), len(results)),
@@ -140,6 +164,9 @@ def compute_metrics(results: Sequence[ExampleResult]) -> Metrics:
         llm_not_judged=sum(1 for r in results if r.llm is not None and not r.llm.judged),
         kappa=cohen_kappa([bool(r.deterministic.correct) for r in both], [bool(r.llm.correct) for r in both]),
         kappa_n=len(both),
+        errors=errors if det else {},
+        faithful=Rate.of(sum(faithful), len(faithful)) if faithful else None,
+        values_changed=sum(1 for r in known if r.deterministic.correct and not r.values_kept),
     )
 
 
@@ -230,22 +257,26 @@ def load_test_split(
 def fit_resolver(
     data: str | Path, domains: Sequence, examples: Sequence, resolver_data: str | None, seed: int = 0
 ):
-    """Fit the step resolver on the train split beside ``data`` and validate it on ``examples``.
+    """Fit the step resolver on the train split beside ``data`` (else the valid split beside it:
+    a frozen test folder carries its valid split, not its train split) and validate it on
+    ``examples``.
 
-    Returns (resolver, validation, warnings); a validation below 98% adds the "cannot be
-    trusted" warning.
+    Returns (resolver, validation, warnings, the split it was fitted on or None); a validation
+    below 98% adds the "cannot be trusted" warning.
     """
     from octo_mlx.data import read_split
 
     warnings: list[str] = []
     functions = [f for d in domains for f in d.functions]
-    train_path = Path(resolver_data) if resolver_data else Path(data).parent / "train.jsonl"
+    beside = [Path(data).parent / "train.jsonl", Path(data).parent / "valid.jsonl"]
+    candidates = [Path(resolver_data)] if resolver_data else beside
+    train_path = next((p for p in candidates if p.is_file()), None)
     pairs: list[tuple[str, str]] = []
-    if train_path.is_file():
+    if train_path is not None:
         pairs = [(s, f) for e in read_split(train_path, domains) for s, f in zip(e.steps, e.functions)]
     else:
         warnings.append(
-            f"no resolver training split at {train_path}: resolver knows function descriptions only"
+            f"no resolver training split at {candidates[0]}: resolver knows function descriptions only"
         )
     resolver = StepResolver.fit(pairs, functions, seed=seed)
     validation = validate_resolver(resolver, examples)
@@ -254,7 +285,7 @@ def fit_resolver(
             f"resolver maps only {validation.accuracy:.1%} of gold test steps to their gold "
             "function (< 98%): the deterministic accuracy cannot be trusted"
         )
-    return resolver, validation, warnings
+    return resolver, validation, warnings, train_path
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -273,9 +304,9 @@ def run_eval(config: EvalConfig, planner=None) -> EvalReport:
     check_outputs(config)
     examples, domains = load_test_split(config.data, config.domains, config.limit)
     warnings: list[str] = []
-    validation = resolver = None
+    validation = resolver = resolver_path = None
     if config.judge in ("deterministic", "both"):
-        resolver, validation, warnings = fit_resolver(
+        resolver, validation, warnings, resolver_path = fit_resolver(
             config.data, domains, examples, config.resolver_data, config.seed
         )
     if planner is None:
@@ -294,7 +325,12 @@ def run_eval(config: EvalConfig, planner=None) -> EvalReport:
     cfg = asdict(config)
     if config.llm is not None:
         cfg["llm"] = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config.llm).items()}
-    cfg.update(model_path=str(model_path), domains=[d.name for d in domains], n_examples=len(examples))
+    cfg.update(
+        model_path=str(model_path),
+        domains=[d.name for d in domains],
+        n_examples=len(examples),
+        resolver_fitted_on=str(resolver_path) if resolver_path else None,
+    )
     return EvalReport(
         config=cfg,
         fingerprints={
@@ -336,6 +372,8 @@ def _plan_examples(model, tok, examples: Sequence, config: EvalConfig):
         config.greedy,
         config.temperature,
         config.seed,
+        labels,
+        config.step_budget,
     )
     results = [
         ExampleResult(
@@ -351,6 +389,7 @@ def _plan_examples(model, tok, examples: Sequence, config: EvalConfig):
             o.seconds,
             o.finish_reason,
             exact_match(o.steps, e.steps),
+            values_kept=values_kept(o.steps, e.steps, e.calls),
         )
         for e, o in zip(examples, outputs)
     ]
