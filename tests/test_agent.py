@@ -304,6 +304,11 @@ def test_tiny_adapters_plan_and_run_the_request_on_one_pool(session, agent_adapt
     plan = trace.plan_timing
     assert plan.prompt_tokens > 0 and plan.gen_tokens > 0 and plan.prompt_tps and plan.gen_tps
     assert all(a.timing.gen_tokens for s in trace.steps for a in s.attempts)
+    calls = [a.timing for s in trace.steps for a in s.attempts]
+    assert trace.token_counts() == (
+        plan.prompt_tokens + sum(t.prompt_tokens for t in calls),
+        plan.gen_tokens + sum(t.gen_tokens for t in calls),
+    )
     assert session.pool.active in ("planner", "action") and len(session.pool.adapters) == 2
 
 

@@ -150,9 +150,13 @@ def test_run_agent_bench_reports_each_setting_and_the_recoverable_share():
         agent = _agent(requests[0], more=requests[1:])
 
     seen = []
+    agent = Session.agent
+    before = agent.confirm, agent.max_replans, agent.state
     result = run_agent_bench(
         Session, requests, "x.jsonl", (0, 1), lambda done, total: seen.append((done, total))
     )
+    # the session's agent is given back as it was: its own confirm, bound and device
+    assert (agent.confirm, agent.max_replans, agent.state) == before
     assert [r.max_replans for r in result.results] == [0, 1] * 3 and seen[-1] == (6, 6)
     first = {r.max_replans: r for r in result.results if r.id == one[0].id}
     assert not first[0].success and first[1].success and first[1].replans == 1  # the re-plan recovered it

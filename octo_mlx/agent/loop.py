@@ -146,6 +146,19 @@ class Agent:
         emit(RunDone(trace))
         return trace
 
+    def plan(
+        self, query: str, on_event: OnEvent | None = None, cancel: Callable[[], bool] | None = None
+    ) -> tuple[tuple[str, ...], Timing | None, str | None]:
+        """Only the plan of ``query``: (steps, timing, why there are none); nothing acts and the
+        device is untouched. ``on_event`` gets each :class:`PlanToken`; a ``cancel`` that turns
+        True ends it with no steps, no timing and no reason (the caller knows why)."""
+        try:
+            return self._plan(
+                query, on_event or (lambda event: None), cancel or (lambda: False), replan=False
+            )
+        except _Cancelled:
+            return (), None, None
+
     def _run_steps(self, query: str, steps: tuple[str, ...], trace: Trace, emit: OnEvent, stop) -> None:
         pending = deque(steps)
         while pending:

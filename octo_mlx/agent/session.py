@@ -70,18 +70,17 @@ class Session:
         return state_changes(self.initial, self.agent.state)
 
     def plan(self, query: str, cancel: Callable[[], bool] | None = None) -> tuple[str, ...]:
-        """Only the plan of ``query`` (``/plan``): nothing acts, the device is untouched."""
-        out = None
-        stream = self.agent.planner.stream(query)
-        try:
-            for item in stream:
-                if cancel is not None and cancel():
-                    return ()
-                if not isinstance(item, str):
-                    out = item
-        finally:
-            getattr(stream, "close", lambda: None)()
-        return tuple(getattr(out, "steps", ()) or ())
+        """Only the plan of ``query`` (``/plan``): nothing acts, the device is untouched.
+
+        Raises:
+            OctoError: the request cannot be planned (it does not fit the model's context).
+        """
+        from octo_mlx.errors import OctoError
+
+        steps, _, problem = self.agent.plan(query, cancel=cancel)
+        if problem is not None:
+            raise OctoError(problem)
+        return steps
 
     def save(self, path: str | Path) -> Path:
         """Write the session (``/save``): its seed, the device as it was seeded and as it is now,

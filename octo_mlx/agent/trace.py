@@ -155,6 +155,14 @@ class Trace:
         """The calls that ran, in order (``{"function", "arguments"}``)."""
         return [s.call for s in self.steps if s.call is not None and s.confirmed is not False]
 
+    def token_counts(self) -> tuple[int, int]:
+        """(prompt tokens, generated tokens) over every generation of the run: the plan, the
+        re-plans and each attempt at a call."""
+        timings = [self.plan_timing, *(r.timing for r in self.replans)]
+        timings += [a.timing for s in self.steps for a in s.attempts]
+        timings = [t for t in timings if t is not None]
+        return sum(t.prompt_tokens or 0 for t in timings), sum(t.gen_tokens or 0 for t in timings)
+
     def stage_seconds(self) -> dict[str, float]:
         """Wall time per stage over the run: plan (re-plans included), action, execute, and the
         time spent waiting for confirmations."""

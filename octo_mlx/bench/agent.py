@@ -367,7 +367,8 @@ def run_agent_bench(
     call approved (the user says yes), and score it.
 
     Args:
-        session: an :class:`octo_mlx.agent.session.Session` (its agent is reused, its device replaced).
+        session: an :class:`octo_mlx.agent.session.Session` (its agent is reused; its confirm,
+            re-plan bound and device are put back as they were when the run ends).
         requests: the request set.
         source: what to name it in the report (its file).
         progress: called with (done, total) after each run.
@@ -377,6 +378,14 @@ def run_agent_bench(
     missing = sorted({c.function for r in requests for c in r.calls} - set(functions))
     if missing:
         raise OctoError(f"the agent's domains lack {', '.join(missing[:3])}: activate the requests' domains")
+    saved = agent.confirm, agent.max_replans, agent.state
+    try:
+        return _run_requests(agent, requests, source, replans, progress, functions)
+    finally:
+        agent.confirm, agent.max_replans, agent.state = saved
+
+
+def _run_requests(agent, requests, source, replans, progress, functions) -> AgentBenchResult:
     agent.confirm = lambda event: True
     result = AgentBenchResult(source, dict(agent.adapters))
     total, done, t0 = len(requests) * len(replans), 0, time.perf_counter()

@@ -341,10 +341,7 @@ class Engine:
                 job.put(Text(pieces[-1]))
 
         trace = self.agent.run(query, on_event, cancel=job.cancelled.is_set)
-        timings = [trace.plan_timing, *(r.timing for r in trace.replans)]
-        timings += [a.timing for s in trace.steps for a in s.attempts]
-        prompt = sum(t.prompt_tokens or 0 for t in timings if t is not None)
-        generated = sum(t.gen_tokens or 0 for t in timings if t is not None)
+        prompt, generated = trace.token_counts()
         job.tokens = generated
         pieces.append(f"{trace.status}: {len(trace.steps)} step(s)")
         job.put(Text(pieces[-1]))
