@@ -101,6 +101,12 @@ def _synth_args(p):
         help="offline plans: share of multi-step plans that also teach re-planning after a failed step",
     )
     p.add_argument(
+        "--generic-phrasing",
+        action="store_true",
+        help="offline: phrase every domain from its functions' specs alone, even a bundled one "
+        "with a hand-written phrase bank (to measure the generic synthesizer)",
+    )
+    p.add_argument(
         "--task",
         default="plan",
         choices=["plan", "action"],
@@ -181,6 +187,7 @@ def _data_synth(a):
         overwrite=a.overwrite,
         task=a.task,
         replan=a.replan,
+        generic_phrasing=a.generic_phrasing,
     )
     with ui.synth_progress(config.n) as progress:
         report = run.synthesize(config, progress)

@@ -65,6 +65,9 @@ class SynthConfig:
         replan: offline planner data only: share of multi-step plans that also give a re-plan
             example (a step failed in the simulated world -> the steps left;
             :mod:`octo_mlx.synth.replan`), added to the plan's own split.
+        generic_phrasing: offline only: phrase every domain from its functions' specs alone
+            (octo_mlx.synth.phrasebank.generic), even a bundled domain that has a hand-written
+            bank (to measure the generic synthesizer against the bank).
         task: "plan" (planner examples, with each step's gold call) or "action" (action-model
             examples made from the steps of such plans: offline, ``n`` counts them; with a
             teacher, ``n`` counts the plans asked for, as it does for "plan").
@@ -98,6 +101,7 @@ class SynthConfig:
     overwrite: bool = False
     task: str = "plan"
     replan: float = 0.0
+    generic_phrasing: bool = False
 
     def __post_init__(self):
         if self.n < 1:
@@ -121,6 +125,8 @@ class SynthConfig:
             raise OctoError(f"bad --task {self.task!r}: {' or '.join(TASKS)}")
         if self.replan and (self.task != "plan" or self.uses_teacher):
             raise OctoError("--replan makes offline planner data only (--task plan, no --base-url)")
+        if self.generic_phrasing and self.uses_teacher:
+            raise OctoError("is for the offline synthesizer (no --base-url)", "--generic-phrasing")
         if self.multi_domain and len(self.domains) < 2:
             raise OctoError("--multi-domain needs at least two --domain")
         if self.response_format not in ("auto", "json_schema", "json_object", "none"):

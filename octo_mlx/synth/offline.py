@@ -24,9 +24,10 @@ returned there (phrasebank/gold.py); a draw whose dependent step names nothing (
 nothing) is drawn again. Examples carry ``calls`` and ``world`` (seed, digest of the final
 state); :meth:`OfflineDataset.action_splits` turns the steps into action-model examples.
 
-Domains without a phrase bank (a user's JSON/YAML file) fall back to generic templates built
-from the function spec (see phrasebank/generic.py): usable, but clearly weaker. A bundled
-domain with a function the bank lacks is an error, never a silent fallback.
+Domains without a phrase bank (a user's JSON/YAML file) are phrased from their function specs
+alone (phrasebank/generic.py: verb phrases from names, values from schemas, six families); a
+bundled domain can be phrased that way too (``generic_phrasing``), to measure it against the
+bank. A bundled domain with a function the bank lacks is an error, never a silent fallback.
 """
 
 from __future__ import annotations
@@ -217,10 +218,12 @@ def synthesize_offline(
     holdout: float | None = None,
     consumer_bias: float = CONSUMER_BIAS,
     wordings: bool = False,
+    generic_phrasing: bool = False,
 ) -> OfflineDataset:
     """Same as :func:`generate_offline`, returning the family bookkeeping too (see OfflineDataset);
     ``consumer_bias``: how often a step after one with a result is a function that can use it;
-    ``wordings``: write steps with the action data's extra step templates too (not a planner's)."""
+    ``wordings``: write steps with the action data's extra step templates too (not a planner's);
+    ``generic_phrasing``: phrase every domain from its specs alone, banks unused."""
     weights = _step_weights(steps)
     if n < 1:
         raise OctoError(f"n must be >= 1, got {n}")
@@ -234,7 +237,7 @@ def synthesize_offline(
         raise OctoError("no domains given")
     if multi_domain and len(domains) < 2:
         raise OctoError("multi_domain needs at least two domains")
-    entries, generic = resolve_phrases(domains)
+    entries, generic = resolve_phrases(domains, generic_phrasing)
     _check_sizes(entries, weights, multi_domain)
     held = {e.phrases.name: holdout_families(e.phrases, holdout) for es in entries.values() for e in es}
     held[NO_FUNCTION] = holdout_families(IRRELEVANT, holdout)
@@ -319,24 +322,25 @@ def synthesize_actions(
 # --- phrase resolution ------------------------------------------------------------------------
 
 
-def resolve_phrases(domains: Sequence) -> tuple[dict[str, list[_Entry]], list[str]]:
-    """Domain name -> its functions' phrase entries; plus the names that use generic phrasing.
+def resolve_phrases(domains: Sequence, generic: bool = False) -> tuple[dict[str, list[_Entry]], list[str]]:
+    """Domain name -> its functions' phrase entries; plus the names that use generic phrasing
+    (every function of a domain without a bank, and with ``generic`` every function).
 
     Raises:
         OctoError: a bundled domain's function has no bank entry (or the bank names a function
             the domain lacks, or has fewer than MIN_FAMILIES families).
     """
     out: dict[str, list[_Entry]] = {}
-    generic: list[str] = []
+    generic_names: list[str] = []
     for d in domains:
-        entries = bank(d.name)
+        entries = None if generic else bank(d.name)
         if entries is not None:
             check_bank(d, entries)
             out[d.name] = [_Entry(d.name, entries[f.name]) for f in d.functions]
         else:
             out[d.name] = [_Entry(d.name, generic_phrases(f)) for f in d.functions]
-            generic.extend(f.name for f in d.functions)
-    return out, generic
+            generic_names.extend(f.name for f in d.functions)
+    return out, generic_names
 
 
 def check_bank(domain, entries: Mapping[str, FunctionPhrases]) -> None:

@@ -75,6 +75,7 @@ def _run_offline(config: SynthConfig, domains: list, progress) -> SynthReport:
         irrelevant=config.irrelevant,
         multi_domain=config.multi_domain,
         fractions=config.fractions,
+        generic_phrasing=config.generic_phrasing,
     )
     if config.holdout is not None:
         kwargs["holdout"] = config.holdout

@@ -1,76 +1,129 @@
-"""Fallback phrasing for functions without a hand-written bank (user-defined domains).
+"""Phrasing for any function, from its spec alone: the offline synthesizer's road for a user's
+own tools (a domain without a hand-written bank), no network.
 
-Built only from what the function spec says: its name ("search_products" -> "search
-products"), its description's first sentence ("Searches the catalogue..." -> "search the
-catalogue..."), and its parameters (enum values, schema examples, min/max, and name-based
-guesses such as ``*time`` -> "18:30", ``*phone*`` -> E.164). This is clearly weaker than a
-hand-written bank: four mechanical families, values in ``name value`` form, no dependent
-phrasings. Write a bank module (see android.py) when a domain matters.
+What a spec gives, and what is made of it:
+
+- **a verb phrase** from the name ("book_flight" -> "book a flight", "get_weather_forecast" ->
+  "get the weather forecast", "add_to_cart" -> "add to the cart", "weatherForecast" -> "get the
+  weather forecast"): the step's head and every family's;
+- **values** from each parameter's schema: ``const``, ``enum``, examples (the function's, the
+  schema's, and values quoted after "e.g." in the parameter's description), ``format`` (date,
+  date-time, time, email, uri, uuid), numeric ranges, arrays, and otherwise the parameter's
+  *role* read from its name and description (a city, a person, an email address, a date, an
+  amount, a file path, a search query, a message, an id...). A value that breaks the schema's
+  ``pattern`` is replaced by an example that keeps it, or left out when the parameter is optional;
+- **a phrase per value**, led by the preposition its role calls for ("from Paris", "to Rome", "on
+  June 14", "at 7:30 pm", "for Mia", "saying ...", "called ..."): canonical in steps ("at 19:30"),
+  written as people write them in queries ("at 7:30 pm", "tomorrow", "(415) 555-0134");
+- **six phrasing families**: imperative, polite request, statement of need, the description's
+  own words, terse note and casual typing; one (the statement of need) is held out for the
+  test split;
+- **step templates** with canonical values: "Book a flight from Paris to Rome on June 14"
+  (the planner's two), the description's wording (held out: the action data's test split only),
+  and more wordings for the action data's training split.
+
+A bundled domain uses its hand-written bank, the better source; ``resolve_phrases(...,
+generic=True)`` (``octo-mlx data synth --generic-phrasing``) phrases it with this module instead,
+which is how its quality is measured against the bank (RESULTS.md).
 """
 
 from __future__ import annotations
 
 import random
 import re
+import string
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from octo_mlx.synth.phrasebank import pools
-from octo_mlx.synth.phrasebank.slots import clock, code, day, email_address, person, phone, pick
+from octo_mlx.synth.phrasebank.slots import (
+    clock,
+    code,
+    day,
+    email_address,
+    money,
+    person,
+    phone,
+    pick,
+    street_address,
+)
 from octo_mlx.synth.phrasebank.spec import FunctionPhrases, Slots, fam
 
+HOLDOUT = "need"  # the family only the test split uses: statements of need ("I need to ...")
 
-def generic_phrases(function: Any) -> FunctionPhrases:
-    """A FunctionPhrases for any Function (name, description, JSON-schema parameters).
-
-    Args:
-        function: an ``octo_mlx.functions.Function``.
-    """
-    words = function.name.replace("_", " ").strip()
-    desc = _imperative(function.description) or words
-    props: dict = function.parameters.get("properties", {}) or {}
-    required = set(function.parameters.get("required", []) or [])
-    examples = [e for e in function.parameters.get("examples", []) or [] if isinstance(e, dict)]
-
-    def sample(r: random.Random) -> Slots:
-        args: dict[str, Any] = {}
-        for pname, schema in props.items():
-            if pname in required or r.random() < 0.4:
-                value = _value(r, pname, schema or {}, examples)
-                if value is not None:
-                    args[pname] = value
-        shown = ", ".join(f"{p.replace('_', ' ')} {_fmt(v)}" for p, v in args.items())
-        terse = ", ".join(f"{p}={_fmt(v)}" for p, v in args.items())
-        return Slots(
-            args,
-            {
-                "with": f" with {shown}" if shown else "",
-                "with_q": f" with {shown}" if shown else "",
-                "with_q2": f": {terse}" if terse else "",
-                "with_q3": f" for {shown}" if shown else "",
-            },
-        )
-
-    return FunctionPhrases(
-        function.name,
-        sample,
-        steps=(f"{_cap(words)}{{with}}", f"Use {function.name}{{with}}", f"Call {function.name}{{with}}"),
-        families=(
-            fam("direct", "vp", f"{words}{{with_q}}", f"{words} for me{{with_q}}"),
-            fam("describe", "vp", f"{desc}{{with_q3}}"),
-            fam("need", "s", f"I need to {words}{{with_q}}", f"I want to {desc}{{with_q3}}"),
-            fam("terse", "t", f"{function.name}{{with_q2}}", f"{words}{{with_q2}}"),
-        ),
-        holdout="need",
-    )
+# Verbs whose object takes "the", "a", or no article; a name that starts with none of them is a
+# noun phrase ("weather_forecast") and is asked for with "get the ...".
+_THE = set(
+    "get check view show fetch retrieve read track cancel delete remove update open close stop pause resume "
+    "lock unlock refresh clear reset mute unmute download print rate review edit modify archive rename move "
+    "copy save confirm approve reject accept decline return refund mark complete finish end dismiss set "
+    "change adjust increase decrease raise lower toggle switch activate deactivate".split()
+)
+_A = set(
+    "create add register book make send schedule submit post upload buy order rent reserve start "
+    "generate write draft log record report request file take plan issue build new".split()
+)
+_BARE = set(
+    "search find lookup look list browse explore query play turn enable disable connect disconnect "
+    "convert translate calculate compute compare navigate call text email message pay transfer sync "
+    "install uninstall login logout sign subscribe unsubscribe follow unfollow like go run watch listen "
+    "apply estimate count predict analyze analyse summarize summarise scan share invite notify remind".split()
+)
+_PREPOSITIONS = {"to", "on", "from", "in", "into", "for", "with", "at", "by", "of", "onto", "about"}
+_DETERMINERS = {"a", "an", "the", "my", "your", "all", "some", "this", "that", "our"}
 
 
-def _cap(text: str) -> str:
-    return text[:1].upper() + text[1:]
+def _words(name: str) -> list[str]:
+    """ "getWeatherForecast" / "get_weather_forecast" -> ["get", "weather", "forecast"]."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name).replace("_", " ").replace("-", " ")
+    return [w.lower() for w in spaced.split()]
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" and not word.startswith(("uni", "use", "eu")) else "a"
+
+
+def _with_articles(rest: list[str]) -> list[str]:
+    """ "on nest hub" -> "on the nest hub": a preposition inside the name gets its article."""
+    out: list[str] = []
+    for i, w in enumerate(rest):
+        out.append(w)
+        nxt = rest[i + 1] if i + 1 < len(rest) else None
+        if w in _PREPOSITIONS and nxt and nxt not in _DETERMINERS and nxt not in _PREPOSITIONS:
+            out.append("the")
+    return out
+
+
+def verb_phrase(name: str) -> tuple[str, str]:
+    """(verb phrase, its object) of a function name: ("book a flight", "flight")."""
+    words = _words(name) or [name]
+    verbs = _THE | _A | _BARE
+    if len(words) > 3 and words[1] in ("or", "and") and words[0] in verbs and words[2] in verbs:
+        # "open_or_lock_door" -> "open or lock the door"
+        tail, tail_noun = verb_phrase("_".join(words[2:]))
+        return f"{words[0]} {words[1]} {tail}", tail_noun
+    verb, rest = words[0], words[1:]
+    if verb not in verbs:
+        rest, verb = words, "get"
+        article = "the"
+    elif not rest:
+        return verb, verb
+    elif rest[0] in _DETERMINERS or rest[0] in _PREPOSITIONS or verb in _BARE:
+        article = ""
+    elif verb in _A and not rest[-1].endswith("s"):
+        article = _article(rest[0])
+    else:
+        article = "the"
+    noun = " ".join(w for w in rest if w not in _PREPOSITIONS and w not in _DETERMINERS) or verb
+    body = _with_articles(rest)
+    return " ".join([verb, *([article] if article else []), *body]), noun
 
 
 def _imperative(description: str) -> str:
     """First sentence, third person turned imperative: "Searches the shop." -> "search the shop"."""
-    first = re.split(r"(?<=[.!?])\s", description.strip(), maxsplit=1)[0].rstrip(".!? ")
+    first = re.split(r"(?<=[.!?])\s", (description or "").strip(), maxsplit=1)[0].rstrip(".!? ")
     if not first:
         return ""
     verb, _, rest = first.partition(" ")
@@ -84,65 +137,547 @@ def _imperative(description: str) -> str:
     return f"{low} {rest}".strip()
 
 
-def _fmt(v: Any) -> str:
+# --- values ----------------------------------------------------------------------------------------
+
+# Roles, by the words a parameter's name (or description) holds; the first that matches wins.
+_ROLES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("email", ("email", "e-mail")),
+    ("phone", ("phone", "mobile", "telephone", "tel", "msisdn")),
+    ("url", ("url", "link", "uri", "website", "webpage")),
+    ("path", ("path", "file", "filename", "folder", "directory", "dir")),
+    ("datetime", ("datetime", "timestamp")),
+    ("date", ("date", "day", "birthday", "deadline", "checkin", "checkout", "check_in", "check_out")),
+    ("time", ("time", "hour", "clock")),
+    ("origin", ("origin", "from", "source", "departure", "depart", "start")),
+    ("destination", ("destination", "to", "dest", "arrival", "target")),
+    ("place", ("city", "location", "place", "where", "region", "area", "town", "venue")),
+    ("address", ("address", "street")),
+    ("country", ("country", "nation")),
+    ("language", ("language", "lang", "locale")),
+    ("currency", ("currency",)),
+    ("amount", ("amount", "price", "cost", "budget", "total", "fee", "balance", "salary", "payment")),
+    ("count", ("count", "quantity", "qty", "number_of", "num", "limit", "max", "size", "nights", "guests")),
+    (
+        "person",
+        (
+            "contact",
+            "recipient",
+            "person",
+            "attendee",
+            "passenger",
+            "guest",
+            "user",
+            "owner",
+            "assignee",
+            "friend",
+            "customer",
+            "patient",
+            "author",
+            "sender",
+            "to_name",
+            "who",
+            "holder",
+        ),
+    ),
+    ("id", ("id", "code", "reference", "ref", "sku", "isbn", "key", "token", "number", "no")),
+    ("query", ("query", "keyword", "keywords", "search", "term", "topic", "q", "question")),
+    ("title", ("title", "subject", "label", "name", "heading", "headline")),
+    (
+        "message",
+        (
+            "message",
+            "body",
+            "content",
+            "text",
+            "note",
+            "comment",
+            "description",
+            "reason",
+            "msg",
+            "caption",
+            "notes",
+            "details",
+            "summary",
+            "prompt",
+        ),
+    ),
+)
+_VAGUE = {"origin", "destination", "id"}  # roles a description's words are too loose to decide
+_PEOPLE = {
+    "contact",
+    "person",
+    "user",
+    "friend",
+    "member",
+    "employee",
+    "customer",
+    "patient",
+    "guest",
+    "passenger",
+    "attendee",
+    "student",
+    "client",
+    "people",
+}
+_MESSAGES = pools.TEXT_MESSAGES
+_TITLES = pools.EVENT_TITLES + pools.ALARM_LABELS
+_QUERIES = pools.PRODUCT_QUERIES + pools.NEWS_TOPICS + pools.VIDEO_QUERIES
+_FILES = ("report.pdf", "notes.txt", "budget.xlsx", "photo.jpg", "slides.pptx", "invoice.pdf", "data.csv")
+_FOLDERS = ("Documents", "Downloads", "Desktop", "Pictures", "projects", "work")
+_THINGS = ("blue", "large", "premium", "standard", "weekly", "family", "express", "basic", "north", "green")
+
+
+def role_of(name: str, schema: dict, messaging: bool = False, noun: str = "") -> str:
+    """The role of a parameter (a key of the table above, else "text"), from its name first and
+    the first words of its description second. "number" in a name is an id unless the schema
+    is numeric; a function that sends something sends it to a person ("to" is not a city); a
+    bare "name" of a contact-like object is a person's name."""
+    words = _words(name)
+    joined = "_".join(words)
+    described = [w for w in _words(re.sub(r"[^A-Za-z ]", " ", str(schema.get("description", ""))))[:8]]
+    role = "text"
+    for source, by_name in ((words, True), (described, False)):
+        found = next(
+            (
+                role
+                for role, keys in _ROLES
+                if (by_name or role not in _VAGUE)
+                and any(
+                    (k in source and (by_name or len(k) >= 4)) or (by_name and "_" in k and k in joined)
+                    for k in keys
+                )
+            ),
+            None,
+        )
+        if found is not None:
+            role = found
+            break
+    if role == "id" and schema.get("type") in ("integer", "number"):
+        return "count"
+    if messaging and role == "destination":
+        return "person"
+    if role == "title" and words == ["name"] and set(_words(noun)) & _PEOPLE:
+        return "person"
+    return role
+
+
+def described_examples(schema: dict) -> list[str]:
+    """Values a description quotes as examples: 'e.g. "Paris" or "Rome"' -> ["Paris", "Rome"]."""
+    text = str(schema.get("description", ""))
+    at = re.search(r"\b(e\.g\.|for example|such as|like)\s*", text, re.IGNORECASE)
+    if not at:
+        return []
+    tail = text[at.end() :]
+    return re.findall(r"[\"'“‘]([^\"'”’]{1,60})[\"'”’]", tail)
+
+
+@dataclass(frozen=True)
+class Value:
+    """One argument: its value, the role that decides its phrase, and how it is written (the
+    step's canonical text, and a query-side rendering drawn with it)."""
+
+    name: str
+    value: Any
+    role: str
+    canonical: str
+    spoken: str
+
+
+def _fits(value: Any, schema: dict) -> bool:
+    pattern = schema.get("pattern")
+    if isinstance(value, str):
+        if pattern and not re.search(pattern, value):
+            return False
+        if len(value) < schema.get("minLength", 0) or len(value) > schema.get("maxLength", 10**9):
+            return False
+    return True
+
+
+_CLASSES = {
+    r"\d": string.digits,
+    "[0-9]": string.digits,
+    "[A-Z]": string.ascii_uppercase,
+    "[a-z]": string.ascii_lowercase,
+    "[A-Za-z]": string.ascii_letters,
+    "[a-zA-Z]": string.ascii_letters,
+    "[A-Z0-9]": string.ascii_uppercase + string.digits,
+    "[A-Za-z0-9]": string.ascii_letters + string.digits,
+    "[a-z0-9]": string.ascii_lowercase + string.digits,
+    r"\w": string.ascii_letters + string.digits,
+}
+_PIECE = re.compile(r"(\\d|\\w|\[[^\]]+\]|\\.|[^\\\[\]{}()+*?|^$.])(\{(\d+)(?:,(\d+))?\}|[+*?])?")
+
+
+def _bracket(atom: str) -> str:
+    """The characters of a bracket class such as ``[1-9]`` or ``[A-F0-9_]`` ("" for a negated one)."""
+    inner = atom[1:-1]
+    if inner.startswith("^"):
+        return ""
+    chars = ""
+    for lo, hi, one in re.findall(r"(\w)-(\w)|(\\?.)", inner):
+        chars += "".join(map(chr, range(ord(lo), ord(hi) + 1))) if lo else one[-1]
+    return chars
+
+
+def from_pattern(r: random.Random, pattern: str) -> str | None:
+    """A string matching a simple anchored ``pattern`` (character classes such as ``\\d``,
+    ``[A-Z]``, ``[A-Z0-9]``, literal characters, counts ``{n}``, ``{m,n}``, ``+``, ``*``, ``?``):
+    "^[A-Z]{2}\\d{4}$" -> "QX4821". None for anything richer (groups, alternation, dots)."""
+    body = pattern.removeprefix("^").removesuffix("$")
+    out, at = [], 0
+    while at < len(body):
+        m = _PIECE.match(body, at)
+        if m is None:
+            return None
+        atom, count, lo, hi = m.group(1), m.group(2), m.group(3), m.group(4)
+        if atom in _CLASSES:
+            chars = _CLASSES[atom]
+        elif atom.startswith("["):
+            chars = _bracket(atom)
+            if not chars:
+                return None
+        else:
+            chars = atom[-1]  # a literal, escaped or not
+        if count is None:
+            n = 1
+        elif count == "+":
+            n = r.randint(1, 4)
+        elif count == "*":
+            n = r.randint(0, 3)
+        elif count == "?":
+            n = r.randint(0, 1)
+        else:
+            n = r.randint(int(lo), int(hi) if hi else int(lo))
+        out.append("".join(r.choice(chars) for _ in range(n)))
+        at = m.end()
+    text = "".join(out)
+    return text if re.search(pattern, text) else None
+
+
+def _number(r: random.Random, schema: dict, role: str) -> tuple[Any, str]:
+    integer = schema.get("type") == "integer"
+    lo = schema.get("minimum")
+    if lo is None and "exclusiveMinimum" in schema:
+        lo = schema["exclusiveMinimum"] + (1 if integer else 0.01)
+    hi = schema.get("maximum")
+    if hi is None and "exclusiveMaximum" in schema:
+        hi = schema["exclusiveMaximum"] - (1 if integer else 0.01)
+    if role == "amount" and lo is None and hi is None:
+        amount, shown = money(r)
+        return (int(amount) if integer else amount), shown
+    lo = 1 if lo is None else lo
+    hi = max(lo, hi if hi is not None else (lo + (9 if role == "count" else 99)))
+    n = r.randint(int(lo), int(hi)) if integer or r.random() < 0.7 else round(r.uniform(lo, hi), 1)
+    return (int(n) if integer else float(n)), str(n)
+
+
+def _text_value(r: random.Random, role: str, name: str) -> tuple[str, str]:
+    """(canonical, as a user writes it) of a string by its role."""
+    if role == "email":
+        v = email_address(r)
+        return v, v
+    if role == "phone":
+        return phone(r)
+    if role == "url":
+        v = f"https://{pick(r, ('example.com', 'acme.io', 'news.site', 'shop.example'))}/{code(r, 5).lower()}"
+        return v, v
+    if role == "path":
+        v = f"{pick(r, _FOLDERS)}/{pick(r, _FILES)}"
+        return v, v
+    if role in ("origin", "destination", "place"):
+        v = pick(r, pools.CITIES)
+        return v, v
+    if role == "address":
+        v = street_address(r)
+        return v, v
+    if role == "country":
+        v = pick(r, pools.COUNTRIES)
+        return v, v
+    if role == "language":
+        full, iso = pick(r, pools.LANGUAGES)
+        return iso, full
+    if role == "currency":
+        iso = pick(r, pools.CURRENCIES)[0]
+        return iso, iso
+    if role == "person":
+        v = person(r, relations=False)
+        return v, v
+    if role == "id":
+        v = code(r, 8, string.digits) if "number" in name or name.endswith("no") else code(r)
+        return v, v
+    if role == "query":
+        v = pick(r, _QUERIES)
+        return v, v
+    if role == "title":
+        v = pick(r, _TITLES)
+        return v, v
+    if role == "message":
+        v = pick(r, _MESSAGES)
+        return v, v
+    words = " ".join(_words(name))
+    v = f"{pick(r, _THINGS)} {words}".strip()
+    return v, v
+
+
+def sample_value(
+    r: random.Random,
+    name: str,
+    schema: dict,
+    examples: Sequence[dict] = (),
+    messaging: bool = False,
+    noun: str = "",
+) -> Value | None:
+    """A value for parameter ``name`` valid against ``schema``, with its role and written forms;
+    None when no valid value can be made (an optional parameter is then left out).
+    ``messaging`` and ``noun`` as for :func:`role_of`."""
+    role = role_of(name, schema, messaging, noun)
+    kind = schema.get("type")
+    if "const" in schema:
+        return _plain(name, schema["const"], "enum")
+    if schema.get("enum"):
+        return _plain(name, pick(r, list(schema["enum"])), "enum")
+    seen = [e[name] for e in examples if isinstance(e, dict) and name in e]
+    seen += list(schema.get("examples", []) or [])
+    if kind in (None, "string"):
+        seen += described_examples(schema)
+    seen = [v for v in seen if _fits(v, schema) and (kind is None or _json_type(v) == kind)]
+    if seen and r.random() < (0.6 if role == "text" else 0.15):  # a role of its own draws fresh values
+        return _plain(name, pick(r, seen), role)
+    fmt = schema.get("format")
+    if kind == "boolean":
+        return _plain(name, r.random() < 0.5, "flag")
+    if kind in ("integer", "number"):
+        value, shown = _number(r, schema, role)
+        return Value(name, value, role, _show(value), shown)
+    if kind == "array":
+        items = schema.get("items") or {}
+        n = max(int(schema.get("minItems", 1)), 1)
+        got = [sample_value(r, name.rstrip("s"), items, ()) for _ in range(min(n + r.randint(0, 1), 3))]
+        if any(g is None for g in got):
+            return None
+        values = (
+            list(dict.fromkeys(g.value for g in got))
+            if all(isinstance(g.value, str) for g in got)
+            else [g.value for g in got]
+        )
+        shown = " and ".join(_show(v) for v in values)
+        return Value(name, values, role, shown, shown)
+    if kind not in (None, "string"):
+        return _plain(name, pick(r, seen), role) if seen else None
+    if fmt == "date" or role == "date":
+        iso, query, step = day(r)
+        if _fits(iso, schema):
+            return Value(name, iso, "date", step, query)
+    if fmt == "date-time" or role == "datetime":
+        iso, query, step = day(r)
+        hhmm, spoken = clock(r)
+        if _fits(f"{iso}T{hhmm}:00", schema):
+            return Value(name, f"{iso}T{hhmm}:00", "datetime", f"{step} at {hhmm}", f"{query} at {spoken}")
+    if fmt == "time" or role == "time":
+        hhmm, spoken = clock(r)
+        if _fits(hhmm, schema):
+            return Value(name, hhmm, "time", hhmm, spoken)
+        role = "text"
+    if fmt == "email":
+        role = "email"
+    if fmt in ("uri", "url"):
+        role = "url"
+    if fmt == "uuid":
+        value = str(uuid.UUID(int=r.getrandbits(128)))
+        return Value(name, value, "id", value, value)
+    value, shown = _text_value(r, role, name)
+    if not _fits(value, schema):
+        made = from_pattern(r, schema["pattern"]) if schema.get("pattern") else None
+        if made is not None and _fits(made, schema) and (not seen or r.random() < 0.7):
+            return Value(name, made, role, made, made)
+        return _plain(name, pick(r, seen), role) if seen else None
+    return Value(name, value, role, value, shown)
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _show(v: Any) -> str:
     if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str) and " " in v:
-        return f'"{v}"'
+        return "on" if v else "off"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, list):
+        return " and ".join(_show(x) for x in v)
     return str(v)
 
 
-def _value(r: random.Random, name: str, schema: dict, examples: list[dict]) -> Any:
-    """A plausible value; a guessed string that breaks the schema's pattern falls back to an example."""
-    value = _guess(r, name, schema, examples)
-    pattern = schema.get("pattern")
-    if isinstance(value, str) and pattern and not re.search(pattern, value):
-        seen = [e[name] for e in examples if name in e] + list(schema.get("examples", []) or [])
-        return pick(r, seen) if seen else None
-    return value
+def _plain(name: str, value: Any, role: str) -> Value:
+    shown = _show(value)
+    return Value(name, value, role, shown, shown)
 
 
-def _guess(r: random.Random, name: str, schema: dict, examples: list[dict]) -> Any:
-    """Enum, examples, bounds, then guesses from the parameter's name."""
-    if schema.get("enum"):
-        return pick(r, schema["enum"])
-    seen = [e[name] for e in examples if name in e]
-    seen += list(schema.get("examples", []) or [])
-    t = schema.get("type")
-    if t == "boolean":
-        return r.random() < 0.5
-    if t in ("integer", "number"):
-        lo = schema.get(
-            "minimum", schema.get("exclusiveMinimum", 0) + (1 if "exclusiveMinimum" in schema else 0)
+# --- phrases ---------------------------------------------------------------------------------------
+
+
+def _quoted(text: str) -> str:
+    return f'"{text}"'
+
+
+def phrase(v: Value, step: bool, r: random.Random | None = None, messaging: bool = False) -> str:
+    """The phrase that carries one value: canonical for a step (``step``), else as a user
+    writes it, its wording drawn from ``r``. ``messaging``: the function sends something, so a
+    person or address is its recipient ("to Mia"), not its beneficiary ("for Mia")."""
+    words = " ".join(_words(v.name))
+    text = v.canonical if step else v.spoken
+    choose = (lambda options: options[0]) if step or r is None else (lambda options: r.choice(options))
+    role = v.role
+    if role == "flag":
+        on = bool(v.value)
+        return choose(
+            [f"with {words} {'on' if on else 'off'}", f"with {words}" if on else f"without {words}"]
         )
-        hi = schema.get("maximum", max(lo + 10, 10))
-        n = r.randint(int(lo), int(hi)) if hi >= lo else int(lo)
-        return n if t == "integer" else float(n)
-    if t not in (None, "string"):
-        return pick(r, seen) if seen else None
-    if seen and r.random() < 0.5:
-        return pick(r, seen)
-    key = name.lower()
-    if "email" in key:
-        return email_address(r)
-    if "phone" in key or "number" in key and "phone" in str(schema.get("description", "")).lower():
-        return phone(r)[0]
-    if "time" in key:
-        return clock(r)[0]
-    if "date" in key or key in ("check_in", "check_out"):
-        return day(r)[0]
-    if any(k in key for k in ("city", "location", "origin", "destination", "place")):
-        return pick(r, pools.CITIES)
-    if "country" in key:
-        return pick(r, pools.COUNTRIES)
-    if "language" in key:
-        return pick(r, pools.LANGUAGES)[0]
-    if "currency" in key:
-        return pick(r, pools.CURRENCIES)[0]
-    if key.endswith("id") or key.endswith("code"):
-        return code(r)
-    if "name" in key or "contact" in key or "recipient" in key:
-        return person(r)
-    if seen:
-        return pick(r, seen)
-    return pick(r, pools.PRODUCT_QUERIES + pools.NEWS_TOPICS + pools.VIDEO_QUERIES)
+    if role == "enum":
+        return choose([f"with {words} {text}", f"with {text} {words}", f"{words}: {text}"])
+    if role == "origin":
+        return f"from {text}"
+    if role == "destination":
+        return f"to {text}"
+    if role in ("date", "datetime"):
+        if re.match(r"\d", text):  # a value taken from an example is written bare
+            text = f"on {text}"
+        if set(_words(v.name)) & _UNTIL and text.startswith("on "):
+            text = "until " + text[3:]
+        return text
+    if role == "time":
+        return f"at {text}"
+    if role in ("place", "address", "country"):
+        return (
+            choose([f"in {text}", f"for {text}"])
+            if role != "address"
+            else choose([f"at {text}", f"to {text}"])
+        )
+    if role in ("person", "email", "phone") and messaging:
+        return f"to {text}"
+    if role == "person":
+        return f"for {text}"
+    if role == "language":
+        return f"in {text}"
+    if role == "currency":
+        return choose([f"in {text}", f"with currency {text}"])
+    if role == "query":
+        return choose([f"for {_quoted(text)}", f"about {text}", f"for {text}", f"matching {text}"])
+    if role == "title":
+        return choose([f"called {_quoted(text)}", f"titled {_quoted(text)}", f"named {text}"])
+    if role == "message":
+        return choose([f"saying {_quoted(text)}", f"with the {words} {_quoted(text)}", f": {text}"])
+    if role == "path":
+        return choose([f"at {text}", f"for the file {text}", f"for {text}"])
+    if role == "url":
+        return choose([f"at {text}", f"for {text}"])
+    return choose([f"with {words} {text}", f"{words} {text}", f"with {text} as {words}"])
+
+
+_UNTIL = {"end", "return", "out", "until", "checkout", "to", "finish", "due"}
+_ORDER = ("origin", "destination", "place", "address", "country", "date", "datetime", "time")
+
+
+def _ordered(values: Sequence[Value]) -> list[Value]:
+    rank = {role: i for i, role in enumerate(_ORDER)}
+    return sorted(values, key=lambda v: (rank.get(v.role, len(_ORDER)), values.index(v)))
+
+
+def _joined(pieces: Sequence[str]) -> str:
+    """ " from Paris to Rome on June 14": each phrase after a space (a ": text" one after none)."""
+    return "".join(p if p.startswith(":") else f" {p}" for p in pieces)
+
+
+_MESSAGING = {
+    "send",
+    "text",
+    "email",
+    "message",
+    "call",
+    "notify",
+    "share",
+    "invite",
+    "remind",
+    "forward",
+    "reply",
+}
+
+
+# --- the entry -------------------------------------------------------------------------------------
+
+
+def generic_phrases(function: Any) -> FunctionPhrases:
+    """A FunctionPhrases for any Function (name, description, JSON-schema parameters).
+
+    Args:
+        function: an ``octo_mlx.functions.Function``.
+    """
+    vp, noun = verb_phrase(function.name)
+    desc = _imperative(function.description) or vp
+    props: dict = function.parameters.get("properties", {}) or {}
+    required = set(function.parameters.get("required", []) or [])
+    examples = [e for e in function.parameters.get("examples", []) or [] if isinstance(e, dict)]
+    messaging = bool(set(_words(function.name)) & _MESSAGING)
+
+    def sample(r: random.Random) -> Slots:
+        chosen: list[Value] = []
+        for pname, schema in props.items():
+            schema = schema or {}
+            optional = pname not in required
+            if optional and r.random() < (0.7 if "default" in schema else 0.45):
+                continue
+            value = sample_value(r, pname, schema, examples, messaging, noun)
+            if value is None:
+                if optional:
+                    continue
+                value = Value(pname, None, "text", "", "")  # no valid value: the call is refused, drawn again
+            chosen.append(value)
+        ordered = _ordered(chosen)
+        step = _joined([phrase(v, True, None, messaging) for v in ordered])
+        asked = _joined([phrase(v, False, r, messaging) for v in ordered])
+        timed = [v for v in ordered if v.role in ("date", "datetime", "time")]
+        listed = ", ".join(f"{' '.join(_words(v.name))} {v.canonical}" for v in ordered if v not in timed)
+        terse = ", ".join(v.spoken for v in ordered)
+        return Slots(
+            {v.name: v.value for v in chosen},
+            {
+                "s": step,
+                "a": asked,
+                "w": (f" with {listed}" if listed else "") + _joined([phrase(v, True) for v in timed]),
+                "t": f": {terse}" if terse else "",
+            },
+        )
+
+    cap = _cap
+    return FunctionPhrases(
+        function.name,
+        sample,
+        steps=(
+            f"{cap(vp)}{{s}}",
+            f"{cap(vp)}{{w}}",
+            f"{cap(desc)}{{s}}",  # held out: the action data's test split only
+            f"Please {vp}{{s}}",
+            f"{cap(vp)} now{{s}}",
+        ),
+        families=(
+            fam("direct", "vp", f"{vp}{{a}}", f"{vp} for me{{a}}"),
+            fam("ask", "q", f"could you {vp}{{a}}", f"can you please {vp}{{a}}", f"would you {vp}{{a}}"),
+            fam(HOLDOUT, "s", f"I need to {vp}{{a}}", f"I want to {vp}{{a}}", f"I have to {vp}{{a}}"),
+            fam("describe", "vp", f"{desc}{{a}}"),
+            fam("terse", "t", f"{noun}{{t}}", f"{vp}{{t}}"),
+            fam("casual", "vp", f"{vp}{{a}} pls", f"just {vp}{{a}}", f"{vp}{{a}} real quick"),
+        ),
+        holdout=HOLDOUT,
+    )
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
