@@ -137,10 +137,13 @@ def known_functions(
 
 
 def generator_problem(gen: Any) -> str | None:
-    """Why ``gen`` is not a generator name ('offline' or 'teacher:<model>'); None when it is."""
-    if isinstance(gen, str) and (gen == "offline" or (gen.startswith("teacher:") and len(gen) > 8)):
+    """Why ``gen`` is not a generator name ('offline', 'teacher:<model>' or 'import:<format>',
+    what `octo-mlx data import` writes); None when it is."""
+    if isinstance(gen, str) and (
+        gen == "offline" or any(gen.startswith(p) and len(gen) > len(p) for p in ("teacher:", "import:"))
+    ):
         return None
-    return f"'generator' must be 'offline' or 'teacher:<model>', got {gen!r}"
+    return f"'generator' must be 'offline', 'teacher:<model>' or 'import:<format>', got {gen!r}"
 
 
 def function_of(known: Mapping[str, Any] | None, domains: Sequence[str], name: str) -> Any:

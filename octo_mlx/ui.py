@@ -72,6 +72,37 @@ def show_data_stats(st) -> None:
         console.print(table)
 
 
+def show_import(report) -> None:
+    """`octo-mlx data import`: what was read, kept and dropped (by reason, with the first few rows)."""
+    table = Table(title=f"import: {report.source} ({report.format})", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("output", f"{report.out} (tools.json, planner/, action/, import.json)")
+    table.add_row("rows / kept", f"{report.rows} / {report.kept}")
+    table.add_row("splits", "  ".join(f"{k} {v}" for k, v in report.counts.items()))
+    table.add_row(
+        "tools", str(report.tools) + (f" ({len(report.renamed)} renamed)" if report.renamed else "")
+    )
+    if report.license:
+        table.add_row("licence", report.license)
+    if report.dropped:
+        table.add_row("dropped", ", ".join(f"{k} {n}" for k, n in report.dropped.most_common()))
+    if report.conflicts:
+        table.add_row("tool conflicts", f"{len(report.conflicts)} (first definition kept)")
+    console.print(table)
+    for p in report.problems[:5]:
+        console.print(f"[yellow]dropped[/] {p}")
+    if len(report.problems) > 5:
+        console.print(f"... every dropped row is in {report.out / 'import.json'}")
+
+
+def show_export_counts(counts, to) -> None:
+    """`octo-mlx data export`: the rows written per split."""
+    written = ", ".join(f"{k}: {v}" for k, v in counts.items() if k != "skipped")
+    skipped = f" ({counts['skipped']} without gold calls skipped)" if counts.get("skipped") else ""
+    console.print(f"wrote {written} to {to}{skipped}")
+
+
 def show_exported_hf(dataset_dict, to) -> None:
     """`octo-mlx data export-hf`: the splits saved and where."""
     console.print(f"saved {', '.join(f'{k}: {len(v)}' for k, v in dataset_dict.items())} to {to}")

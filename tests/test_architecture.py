@@ -29,6 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("llm", "adapters"),  # the one OpenAI-compatible client; what trains beside a frozen base
     ("resident",),  # one base in memory, adapters switched per request
     ("train", "synth", "planner", "action"),  # making planners and their data; planning; calls
+    ("imports",),  # other function-calling datasets in (their calls written as steps), ours out
     ("eval",),  # scoring planners (may run everything below)
     ("agent",),  # plan, act, observe, re-plan: the loop, its events and traces
     ("bench",),  # timing against named peers

@@ -26,6 +26,8 @@ ARGS = {
     "data stats": ["data/planner"],
     "data synth": ["--offline", "--n", "10"],
     "data export-hf": ["data/planner", "--to", "hf"],
+    "data import": ["calls.jsonl", "--out", "data/mine"],
+    "data export": ["data/planner", "--out", "openai"],
     "train": ["--recipe", str(ROOT / "recipes" / "demo-smollm2.yaml")],
     "adapters combine": ["runs/a/last", "runs/b/last", "--weights", "0.5", "0.5", "--out", "ab"],
     "adapters fuse": ["runs/x/last", "--out", "fused"],

@@ -213,3 +213,68 @@ def _data_export_hf(a):
     if not a.to:
         raise OctoError("give --to FOLDER for the saved DatasetDict")
     ui.show_exported_hf(_reader(_dataset_dir(a)).export_hf(a.dir, a.to, overwrite=a.overwrite), a.to)
+
+
+def _import_args(p):
+    p.add_argument(
+        "source", nargs="?", help="a .jsonl/.json/.parquet file, a folder of them, or a dataset name"
+    )
+    p.add_argument(
+        "--format",
+        default="auto",
+        choices=["auto", "openai", "xlam", "hermes", "sharegpt", "glaive", "toolace", "taskbench"],
+        help="the source's format (default: told from its first row)",
+    )
+    p.add_argument("--out", required=False, help="output folder: tools.json, planner/, action/, import.json")
+    p.add_argument("--name", default="imported", help="the domain name of the imported tools")
+    p.add_argument(
+        "--tools", default=None, help="TaskBench: the tool graph (default: tool_desc.json beside it)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="the train/valid/test shuffle")
+    p.add_argument("--strict", action="store_true", help="fail when any row is dropped")
+    p.add_argument("--overwrite", action="store_true", help="replace an --out folder that holds something")
+
+
+@command(
+    "data import",
+    "octo_mlx.imports.run:import_dataset",
+    "read a function-calling dataset (OpenAI, xLAM, Hermes, ShareGPT, Glaive, ToolACE, TaskBench) "
+    "into planner and action data",
+    _import_args,
+)
+def _data_import(a):
+    from octo_mlx import ui
+    from octo_mlx.errors import OctoError
+    from octo_mlx.imports.run import import_dataset
+
+    if not a.source or not a.out:
+        raise OctoError("give the source and --out, e.g. `octo-mlx data import calls.jsonl --out data/mine`")
+    check_numbers(a, seed=between(0, 2**32 - 1))
+    ui.show_import(
+        import_dataset(
+            a.source, a.out, a.format, a.name, a.tools, a.seed, overwrite=a.overwrite, strict=a.strict
+        )
+    )
+
+
+def _export_openai_args(p):
+    p.add_argument("dir", nargs="?", help="dataset folder (planner or action data)")
+    p.add_argument("--format", default="openai", choices=["openai"], help="OpenAI chat messages with tools")
+    p.add_argument("--out", required=False, help="folder for train/valid/test.jsonl")
+    p.add_argument("--overwrite", action="store_true", help="replace an --out folder that holds something")
+
+
+@command(
+    "data export",
+    "octo_mlx.imports.run:export_openai",
+    "write a dataset as OpenAI chat messages with tools and tool_calls (mlx-lm's tools format, TRL)",
+    _export_openai_args,
+)
+def _data_export(a):
+    from octo_mlx import ui
+    from octo_mlx.errors import OctoError
+    from octo_mlx.imports.run import export_openai
+
+    if not a.out:
+        raise OctoError("give --out FOLDER for the exported splits")
+    ui.show_export_counts(export_openai(_dataset_dir(a), a.out, overwrite=a.overwrite), a.out)

@@ -29,6 +29,7 @@ which is how its quality is measured against the bank (RESULTS.md).
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import string
@@ -681,3 +682,28 @@ def generic_phrases(function: Any) -> FunctionPhrases:
 
 def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
+
+
+def describe_call(function: Any, arguments: dict) -> str:
+    """A call written as a step in words, its values canonical: ``book_flight`` with ``{"origin":
+    "Paris", "destination": "Rome"}`` -> "Book a flight from Paris to Rome" (how an imported
+    dataset's calls become planner steps)."""
+    vp, noun = verb_phrase(function.name)
+    messaging = bool(set(_words(function.name)) & _MESSAGING)
+    props: dict = function.parameters.get("properties", {}) or {}
+    values = []
+    for name, value in arguments.items():
+        schema = props.get(name) or {}
+        role = (
+            "enum"
+            if schema.get("enum")
+            else ("flag" if isinstance(value, bool) else role_of(name, schema, messaging, noun))
+        )
+        if role == "date" and isinstance(value, str):
+            values.append(Value(name, value, role, f"on {value}", f"on {value}"))
+        elif role == "datetime" and isinstance(value, str):
+            values.append(Value(name, value, role, f"at {value}", f"at {value}"))
+        else:
+            shown = _show(value) if not isinstance(value, dict) else json.dumps(value, ensure_ascii=False)
+            values.append(Value(name, value, role, shown, shown))
+    return _cap(vp) + _joined([phrase(v, True, None, messaging) for v in _ordered(values)])
