@@ -592,7 +592,9 @@ def open_backend(
     if adapter:
         from octo_mlx.action.model import ActionModel
 
-        return ActionModel.load(adapter, model, force, **options), (list(domains) if domains else None)
+        given = _domains(domains) if domains else None  # names or tool files: their Domain objects
+        chosen = ActionModel.load(adapter, model, force, domains=given, **options)
+        return chosen, ([d.name for d in given] if given else None)
     if tools_model:
         if model:
             raise OctoError(

@@ -40,13 +40,44 @@ def read_task(folder: str | Path) -> dict:
     )
 
 
-def _slots_and_domains(task: Mapping, where: str | Path) -> tuple[SlotMap, list[Domain]]:
-    """The slot map and the domains an action model's task record names."""
-    from octo_mlx.domains.catalog import load_domains
+def _slots_and_domains(
+    task: Mapping, where: str | Path, given: Iterable[Domain] | None = None
+) -> tuple[SlotMap, list[Domain]]:
+    """The slot map and the domains an action model's task record names: each from ``given``
+    when there (a user's tool file or Python module, which the record knows by name only), else
+    bundled.
 
-    return SlotMap.from_json({"slots": task.get("slots")}, str(where)), load_domains(
-        task.get("domains") or None
-    )
+    Raises:
+        OctoError: a recorded domain that is neither given nor bundled, or a given domain with a
+            function the model has no functional token for.
+    """
+    from octo_mlx.domains.catalog import BUNDLED_DOMAINS, load_domains
+
+    slots = SlotMap.from_json({"slots": task.get("slots")}, str(where))
+    names = task.get("domains") or None
+    if names is None:
+        return slots, load_domains(None)
+    by_name = {d.name: d for d in given or ()}
+    out = []
+    for name in names:
+        if name in by_name:
+            domain = by_name[name]
+            missing = [f.name for f in domain.functions if f.name not in slots]
+            if missing:
+                raise OctoError(
+                    f"the action model has no functional token for {', '.join(missing[:3])} of domain "
+                    f"{name!r}: it was trained on other functions",
+                    where,
+                )
+            out.append(domain)
+        elif name in BUNDLED_DOMAINS:
+            out.extend(load_domains([name]))
+        else:
+            raise OctoError(
+                f"the action model serves domain {name!r} from a tool file or module: give it with --domain",
+                where,
+            )
+    return slots, out
 
 
 @dataclass
@@ -82,6 +113,7 @@ class ActionModel:
         model: str | Path | None = None,
         force: bool = False,
         fuse: bool = True,
+        domains: Iterable[Domain] | None = None,
         **options,
     ) -> ActionModel:
         """An action adapter (on its base) or a fully fine-tuned action model folder.
@@ -95,6 +127,8 @@ class ActionModel:
                 at the file rank, the number of trained rows, otherwise). A resident pool that
                 switches adapters keeps them apart (:meth:`on_pool`). A quantized base is never
                 folded (mlx-lm would re-quantize the whole matrix, not the adapter as trained).
+            domains: the Domain objects of the domains it serves that are not bundled (a user's
+                tool file): its record names them only.
             options: ActionModel settings (constrained, jump_forward, max_tokens).
         """
         from octo_mlx.adapters.folder import load_with_adapter
@@ -103,17 +137,17 @@ class ActionModel:
 
         folder = Path(folder)
         task = read_task(folder)
-        slots, domains = _slots_and_domains(task, folder)
+        slots, served = _slots_and_domains(task, folder, domains)
         if (folder / "adapter_config.json").is_file():
             loaded, tokenizer, path = load_with_adapter(model, folder, force)
             if fuse and not is_quantized(loaded):
                 fuse_layers(loaded)
         else:
             loaded, tokenizer, path = load_with_adapter(folder, None)
-        return cls(loaded, tokenizer, slots, domains, path=Path(path) if path else None, **options)
+        return cls(loaded, tokenizer, slots, served, path=Path(path) if path else None, **options)
 
     @classmethod
-    def on_pool(cls, pool, name: str, **options) -> ActionModel:
+    def on_pool(cls, pool, name: str, domains: Iterable[Domain] | None = None, **options) -> ActionModel:
         """The action adapter resident in ``pool`` (:class:`octo_mlx.resident.AdapterPool`) under
         ``name``: it goes on the shared base whenever this model runs.
 
@@ -125,8 +159,8 @@ class ActionModel:
         info = pool.adapters[name]
         if info.config.get("task") != "action":
             raise OctoError(f"resident adapter {name!r} is not an action model", info.path)
-        slots, domains = _slots_and_domains(info.config, info.path)
-        return cls(view, pool.tokenizer, slots, domains, path=pool.folder, **options)
+        slots, served = _slots_and_domains(info.config, info.path, domains)
+        return cls(view, pool.tokenizer, slots, served, path=pool.folder, **options)
 
     def functions(
         self, active: Iterable[str] | None = None, only: Iterable[str] | None = None

@@ -209,8 +209,8 @@ def open_session(
     pool = AdapterPool.with_adapters(model, {ACTION: action, PLANNER: planner}, force)
     if pool.adapters[PLANNER].task != "plan":
         raise OctoError(f"not a planner adapter (its task is {pool.adapters[PLANNER].task!r})", planner)
-    actor = ActionModel.on_pool(pool, ACTION)
     active = load_domains(list(domains)) if domains else None
+    actor = ActionModel.on_pool(pool, ACTION, domains=active)
     agent = Agent(
         Planner(pool.view(PLANNER), pool.tokenizer, max_tokens=max_plan_tokens),
         actor,

@@ -704,6 +704,7 @@ def run_action_eval(config: ActionEvalConfig, action_model=None) -> ActionEvalRe
             folder,
             model=base,
             force=config.force,
+            domains=domains,
             jump_forward=config.jump_forward,
             max_tokens=config.max_tokens,
         )

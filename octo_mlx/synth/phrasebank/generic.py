@@ -442,7 +442,10 @@ def sample_value(
     if kind in (None, "string"):
         seen += described_examples(schema)
     seen = [v for v in seen if _fits(v, schema) and (kind is None or _json_type(v) == kind)]
-    if seen and r.random() < (0.6 if role == "text" else 0.15):  # a role of its own draws fresh values
+    # a role read from the name draws fresh values; one guessed from the description (or none)
+    # trusts the examples the spec gives
+    named = role_of(name, {}, messaging, noun) != "text"
+    if seen and r.random() < (0.15 if named and role != "text" else 0.6):
         return _plain(name, pick(r, seen), role)
     fmt = schema.get("format")
     if kind == "boolean":
