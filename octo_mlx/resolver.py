@@ -158,6 +158,11 @@ class StepResolver:
         exact = {k: next(iter(v)) for k, v in seen.items() if len(v) == 1 and k}
         return cls(feats, classes, w, b, centroids, min_similarity, exact)
 
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """The regression's class probabilities of each text (rows in ``texts`` order, columns in
+        ``classes`` order): what :meth:`resolve` takes the most likely of."""
+        return _softmax(self.features.transform(list(texts)) @ self.weights + self.bias)
+
     def resolve(self, steps: Sequence[str]) -> list[Resolution]:
         """The function each step text calls (or :data:`UNRESOLVED`), in order."""
         if not steps:

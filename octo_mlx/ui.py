@@ -96,6 +96,21 @@ def show_import(report) -> None:
         console.print(f"... every dropped row is in {report.out / 'import.json'}")
 
 
+def show_bench_router(result) -> None:
+    """`octo-mlx bench router`: the router's scores on the split, and what it cost."""
+    s = result.score
+    table = Table(title=f"router: {result.data} (fitted on {result.n_train} requests of {result.train})")
+    table.add_column("measure", style="bold")
+    table.add_column("value")
+    table.add_row("exact domain set", _rate(s.exact))
+    table.add_row("recall (every needed domain routed)", _rate(s.recall))
+    table.add_row("domains routed / needed per request", f"{s.mean_routed:.2f} / {s.mean_needed:.2f}")
+    for k, rate in s.by_needed.items():
+        table.add_row(f"exact, requests needing {k} domain(s)", _rate(rate))
+    table.add_row("fit / route one request", f"{result.fit_seconds:.1f} s / {result.route_ms:.2f} ms")
+    console.print(table)
+
+
 def show_export_counts(counts, to) -> None:
     """`octo-mlx data export`: the rows written per split."""
     written = ", ".join(f"{k}: {v}" for k, v in counts.items() if k != "skipped")

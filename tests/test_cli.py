@@ -27,6 +27,7 @@ ARGS = {
     "data synth": ["--offline", "--n", "10"],
     "data export-hf": ["data/planner", "--to", "hf"],
     "data import": ["calls.jsonl", "--out", "data/mine"],
+    "bench router": ["--data", "data/mixed/test.jsonl"],
     "data export": ["data/planner", "--out", "openai"],
     "train": ["--recipe", str(ROOT / "recipes" / "demo-smollm2.yaml")],
     "adapters combine": ["runs/a/last", "runs/b/last", "--weights", "0.5", "0.5", "--out", "ab"],

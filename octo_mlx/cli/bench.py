@@ -329,3 +329,41 @@ def _agent_requests(a):
     agent.write_requests(a.out, requests)
     faults = sum(r.fault is not None for r in requests)
     ui.note(f"wrote {len(requests)} requests ({faults} with a fault) to {a.out}")
+
+
+# --- bench router ---------------------------------------------------------------------------
+
+
+def _bench_router_args(p):
+    p.add_argument("--data", required=True, help="the (mixed-domain) test split, DIR/test.jsonl")
+    p.add_argument("--train", default=None, help="the split to fit the router on (default: DIR/train.jsonl)")
+    p.add_argument(
+        "--domain",
+        action="append",
+        default=None,
+        metavar="NAME_OR_SPEC",
+        help="domains (default: the manifest's)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="write the JSON report here")
+
+
+@command(
+    "bench router",
+    "octo_mlx.bench.router:bench_router",
+    "the domain router: which domain adapters each request needs, scored on a mixed-domain split",
+    _bench_router_args,
+)
+def _bench_router(a):
+    from octo_mlx import ui
+    from octo_mlx.bench.router import bench_router
+
+    check_numbers(a, seed=between(0, 2**32 - 1))
+    result = bench_router(a.data, a.train, a.domain, a.seed)
+    if a.out:
+        import json
+
+        from octo_mlx.files import write_atomic
+
+        write_atomic(a.out, json.dumps(result.to_json(), indent=2) + "\n")
+    ui.show_bench_router(result)
