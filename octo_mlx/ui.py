@@ -96,6 +96,22 @@ def show_import(report) -> None:
         console.print(f"... every dropped row is in {report.out / 'import.json'}")
 
 
+def show_tune(result) -> None:
+    """`octo-mlx adapters tune`: every candidate's score, the best one, where it was written."""
+    table = Table(
+        title=f"tune: {result.method}, {result.search} search, {result.examples} validation requests"
+    )
+    table.add_column("weights")
+    table.add_column("plans right", justify="right")
+    table.add_column("s", justify="right")
+    for c in sorted(result.candidates, key=lambda c: -c.correct):
+        mark = " [bold green]best[/]" if c is result.best else ""
+        weights = ", ".join(f"{w:g}" for w in c.weights)
+        table.add_row(weights + mark, f"{c.correct}/{c.total} = {c.accuracy:.1%}", f"{c.seconds:.1f}")
+    console.print(table)
+    console.print(f"wrote the best combination to {result.out} (search log: {result.out / 'tune.json'})")
+
+
 def show_bench_router(result) -> None:
     """`octo-mlx bench router`: the router's scores on the split, and what it cost."""
     s = result.score

@@ -35,6 +35,7 @@ ARGS = {
     "adapters export": ["runs/x/last", "--format", "peft", "--out", "peft"],
     "adapters import": ["peft", "--out", "mine"],
     "adapters pack": ["a", "--out", "packed"],
+    "adapters tune": ["runs/a/last", "runs/b/last", "--data", "data/mixed/valid.jsonl", "--out", "tuned"],
     "memory plan": ["--model", "phi-3-mini"],
     "memory table": [],
     "eval": ["--data", "data/planner/test.jsonl"],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from octo_mlx.cli.registry import command
+from octo_mlx.cli.registry import at_least, between, check_numbers, command
 
 # --- combine ------------------------------------------------------------------------------------
 
@@ -174,3 +174,40 @@ def _adapters_pack(a):
             "missing ADAPTER or --out, e.g. `octo-mlx adapters pack runs/x/last --out adapters/x`"
         )
     ui.show_packed(pack.pack_adapter(a.adapter, a.out, a.dtype, a.overwrite))
+
+
+def _tune_args(p):
+    p.add_argument("adapters", nargs="*", help="two or more planner adapter folders of one base")
+    p.add_argument("--data", required=False, help="the validation split (DIR/valid.jsonl), never test")
+    p.add_argument("--out", required=False, help="the adapter folder for the best combination")
+    p.add_argument("--method", default="linear", help="as for `adapters combine` (default linear)")
+    p.add_argument("--search", default="grid", choices=["grid", "random"])
+    p.add_argument("--step", type=float, default=0.25, help="grid: the weight step (0.25: 5 mixes of 2)")
+    p.add_argument("--budget", type=int, default=12, help="random: candidates scored")
+    p.add_argument("--per-domain", type=int, default=100, help="validation requests per domain (<= 100)")
+    p.add_argument("--density", type=float, default=None, help="methods that trim: the share kept")
+    p.add_argument("--seed", type=int, default=0, help="random search's seed (and DARE's)")
+    p.add_argument("--overwrite", action="store_true", help="replace an adapter folder at --out")
+
+
+@command(
+    "adapters tune",
+    "octo_mlx.eval.tune:tune_weights",
+    "search the fusion weights of planner adapters on a validation split, write the best combination",
+    _tune_args,
+)
+def _tune(a):
+    from octo_mlx import ui
+    from octo_mlx.errors import OctoError
+    from octo_mlx.eval.tune import tune_weights
+
+    if not a.data or not a.out:
+        raise OctoError("give --data VALID_SPLIT and --out FOLDER")
+    check_numbers(
+        a, step=between(0, 1), budget=at_least(1), per_domain=between(1, 100), seed=between(0, 2**32 - 1)
+    )
+    result = tune_weights(
+        a.adapters, a.data, a.out, a.method, a.search, a.step, a.budget, a.per_domain, a.density, a.seed,
+        overwrite=a.overwrite, progress=ui.counter("candidates"),
+    )  # fmt: skip
+    ui.show_tune(result)

@@ -1,0 +1,250 @@
+"""`octo-mlx adapters tune`: choose the fusion weights of planner adapters on a validation split.
+
+Guessing weights is what everyone does; this searches them. Each candidate is combined exactly
+as `adapters combine` does (octo_mlx.adapters.combined), made resident on one base loaded once
+(octo_mlx.resident.AdapterPool: no reload per candidate), and scored by the deterministic plan
+judge on at most ``per_domain`` validation requests of each domain (never test: more data would
+turn the search into multitask training). The search:
+
+- ``grid``: every weight vector on the simplex with step ``step`` (2-3 adapters: 0.25 gives 5 and
+  15 candidates);
+- ``random``: ``budget`` Dirichlet(1) draws, seeded, plus the uniform mix (any number of adapters).
+
+Every candidate's score is appended to ``OUT.tune.jsonl`` as it is known, so a killed search
+resumes without scoring anything twice; the best (highest accuracy, ties to the more even mix) is
+then written to ``OUT`` with `adapters combine`, and its search log to ``OUT/tune.json``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from octo_mlx.errors import OctoError
+from octo_mlx.files import write_atomic
+
+SEARCHES = ("grid", "random")
+
+
+@dataclass
+class Candidate:
+    """One weight vector and how it did."""
+
+    weights: list[float]
+    correct: int
+    total: int
+    seconds: float
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.total if self.total else 0.0
+
+
+@dataclass
+class TuneResult:
+    """The search and its outcome."""
+
+    out: Path
+    adapters: list[str]
+    method: str
+    search: str
+    examples: int
+    candidates: list[Candidate] = field(default_factory=list)
+    best: Candidate | None = None
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        body = asdict(self)
+        body["out"] = str(self.out)
+        return body
+
+
+def simplex_grid(n: int, step: float) -> list[list[float]]:
+    """Every vector of ``n`` non-negative weights in multiples of ``step`` that sum to 1."""
+    units = round(1 / step)
+    if units < 1 or abs(units * step - 1) > 1e-9:
+        raise OctoError(f"must divide 1 into whole parts (0.5, 0.25, 0.2, 0.1...), got {step}", "--step")
+    out = []
+    for parts in itertools.product(range(units + 1), repeat=n - 1):
+        if sum(parts) <= units:
+            out.append([p / units for p in parts] + [(units - sum(parts)) / units])
+    return out
+
+
+def random_weights(n: int, budget: int, seed: int) -> list[list[float]]:
+    """The uniform mix, then ``budget - 1`` Dirichlet(1) draws (rounded to 3 decimals)."""
+    rng = random.Random(seed)
+    out = [[round(1 / n, 3)] * n]
+    while len(out) < budget:
+        draw = [rng.expovariate(1.0) for _ in range(n)]
+        total = sum(draw)
+        out.append([round(x / total, 3) for x in draw])
+    return out
+
+
+def validation_examples(data: str | Path, per_domain: int, domains=None):
+    """(examples, domains): at most ``per_domain`` requests of each domain (a request counts for
+    the first domain it names), in file order."""
+    from octo_mlx.eval.run import load_test_split
+
+    examples, loaded = load_test_split(data, domains)
+    kept, seen = [], {}
+    for e in examples:
+        home = e.domains[0] if e.domains else ""
+        if seen.get(home, 0) < per_domain:
+            kept.append(e)
+            seen[home] = seen.get(home, 0) + 1
+    return kept, loaded
+
+
+def tune_weights(
+    adapters: Sequence[str | Path],
+    data: str | Path,
+    out: str | Path,
+    method: str = "linear",
+    search: str = "grid",
+    step: float = 0.25,
+    budget: int = 12,
+    per_domain: int = 100,
+    density: float | None = None,
+    seed: int = 0,
+    max_tokens: int = 128,
+    batch_size: int = 16,
+    overwrite: bool = False,
+    progress=None,
+) -> TuneResult:
+    """Search fusion weights for ``adapters`` on the validation split ``data``; write the best.
+
+    Args:
+        adapters: two or more planner adapter folders of one base.
+        data: a validation split (``DIR/valid.jsonl``); the resolver is fitted beside it.
+        out: the adapter folder to write (new or empty; ``overwrite`` replaces an adapter folder).
+        method, density: as for `adapters combine` (seed is DARE's seed too).
+        search: "grid" (``step``) or "random" (``budget`` candidates, ``seed``).
+        per_domain: at most this many validation requests per domain (at most 100).
+        max_tokens, batch_size: plan generation settings.
+        progress: called with (done, total) after each candidate.
+
+    Raises:
+        OctoError: bad options, adapters that cannot be combined, a split that does not load.
+    """
+    from octo_mlx.adapters.combine import RANDOM, check_options
+    from octo_mlx.adapters.combined import check_sources, combine_adapters, read_source
+    from octo_mlx.adapters.folder import is_adapter_folder
+    from octo_mlx.eval.judges import judge_plan
+    from octo_mlx.eval.run import fit_resolver
+    from octo_mlx.planner import encode_queries, plan_prompts
+    from octo_mlx.resident.pool import AdapterPool
+
+    t0 = time.perf_counter()
+    paths = [Path(a) for a in adapters]
+    if len(paths) < 2:
+        raise OctoError("give two or more adapters to tune")
+    if search not in SEARCHES:
+        raise OctoError(f"unknown search {search!r} (choose from {', '.join(SEARCHES)})", "--search")
+    if not 1 <= per_domain <= 100:
+        raise OctoError(
+            f"must be in 1..100 (validation requests per domain), got {per_domain}", "--per-domain"
+        )
+    if budget < 1:
+        raise OctoError(f"must be >= 1, got {budget}", "--budget")
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not (overwrite and is_adapter_folder(out)):
+        raise OctoError("holds something: choose an empty folder (or --overwrite an adapter folder)", out)
+    sources = [read_source(p) for p in paths]
+    check_sources(sources)
+    if any(s.config.get("task") == "action" for s in sources):
+        raise OctoError("tune searches planner weights with the plan judge; these are action adapters")
+    candidates = (
+        simplex_grid(len(paths), step) if search == "grid" else random_weights(len(paths), budget, seed)
+    )
+    draw = seed if method in RANDOM else None  # DARE's seed; the random search has its own
+    for w in candidates:
+        check_options(method, w, len(paths), None, density, draw)
+    examples, domains = validation_examples(data, per_domain)
+    resolver, validation, _, _ = fit_resolver(data, domains, examples, None, seed)
+    if not validation.trusted:
+        raise OctoError(
+            f"the judge's resolver maps only {validation.accuracy:.1%} of the gold steps: give a split "
+            "with its train split beside it",
+            data,
+        )
+    log = out.with_name(out.name + ".tune.jsonl")
+    done = _read_log(log, paths, method, density, seed)
+    result = TuneResult(out, [str(p) for p in paths], method, search, len(examples))
+    pool = None
+    work = out.with_name(out.name + ".tune-candidate")
+    for k, weights in enumerate(candidates):
+        key = _key(weights)
+        if key in done:
+            result.candidates.append(done[key])
+        else:
+            if pool is None:
+                pool = AdapterPool.open(sources[0].config.get("model"))
+                prompts = encode_queries(pool.model, pool.tokenizer, [e.query for e in examples], max_tokens)
+            start = time.perf_counter()
+            combine_adapters(paths, work, weights, method, None, density, draw, overwrite=True)
+            name = f"candidate-{k}"
+            pool.add(name, work)
+            try:
+                plans, _ = plan_prompts(pool.view(name), pool.tokenizer, prompts, max_tokens, batch_size)
+            finally:
+                pool.remove(name)
+            correct = sum(
+                bool(judge_plan(p.steps, e.functions, resolver).correct) for p, e in zip(plans, examples)
+            )
+            found = Candidate(list(weights), correct, len(examples), time.perf_counter() - start)
+            _append_log(log, paths, method, density, seed, found)
+            result.candidates.append(found)
+        if progress is not None:
+            progress(k + 1, len(candidates))
+    result.best = max(result.candidates, key=lambda c: (c.correct, -_spread(c.weights)))
+    combine_adapters(paths, out, result.best.weights, method, None, density, draw, overwrite=True)
+    result.seconds = time.perf_counter() - t0
+    write_atomic(out / "tune.json", json.dumps(result.to_json(), indent=2) + "\n")
+    if work.exists():
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def _key(weights: Sequence[float]) -> str:
+    return ",".join(f"{w:.6f}" for w in weights)
+
+
+def _spread(weights: Sequence[float]) -> float:
+    return max(weights) - min(weights)
+
+
+def _identity(paths, method, density, seed) -> dict:
+    return {"adapters": [str(p) for p in paths], "method": method, "density": density, "seed": seed}
+
+
+def _read_log(log: Path, paths, method, density, seed) -> dict[str, Candidate]:
+    """The candidates a killed search already scored (lines of another search are ignored)."""
+    if not log.is_file():
+        return {}
+    same = _identity(paths, method, density, seed)
+    done = {}
+    for line in log.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line a kill cut short
+        if row.get("search") == same:
+            c = Candidate(row["weights"], row["correct"], row["total"], row["seconds"])
+            done[_key(c.weights)] = c
+    return done
+
+
+def _append_log(log: Path, paths, method, density, seed, c: Candidate) -> None:
+    row = {"search": _identity(paths, method, density, seed), **asdict(c)}
+    with open(log, "a") as f:
+        f.write(json.dumps(row) + "\n")
+        f.flush()
