@@ -6,8 +6,9 @@ model's end marker, and the text is split on ``<nexa_split>`` by :func:`parse_pl
 
 The step budget is part of the format: a plan has at most ``MAX_STEPS`` steps and no step
 repeated verbatim. :class:`StepBudget` enforces it while decoding (the model is stopped as soon
-as it closes a sixth step or a repeat) and :func:`within_budget` cuts the parsed steps the same
-way, so a degenerate plan (one step written nineteen times) leaves the planner as one step.
+as it closes its fifth step with ``<nexa_split>``, before a sixth begins, or closes a repeat)
+and :func:`within_budget` cuts the parsed steps the same way, so a degenerate plan (one step
+written nineteen times) leaves the planner as one step.
 """
 
 from __future__ import annotations

@@ -160,7 +160,8 @@ class StepResolver:
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """The regression's class probabilities of each text (rows in ``texts`` order, columns in
-        ``classes`` order): what :meth:`resolve` takes the most likely of."""
+        ``classes`` order); :meth:`resolve` looks a training step up first and cuts unfamiliar
+        words to :data:`UNRESOLVED`, then takes the most likely of these."""
         return _softmax(self.features.transform(list(texts)) @ self.weights + self.bias)
 
     def resolve(self, steps: Sequence[str]) -> list[Resolution]:

@@ -192,3 +192,33 @@ def test_a_bundled_domain_can_be_phrased_without_its_bank():
     assert none == [] and banked["android"][0].phrases != entries["android"][0].phrases
     ds = synthesize_offline([android], 60, seed=1, generic_phrasing=True)
     assert set(ds.generic) == set(android.names) and sum(len(v) for v in ds.splits.values()) == 60
+
+
+def test_any_valid_schema_is_phrased_even_true_and_small_ranges(tmp_path):
+    from octo_mlx.synth.phrasebank.generic import describe_call
+
+    tools = [
+        {
+            "name": "set_ratio",
+            "description": "Sets a mixing ratio.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "ratio": {"type": "number", "maximum": 0.5},
+                    "extra": True,
+                    "tags": {"type": "array"},
+                },
+                "required": ["ratio"],
+            },
+        },
+        {"name": "reset", "description": "Resets it.", "parameters": {"type": "object", "properties": {}}},
+    ]
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"name": "mixer", "tools": tools}))
+    mixer = load_domain(path)
+    r = random.Random(0)
+    for _ in range(50):
+        args = generic_phrases(mixer["set_ratio"]).sample(r).args
+        mixer["set_ratio"].validate_arguments(args)
+        assert args["ratio"] <= 0.5
+    assert describe_call(mixer["set_ratio"], {"ratio": 0.25, "extra": 3}).startswith("Set the ratio")

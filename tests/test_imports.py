@@ -366,3 +366,106 @@ def test_export_writes_openai_messages_that_import_back(tmp_path):
     }
     for e in ds.splits["train"]:
         assert again[e.query] == e.calls  # the same calls, values and all
+
+
+def test_real_shapes_that_broke_the_first_readers(tmp_path):
+    """ToolACE's BFCL-style schemas and spaced tool names, Hermes 2 Pro's tools written one object
+    after another, a ShareGPT first row without a call, TaskBench's data.json (JSON Lines) beside
+    its graph files: each imports."""
+    bfcl = {
+        "name": "Market Trends API",
+        "description": "Get market trends.",
+        "parameters": {"type": "dict", "properties": {"trend_type": {"type": "str"}, "n": {"type": "int"}},
+                       "required": None},
+    }  # fmt: skip
+    toolace = {
+        "system": f"Here is a list of functions in JSON format that you can invoke:\n{json.dumps([bfcl])}.",
+        "conversations": [
+            {"from": "user", "value": "Show me the market gainers"},
+            {"from": "assistant", "value": "[Market Trends API(trend_type='MARKET_INDEXES', n=3)]"},
+        ],
+    }
+    report = import_dataset(str(_jsonl(tmp_path / "t.jsonl", [toolace])), tmp_path / "t")
+    assert report.kept == 1 and report.renamed == {"Market Trends API": "Market_Trends_API"}
+    assert read_split(tmp_path / "t" / "planner" / "train.jsonl")[0].calls[0].arguments == {
+        "trend_type": "MARKET_INDEXES",
+        "n": 3,
+    }
+    listed = " ".join(json.dumps({"type": "function", "function": t}) for t in (WEATHER, EMAIL))
+    system = f"<tools> {listed} </tools>"
+    hermes = {
+        "conversations": [
+            {"from": "system", "value": system},
+            {"from": "human", "value": "Mail ann@x.io the weather"},
+            {"from": "gpt", "value": "<tool_call>\n" + json.dumps(
+                {"name": "send_email", "arguments": {"to": "ann@x.io", "body": "sunny"}}) + "\n</tool_call>"},
+        ]
+    }  # fmt: skip
+    assert import_dataset(str(_jsonl(tmp_path / "h.jsonl", [hermes])), tmp_path / "h").kept == 1
+    quiet = {
+        "conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}],
+        "tools": "[]",
+    }
+    sharegpt = {
+        "conversations": [
+            {"from": "human", "value": "Weather in Bern"},
+            {
+                "from": "function_call",
+                "value": json.dumps({"name": "get_weather", "arguments": {"city": "Bern"}}),
+            },
+        ],
+        "tools": json.dumps([WEATHER]),
+    }
+    report = import_dataset(str(_jsonl(tmp_path / "s.jsonl", [quiet, sharegpt])), tmp_path / "s")
+    assert report.format == "sharegpt" and report.kept == 1
+    bench = tmp_path / "taskbench"
+    bench.mkdir()
+    (bench / "tool_desc.json").write_text(
+        json.dumps(
+            {
+                "nodes": [
+                    {
+                        "id": "get_weather",
+                        "desc": "Weather",
+                        "parameters": [{"name": "city", "type": "string"}],
+                    }
+                ]
+            }
+        )
+    )
+    (bench / "graph_desc.json").write_text(json.dumps({"nodes": [], "links": []}))
+    rows = [
+        {"id": str(i), "user_request": f"Weather in {c}?", "task_steps": [f"Step 1: Get the weather in {c}"],
+         "task_nodes": [{"task": "get_weather", "arguments": [{"name": "city", "value": c}]}],
+         "task_links": []}
+        for i, c in enumerate(["Oslo", "Rome"])
+    ]  # fmt: skip
+    (bench / "data.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = import_dataset(str(bench), tmp_path / "tb")
+    assert report.format == "taskbench" and report.kept == 2
+
+
+def test_odd_rows_are_dropped_never_fatal(tmp_path):
+    rows = [
+        OPENAI[0],
+        "null",
+        "[1, 2]",
+        '{"messages": [{"role": "user", "content": "x"}], "n": ' + "9" * 5000 + "}",
+        _openai_row("Twice the same", [("get_weather", {"city": "Rome"}), ("get_weather", {"city": "Rome"})]),
+        _openai_row("Other schema", [("get_weather", {"city": "Rome"})],
+                    tools=[{**WEATHER, "parameters": {"type": "object", "properties": {"q": {}}}}]),
+    ]  # fmt: skip
+    report = import_dataset(str(_jsonl(tmp_path / "odd.jsonl", rows)), tmp_path / "o")
+    assert report.kept == 1
+    assert dict(report.dropped) == {"unparseable": 3, "repeated call": 1, "conflicting tool": 1}
+    a_set = "<tool_call>{'name': 'f', 'arguments': {'a': {1, 2}}}</tool_call>"  # a Python set: no JSON value
+    hermes = {"conversations": [{"from": "human", "value": "x"}, {"from": "gpt", "value": a_set}]}
+    report = (
+        import_dataset(
+            str(_jsonl(tmp_path / "set.jsonl", [hermes, hermes | {"id": 2}])), tmp_path / "s", fmt="hermes"
+        )
+        if False
+        else None
+    )
+    with pytest.raises(OctoError, match="nothing usable"):
+        import_dataset(str(_jsonl(tmp_path / "set.jsonl", [hermes])), tmp_path / "s2", fmt="hermes")

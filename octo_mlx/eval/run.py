@@ -269,6 +269,8 @@ def fit_resolver(
     warnings: list[str] = []
     functions = [f for d in domains for f in d.functions]
     beside = [Path(data).parent / "train.jsonl", Path(data).parent / "valid.jsonl"]
+    # never the split being judged itself: the resolver would learn the very gold steps it checks
+    beside = [b for b in beside if b.resolve() != Path(data).resolve()]
     candidates = [Path(resolver_data)] if resolver_data else beside
     train_path = next((p for p in candidates if p.is_file()), None)
     pairs: list[tuple[str, str]] = []
@@ -276,7 +278,7 @@ def fit_resolver(
         pairs = [(s, f) for e in read_split(train_path, domains) for s, f in zip(e.steps, e.functions)]
     else:
         warnings.append(
-            f"no resolver training split at {candidates[0]}: resolver knows function descriptions only"
+            f"no resolver training split beside {data}: resolver knows function descriptions only"
         )
     resolver = StepResolver.fit(pairs, functions, seed=seed)
     validation = validate_resolver(resolver, examples)

@@ -66,6 +66,8 @@ class TuneResult:
 
 def simplex_grid(n: int, step: float) -> list[list[float]]:
     """Every vector of ``n`` non-negative weights in multiples of ``step`` that sum to 1."""
+    if not 0 < step <= 1:
+        raise OctoError(f"must be in (0, 1], got {step}", "--step")
     units = round(1 / step)
     if units < 1 or abs(units * step - 1) > 1e-9:
         raise OctoError(f"must divide 1 into whole parts (0.5, 0.25, 0.2, 0.1...), got {step}", "--step")
@@ -175,7 +177,17 @@ def tune_weights(
             data,
         )
     log = out.with_name(out.name + ".tune.jsonl")
-    done = _read_log(log, paths, method, density, seed)
+    identity = {
+        "adapters": [str(p) for p in paths],
+        "sha256": [s.sha256 for s in sources],
+        "data": str(Path(data).resolve()),
+        "per_domain": per_domain,
+        "max_tokens": max_tokens,
+        "method": method,
+        "density": density,
+        "seed": seed,
+    }
+    done = _read_log(log, identity)
     result = TuneResult(out, [str(p) for p in paths], method, search, len(examples))
     pool = None
     work = out.with_name(out.name + ".tune-candidate")
@@ -199,11 +211,11 @@ def tune_weights(
                 bool(judge_plan(p.steps, e.functions, resolver).correct) for p, e in zip(plans, examples)
             )
             found = Candidate(list(weights), correct, len(examples), time.perf_counter() - start)
-            _append_log(log, paths, method, density, seed, found)
+            _append_log(log, identity, found)
             result.candidates.append(found)
         if progress is not None:
             progress(k + 1, len(candidates))
-    result.best = max(result.candidates, key=lambda c: (c.correct, -_spread(c.weights)))
+    result.best = max(result.candidates, key=lambda c: (c.accuracy, -_spread(c.weights)))
     combine_adapters(paths, out, result.best.weights, method, None, density, draw, overwrite=True)
     result.seconds = time.perf_counter() - t0
     write_atomic(out / "tune.json", json.dumps(result.to_json(), indent=2) + "\n")
@@ -222,29 +234,24 @@ def _spread(weights: Sequence[float]) -> float:
     return max(weights) - min(weights)
 
 
-def _identity(paths, method, density, seed) -> dict:
-    return {"adapters": [str(p) for p in paths], "method": method, "density": density, "seed": seed}
-
-
-def _read_log(log: Path, paths, method, density, seed) -> dict[str, Candidate]:
-    """The candidates a killed search already scored (lines of another search are ignored)."""
+def _read_log(log: Path, identity: dict) -> dict[str, Candidate]:
+    """The candidates a killed search already scored: lines of the same search only (the same
+    adapters by content, split, per-domain cap, tokens, method, density, seed)."""
     if not log.is_file():
         return {}
-    same = _identity(paths, method, density, seed)
     done = {}
     for line in log.read_text().splitlines():
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
             continue  # a line a kill cut short
-        if row.get("search") == same:
+        if row.get("search") == identity:
             c = Candidate(row["weights"], row["correct"], row["total"], row["seconds"])
             done[_key(c.weights)] = c
     return done
 
 
-def _append_log(log: Path, paths, method, density, seed, c: Candidate) -> None:
-    row = {"search": _identity(paths, method, density, seed), **asdict(c)}
+def _append_log(log: Path, identity: dict, c: Candidate) -> None:
     with open(log, "a") as f:
-        f.write(json.dumps(row) + "\n")
+        f.write(json.dumps({"search": identity, **asdict(c)}) + "\n")
         f.flush()

@@ -55,7 +55,9 @@ class Row:
     query: str
     calls: list[tuple[str, dict]]
     steps: list[str] | None = None
-    extra_tools: list[dict] = field(default_factory=list)
+    conflicting: set[str] = field(
+        default_factory=set
+    )  # its tools defined otherwise before (set by the import)
 
 
 # --- shared pieces ---------------------------------------------------------------------------------
@@ -68,7 +70,23 @@ def _json(value: Any, what: str) -> Any:
             return json.loads(value)
         except json.JSONDecodeError as e:
             raise RowError(f"{what} is not JSON ({e.msg} at column {e.colno})") from None
+        except (ValueError, RecursionError) as e:  # an integer of 5,000 digits, absurd nesting
+            raise RowError(f"{what} is not usable JSON ({type(e).__name__})") from None
     return value
+
+
+def _plain(value: Any, what: str) -> Any:
+    """A literal as JSON would hold it: tuples become lists; sets, bytes and complex numbers
+    (which a Python literal may hold and JSON may not) are refused."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, what) for v in value]
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise RowError(f"{what}: object keys must be strings")
+        return {k: _plain(v, what) for k, v in value.items()}
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise RowError(f"{what}: a {type(value).__name__} is not a JSON value")
 
 
 def _literal(text: str, what: str) -> Any:
@@ -76,11 +94,11 @@ def _literal(text: str, what: str) -> Any:
     literals only, nothing is evaluated."""
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         pass
     try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return _plain(ast.literal_eval(text), what)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         raise RowError(f"{what} is neither JSON nor a Python literal: {text[:80]!r}") from None
 
 
@@ -93,7 +111,47 @@ def _tool(item: Any, what: str) -> dict:
     params = item.get("parameters")
     if params is None:
         params = {"type": "object", "properties": {}}
-    return {"name": item["name"], "description": str(item.get("description") or ""), "parameters": params}
+    return {
+        "name": item["name"],
+        "description": str(item.get("description") or ""),
+        "parameters": json_schema(params),
+    }
+
+
+_PY_TYPES = {
+    "dict": "object",
+    "int": "integer",
+    "float": "number",
+    "str": "string",
+    "list": "array",
+    "tuple": "array",
+    "bool": "boolean",
+}
+
+
+def json_schema(schema: Any) -> Any:
+    """A parameter schema as JSON Schema, where a source writes it BFCL-style (ToolACE, Gorilla):
+    ``"type": "dict"``/``"int"``/``"float"``/``"str"``/``"list"``/``"bool"`` become object, integer,
+    number, string, array, boolean; ``"any"`` drops the type; ``"required": null`` is no list."""
+    if isinstance(schema, list):
+        return [json_schema(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {}
+    for key, value in schema.items():
+        if key == "type" and isinstance(value, str):
+            if value.lower() == "any":
+                continue
+            out[key] = _PY_TYPES.get(value.lower(), value)
+        elif key == "required" and value is None:
+            continue
+        elif key == "properties" and isinstance(value, dict):
+            out[key] = {k: json_schema(v) for k, v in value.items()}
+        elif key in ("items", "additionalProperties", "anyOf", "oneOf", "allOf"):
+            out[key] = json_schema(value)
+        else:
+            out[key] = value
+    return out
 
 
 def _tools(value: Any, what: str = "tools") -> list[dict]:
@@ -258,7 +316,11 @@ def read_hermes(record: Mapping, context: Mapping) -> Row:
             # that is not empty
             for body in re.findall(r"<tools>(.*?)</tools>", value, re.DOTALL):
                 if body.strip():
-                    tools = _tools(_literal(body.strip(), "<tools>"), "<tools>")
+                    try:
+                        found = _literal(body.strip(), "<tools>")
+                    except RowError:  # Hermes 2 Pro writes the tools one object after another
+                        found = _json_objects(body) or _literal(body.strip(), "<tools>")
+                    tools = _tools(found, "<tools>")
     query, after = _first_user_turn(turns, "human")
     calls = []
     for role, value in after:
@@ -339,7 +401,7 @@ def parse_pythonic_calls(text: str) -> list[tuple[str, dict]]:
     names and keyword arguments whose values are literals; anything else is refused."""
     try:
         tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError:
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
         raise RowError(f"not a list of calls: {text[:80]!r}") from None
     body = tree.body
     items = body.elts if isinstance(body, (ast.List, ast.Tuple)) else [body]
@@ -361,7 +423,7 @@ def parse_pythonic_calls(text: str) -> list[tuple[str, dict]]:
         for kw in node.keywords:
             if kw.arg is None:
                 raise RowError(f"call {k + 1}: **arguments are not accepted")
-            args[kw.arg] = _literal_node(kw.value, f"call {k + 1} {kw.arg}")
+            args[kw.arg] = _plain(_literal_node(kw.value, f"call {k + 1} {kw.arg}"), f"call {k + 1}")
         calls.append((name, args))
     return calls
 
@@ -381,10 +443,17 @@ def read_toolace(record: Mapping, context: Mapping) -> Row:
             tools = [_tool(t, "system") for t in value]
             break
     query, after = _first_user_turn(_conversations(record), "user")
+    # a tool named "Market Trends API" is called as written; the AST needs a name
+    spaced = {
+        t["name"]: re.sub(r"\W+", "_", t["name"]).strip("_") for t in tools if not t["name"].isidentifier()
+    }
     calls = []
     for role, value in after:
         if role == "assistant" and isinstance(value, str) and value.strip().startswith("["):
-            calls += parse_pythonic_calls(value)
+            for name, clean in sorted(spaced.items(), key=lambda kv: -len(kv[0])):
+                value = value.replace(f"{name}(", f"{clean}(")
+            back = {clean: name for name, clean in spaced.items()}
+            calls += [(back.get(n, n), a) for n, a in parse_pythonic_calls(value)]
     return Row(tools, query, calls)
 
 
@@ -480,7 +549,7 @@ def detect(record: Any) -> str | None:
     turns = record.get("conversations")
     if isinstance(turns, list):
         froms = {t.get("from") for t in turns if isinstance(t, dict)}
-        if "function_call" in froms or "observation" in froms:
+        if "function_call" in froms or "observation" in froms or "tools" in keys:
             return "sharegpt"
         if "gpt" in froms or "human" in froms:
             return "hermes"

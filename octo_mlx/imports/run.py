@@ -79,12 +79,12 @@ def _records(source: str) -> Iterator[tuple[str, Any]]:
         files = sorted(
             p
             for p in path.rglob("*")
-            if p.suffix in (".jsonl", ".json", ".parquet") and p.name != "tool_desc.json"
+            if p.suffix in (".jsonl", ".json", ".parquet") and p.name not in AUXILIARY
         )
         if not files:
             raise OctoError("no .jsonl, .json or .parquet file in the folder", path)
         for f in files:
-            yield from _file_records(f)
+            yield from _file_records(f, in_folder=True)
     elif path.is_file():
         yield from _file_records(path)
     elif re.fullmatch(r"[\w.-]+/[\w.-]+", source) and not path.suffix:
@@ -93,7 +93,11 @@ def _records(source: str) -> Iterator[tuple[str, Any]]:
         raise OctoError("no such file or folder (nor a Hugging Face dataset name owner/name)", source)
 
 
-def _file_records(path: Path) -> Iterator[tuple[str, Any]]:
+# files beside a dataset's rows that hold no rows (TaskBench's tool and graph descriptions, ...)
+AUXILIARY = {"tool_desc.json", "graph_desc.json", "alignment_ids.json", "user_requests.jsonl", "dataset.json"}
+
+
+def _file_records(path: Path, in_folder: bool = False) -> Iterator[tuple[str, Any]]:
     if path.suffix == ".parquet":
         from datasets import Dataset
 
@@ -105,13 +109,20 @@ def _file_records(path: Path) -> Iterator[tuple[str, Any]]:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise OctoError(f"not JSON ({e.msg}, line {e.lineno})", path) from None
-        rows = data if isinstance(data, list) else data.get("data") if isinstance(data, dict) else None
-        if not isinstance(rows, list):
-            raise OctoError("a .json source must hold a list of rows (or {'data': [...]})", path)
-        for i, row in enumerate(rows):
-            yield f"{path}: row {i + 1}", row
-        return
+            if e.msg != "Extra data":  # "Extra data": JSON Lines under a .json name (TaskBench's data.json)
+                raise OctoError(f"not JSON ({e.msg}, line {e.lineno})", path) from None
+            data = None
+        except (ValueError, RecursionError) as e:
+            raise OctoError(f"not usable JSON ({type(e).__name__})", path) from None
+        if data is not None:
+            rows = data if isinstance(data, list) else data.get("data") if isinstance(data, dict) else None
+            if not isinstance(rows, list):
+                if in_folder:  # a file of another kind beside the rows
+                    return
+                raise OctoError("a .json source must hold a list of rows (or {'data': [...]})", path)
+            for i, row in enumerate(rows):
+                yield f"{path}: row {i + 1}", row
+            return
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -119,6 +130,8 @@ def _file_records(path: Path) -> Iterator[tuple[str, Any]]:
             yield f"{path}:{n}", json.loads(line)
         except json.JSONDecodeError as e:
             yield f"{path}:{n}", RowError(f"not JSON ({e.msg} at column {e.colno})")
+        except (ValueError, RecursionError) as e:
+            yield f"{path}:{n}", RowError(f"not usable JSON ({type(e).__name__})")
 
 
 def _hub_records(name: str) -> Iterator[tuple[str, Any]]:
@@ -181,7 +194,9 @@ class _Toolbox:
         self.renamed: dict[str, str] = {}
         self.conflicts: list[str] = []
 
-    def add(self, tool: dict, where: str) -> None:
+    def add(self, tool: dict, where: str) -> bool:
+        """Register ``tool``; False when a tool of that name was defined before with other
+        parameters (the first definition is kept, the conflict recorded)."""
         from octo_mlx.functions.contract import Function, validate_function
 
         original = tool["name"]
@@ -190,21 +205,24 @@ class _Toolbox:
             self.renamed[original] = name
         spec = {**tool, "name": name, "description": tool["description"] or original.replace("_", " ")}
         if name in self.specs:
-            if self.specs[name]["parameters"] != spec["parameters"] and len(self.conflicts) < SHOWN_PROBLEMS:
+            if self.specs[name]["parameters"] == spec["parameters"]:
+                return True
+            if len(self.conflicts) < SHOWN_PROBLEMS:
                 self.conflicts.append(
                     f"{where}: tool {original!r} defined again with other parameters (first kept)"
                 )
-            return
+            return False
         if name in self.bad:
-            return
+            return True
         function = Function(name, spec["description"], spec["parameters"], self.domain, side_effects=True)
         try:
             validate_function(function)
         except OctoError as e:
             self.bad[name] = e.message
-            return
+            return True
         self.specs[name] = spec
         self.functions[name] = function
+        return True
 
 
 # --- the import ------------------------------------------------------------------------------------
@@ -256,12 +274,15 @@ def import_dataset(
         if isinstance(record, RowError):
             _drop(report, where, str(record), "unparseable")
             continue
+        if not isinstance(record, dict):
+            _drop(report, where, f"a row must be a JSON object, got {type(record).__name__}", "unparseable")
+            continue
         if report.format == "auto":
             found = detect(record)
             if found is None:
+                keys = sorted(map(str, record))[:8]
                 raise OctoError(
-                    f"cannot tell the format of the first row (keys: {sorted(record)[:8]}): give --format",
-                    where,
+                    f"cannot tell the format of the first row (keys: {keys}): give --format", where
                 )
             report.format = found
         try:
@@ -269,8 +290,12 @@ def import_dataset(
         except RowError as e:
             _drop(report, where, f"not a {report.format} row: {e}", "unparseable")
             continue
-        for t in row.tools:
-            box.add(t, where)
+        except Exception as e:  # data never takes the import down: the row is dropped, named
+            _drop(report, where, f"not a {report.format} row ({type(e).__name__}: {e})", "unparseable")
+            continue
+        row.conflicting = {
+            box.renamed.get(t["name"], _identifier(t["name"])) for t in row.tools if not box.add(t, where)
+        }
         rows.append((where, row))
     examples = _examples(rows, box, report)
     report.conflicts, report.renamed, report.tools = box.conflicts, dict(box.renamed), len(box.functions)
@@ -319,6 +344,12 @@ def _examples(rows: list[tuple[str, Row]], box: _Toolbox, report: ImportReport) 
             if name not in offered:
                 problem = (f"calls {fname!r}, which the row does not offer", "unknown function")
                 break
+            if name in row.conflicting:
+                problem = (
+                    f"its tool {fname!r} differs from the first definition of that name (kept)",
+                    "conflicting tool",
+                )
+                break
             if name in box.bad or name not in box.functions:
                 problem = (f"tool {fname!r} has an invalid schema: {box.bad.get(name, '?')}", "invalid tool")
                 break
@@ -329,6 +360,8 @@ def _examples(rows: list[tuple[str, Row]], box: _Toolbox, report: ImportReport) 
                 problem = (f"arguments of {fname!r} are invalid: {e}", "invalid arguments")
                 break
             calls.append(call)
+        if problem is None and len({json.dumps(c.to_dict(), sort_keys=True) for c in calls}) < len(calls):
+            problem = ("the same call twice (a plan never repeats a step)", "repeated call")
         if problem is not None:
             _drop(report, where, *problem)
             continue

@@ -366,7 +366,8 @@ def _number(r: random.Random, schema: dict, role: str) -> tuple[Any, str]:
     if role == "amount" and lo is None and hi is None:
         amount, shown = money(r)
         return (int(amount) if integer else amount), shown
-    lo = 1 if lo is None else lo
+    if lo is None:  # no minimum: from 1, or below a maximum under 1
+        lo = 1 if hi is None or hi >= 1 else hi - (9 if role == "count" else 99)
     hi = max(lo, hi if hi is not None else (lo + (9 if role == "count" else 99)))
     n = r.randint(int(lo), int(hi)) if integer or r.random() < 0.7 else round(r.uniform(lo, hi), 1)
     return (int(n) if integer else float(n)), str(n)
@@ -454,7 +455,7 @@ def sample_value(
         value, shown = _number(r, schema, role)
         return Value(name, value, role, _show(value), shown)
     if kind == "array":
-        items = schema.get("items") or {}
+        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
         n = max(int(schema.get("minItems", 1)), 1)
         got = [sample_value(r, name.rstrip("s"), items, ()) for _ in range(min(n + r.randint(0, 1), 3))]
         if any(g is None for g in got):
@@ -634,7 +635,7 @@ def generic_phrases(function: Any) -> FunctionPhrases:
     def sample(r: random.Random) -> Slots:
         chosen: list[Value] = []
         for pname, schema in props.items():
-            schema = schema or {}
+            schema = schema if isinstance(schema, dict) else {}  # `true` is a schema too: anything
             optional = pname not in required
             if optional and r.random() < (0.7 if "default" in schema else 0.45):
                 continue
@@ -696,7 +697,8 @@ def describe_call(function: Any, arguments: dict) -> str:
     props: dict = function.parameters.get("properties", {}) or {}
     values = []
     for name, value in arguments.items():
-        schema = props.get(name) or {}
+        schema = props.get(name)
+        schema = schema if isinstance(schema, dict) else {}
         role = (
             "enum"
             if schema.get("enum")
