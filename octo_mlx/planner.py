@@ -144,16 +144,27 @@ def plan_processors(tokenizer, prompt_tokens: int | None = None) -> list:
     """The planner's logits processors: every added-token table entry but ``<nexa_split>``
     masked (``models.tokens.TableMask``; none for a tokenizer without the table), then, given
     the prompt's length, the :class:`StepBudget` of that one sequence."""
-    from octo_mlx.generation import stop_token_ids
-    from octo_mlx.models.tokens import TableMask
+    return _PlanParts(tokenizer).processors(prompt_tokens)
 
-    mask = TableMask(tokenizer, (PLAN_SPLIT,))
-    processors: list = [mask] if mask.blocked else []
-    split_id = getattr(tokenizer, "_tokenizer", tokenizer).get_vocab().get(PLAN_SPLIT)
-    stops = stop_token_ids(tokenizer)
-    if prompt_tokens is not None and split_id is not None and stops:
-        processors.append(StepBudget(int(split_id), stops[0], prompt_tokens))
-    return processors
+
+class _PlanParts:
+    """What every plan's processors share, read from the tokenizer once (its vocabulary is a
+    dict of ~50k entries built per call)."""
+
+    def __init__(self, tokenizer):
+        from octo_mlx.generation import stop_token_ids
+        from octo_mlx.models.tokens import TableMask
+
+        mask = TableMask(tokenizer, (PLAN_SPLIT,))
+        self.masks: list = [mask] if mask.blocked else []
+        split_id = getattr(tokenizer, "_tokenizer", tokenizer).get_vocab().get(PLAN_SPLIT)
+        stops = stop_token_ids(tokenizer)
+        self.budget = (int(split_id), stops[0]) if split_id is not None and stops else None
+
+    def processors(self, prompt_tokens: int | None) -> list:
+        if prompt_tokens is None or self.budget is None:
+            return list(self.masks)
+        return [*self.masks, StepBudget(*self.budget, prompt_tokens)]
 
 
 def plan_prompts(
@@ -175,11 +186,11 @@ def plan_prompts(
     (:func:`plan_processors`). See :func:`octo_mlx.generation.generate` for the other arguments;
     returns the plans and the run's stats.
     """
+    parts = _PlanParts(tokenizer)
     if step_budget:
-        processors = lambda i: plan_processors(tokenizer, len(prompts[i]))  # noqa: E731
+        processors = lambda i: parts.processors(len(prompts[i]))  # noqa: E731
     else:
-        masks = plan_processors(tokenizer)
-        processors = (lambda i: masks) if masks else None
+        processors = (lambda i: parts.masks) if parts.masks else None
     outputs, run = generate(
         model, tokenizer, prompts, max_tokens, batch_size, greedy, temperature, seed, labels, processors
     )

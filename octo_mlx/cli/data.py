@@ -233,6 +233,8 @@ def _import_args(p):
     p.add_argument("--seed", type=int, default=0, help="the train/valid/test shuffle")
     p.add_argument("--strict", action="store_true", help="fail when any row is dropped")
     p.add_argument("--overwrite", action="store_true", help="replace an --out folder that holds something")
+    p.add_argument("--hf-config", default=None, help="a Hugging Face dataset's configuration")
+    p.add_argument("--hf-split", default=None, help="a Hugging Face dataset's split (default: every split)")
 
 
 @command(
@@ -252,7 +254,16 @@ def _data_import(a):
     check_numbers(a, seed=between(0, 2**32 - 1))
     ui.show_import(
         import_dataset(
-            a.source, a.out, a.format, a.name, a.tools, a.seed, overwrite=a.overwrite, strict=a.strict
+            a.source,
+            a.out,
+            a.format,
+            a.name,
+            a.tools,
+            a.seed,
+            overwrite=a.overwrite,
+            strict=a.strict,
+            hf_config=a.hf_config,
+            hf_split=a.hf_split,
         )
     )
 

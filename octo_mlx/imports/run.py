@@ -71,7 +71,7 @@ class ImportReport:
 # --- reading the source ----------------------------------------------------------------------------
 
 
-def _records(source: str) -> Iterator[tuple[str, Any]]:
+def _records(source: str, hub: Mapping[str, str | None] | None = None) -> Iterator[tuple[str, Any]]:
     """(where, record) of every row of ``source``, in order; a line that is not JSON is
     yielded as a RowError (where, error) so it is counted, not fatal."""
     path = Path(source)
@@ -88,7 +88,7 @@ def _records(source: str) -> Iterator[tuple[str, Any]]:
     elif path.is_file():
         yield from _file_records(path)
     elif re.fullmatch(r"[\w.-]+/[\w.-]+", source) and not path.suffix:
-        yield from _hub_records(source)
+        yield from _hub_records(source, **(hub or {}))
     else:
         raise OctoError("no such file or folder (nor a Hugging Face dataset name owner/name)", source)
 
@@ -134,11 +134,13 @@ def _file_records(path: Path, in_folder: bool = False) -> Iterator[tuple[str, An
             yield f"{path}:{n}", RowError(f"not usable JSON ({type(e).__name__})")
 
 
-def _hub_records(name: str) -> Iterator[tuple[str, Any]]:
+def _hub_records(name: str, config: str | None = None, split: str | None = None) -> Iterator[tuple[str, Any]]:
     try:
         from datasets import load_dataset
 
-        loaded = load_dataset(name)
+        loaded = load_dataset(name, config, split=split)
+        if split is not None:
+            loaded = {split: loaded}
     except Exception as e:  # no network, no such dataset: one line, not a traceback
         raise OctoError(
             f"could not load the Hugging Face dataset: {str(e).splitlines()[0][:200]}", name
@@ -238,6 +240,8 @@ def import_dataset(
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
     overwrite: bool = False,
     strict: bool = False,
+    hf_config: str | None = None,
+    hf_split: str | None = None,
 ) -> ImportReport:
     """Import a function-calling dataset into planner and action data (see the module doc).
 
@@ -251,6 +255,8 @@ def import_dataset(
         fractions: train/valid/test shares.
         overwrite: replace an output folder that holds something.
         strict: any dropped row is an error (after the whole source was read).
+        hf_config, hf_split: a Hugging Face dataset's configuration and split (default: its
+            default configuration, every split).
 
     Raises:
         OctoError: a bad format name, an unreadable source, no usable row (or, with ``strict``,
@@ -269,7 +275,7 @@ def import_dataset(
     for t in context["tools"]:
         box.add(t, "tool graph")
     rows: list[tuple[str, Row]] = []
-    for where, record in _records(source):
+    for where, record in _records(source, {"config": hf_config, "split": hf_split}):
         report.rows += 1
         if isinstance(record, RowError):
             _drop(report, where, str(record), "unparseable")
