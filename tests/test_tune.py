@@ -70,3 +70,12 @@ def test_bad_options_are_refused_before_any_work(setup):
         tune_weights([planner], valid, root / "x")
     with pytest.raises(OctoError, match="--density"):
         tune_weights([zero, planner], valid, root / "x", method="ties")
+
+
+def test_cma_es_scores_its_budget_from_the_uniform_mix(setup):
+    planner, zero, valid, root = setup
+    out = root / "cma"
+    result = tune_weights([zero, planner], valid, out, search="cma", budget=4, max_tokens=48)
+    assert len(result.candidates) == 4 and all(abs(sum(c.weights) - 1) < 1e-6 for c in result.candidates)
+    assert result.best.accuracy == max(c.accuracy for c in result.candidates)
+    assert json.loads((out / "adapter_config.json").read_text())["combine"]["weights"] == result.best.weights

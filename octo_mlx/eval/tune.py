@@ -8,7 +8,10 @@ turn the search into multitask training). The search:
 
 - ``grid``: every weight vector on the simplex with step ``step`` (2-3 adapters: 0.25 gives 5 and
   15 candidates);
-- ``random``: ``budget`` Dirichlet(1) draws, seeded, plus the uniform mix (any number of adapters).
+- ``random``: ``budget`` Dirichlet(1) draws, seeded, plus the uniform mix (any number of adapters);
+- ``cma``: CMA-ES (the ``cma`` package) over ``budget`` candidates, from the uniform mix, on
+  unconstrained coordinates mapped to the simplex by a softmax (weights rounded to 3 decimals, so
+  a point met twice is scored once).
 
 Every candidate's score is appended to ``OUT.tune.jsonl`` as it is known, so a killed search
 resumes without scoring anything twice; the best (highest accuracy, ties to the more even mix) is
@@ -28,7 +31,7 @@ from pathlib import Path
 from octo_mlx.errors import OctoError
 from octo_mlx.files import write_atomic
 
-SEARCHES = ("grid", "random")
+SEARCHES = ("grid", "random", "cma")
 
 
 @dataclass
@@ -189,32 +192,42 @@ def tune_weights(
     }
     done = _read_log(log, identity)
     result = TuneResult(out, [str(p) for p in paths], method, search, len(examples))
-    pool = None
     work = out.with_name(out.name + ".tune-candidate")
-    for k, weights in enumerate(candidates):
+    state: dict = {}
+
+    def score(weights: list[float]) -> Candidate:
+        """A candidate's score: from the log of a killed search, else combined and planned."""
         key = _key(weights)
         if key in done:
-            result.candidates.append(done[key])
-        else:
-            if pool is None:
-                pool = AdapterPool.open(sources[0].config.get("model"))
-                prompts = encode_queries(pool.model, pool.tokenizer, [e.query for e in examples], max_tokens)
-            start = time.perf_counter()
-            combine_adapters(paths, work, weights, method, None, density, draw, overwrite=True)
-            name = f"candidate-{k}"
-            pool.add(name, work)
-            try:
-                plans, _ = plan_prompts(pool.view(name), pool.tokenizer, prompts, max_tokens, batch_size)
-            finally:
-                pool.remove(name)
-            correct = sum(
-                bool(judge_plan(p.steps, e.functions, resolver).correct) for p, e in zip(plans, examples)
+            return done[key]
+        if "pool" not in state:
+            state["pool"] = AdapterPool.open(sources[0].config.get("model"))
+            state["prompts"] = encode_queries(
+                state["pool"].model, state["pool"].tokenizer, [e.query for e in examples], max_tokens
             )
-            found = Candidate(list(weights), correct, len(examples), time.perf_counter() - start)
-            _append_log(log, identity, found)
-            result.candidates.append(found)
-        if progress is not None:
-            progress(k + 1, len(candidates))
+        pool, start = state["pool"], time.perf_counter()
+        combine_adapters(paths, work, weights, method, None, density, draw, overwrite=True)
+        name = f"candidate-{len(done)}"
+        pool.add(name, work)
+        try:
+            plans, _ = plan_prompts(pool.view(name), pool.tokenizer, state["prompts"], max_tokens, batch_size)
+        finally:
+            pool.remove(name)
+        correct = sum(
+            bool(judge_plan(p.steps, e.functions, resolver).correct) for p, e in zip(plans, examples)
+        )
+        found = Candidate(list(weights), correct, len(examples), time.perf_counter() - start)
+        _append_log(log, identity, found)
+        done[key] = found
+        return found
+
+    if search == "cma":
+        result.candidates = _cma(score, len(paths), budget, seed, progress)
+    else:
+        for k, weights in enumerate(candidates):
+            result.candidates.append(score(weights))
+            if progress is not None:
+                progress(k + 1, len(candidates))
     result.best = max(result.candidates, key=lambda c: (c.accuracy, -_spread(c.weights)))
     combine_adapters(paths, out, result.best.weights, method, None, density, draw, overwrite=True)
     result.seconds = time.perf_counter() - t0
@@ -224,6 +237,32 @@ def tune_weights(
 
         shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def _cma(score, n: int, budget: int, seed: int, progress) -> list[Candidate]:
+    """CMA-ES on softmax coordinates (minimising the share of plans wrong), ``budget`` scores."""
+    import math
+
+    import cma
+
+    es = cma.CMAEvolutionStrategy(
+        [0.0] * n, 0.5, {"seed": seed + 1, "popsize": max(4, n), "verbose": -9, "maxfevals": budget}
+    )
+    seen: list[Candidate] = []
+    while len(seen) < budget:
+        points = es.ask()
+        losses = []
+        for x in points:
+            exps = [math.exp(v - max(x)) for v in x]
+            weights = [round(e / sum(exps), 3) for e in exps]
+            weights[-1] = round(1 - sum(weights[:-1]), 3)  # the rounded mix still sums to 1
+            found = score(weights)
+            seen.append(found)
+            losses.append(1 - found.accuracy)
+            if progress is not None:
+                progress(min(len(seen), budget), budget)
+        es.tell(points, losses)
+    return seen[:budget]
 
 
 def _key(weights: Sequence[float]) -> str:
