@@ -794,8 +794,10 @@ def show_bench_agent(result) -> None:
     table = Table(title=f"the agent on {result.requests}")
     for col in ("max re-plans", "all", "recoverable", "no failure", "median s", "plan / action / execute s"):
         table.add_column(col)
-    for mode, s in result.summary().items():
-        cell = lambda r: "-" if not r["n"] else format_rate(r["success"], r["n"], r["low"], r["high"])  # noqa: E731
+    cell = lambda r: "-" if not r["n"] else format_rate(r["success"], r["n"], r["low"], r["high"])  # noqa: E731
+    summary = result.summary()
+    peer = summary.pop("in-context", None)
+    for mode, s in summary.items():
         stages = s["median_stage_seconds"]
         table.add_row(
             mode.split("=")[1],
@@ -805,6 +807,10 @@ def show_bench_agent(result) -> None:
             f"{s['median_seconds']:.2f}" if s["median_seconds"] is not None else "-",
             " / ".join(f"{stages.get(k, 0.0):.2f}" for k in ("plan", "action", "execute")),
         )
+    if peer is not None:
+        speed = peer.get("median_speedup")
+        note = f"its time / ours: {speed:.2f}x" if speed is not None else "-"
+        table.add_row("in-context", cell(peer["all"]), "-", "-", f"{peer['median_seconds']:.2f}", note)
     console.print(table)
 
 

@@ -280,6 +280,9 @@ def score(trace, state: DeviceState, want: Expected) -> tuple[bool, str]:
 # --- the run ----------------------------------------------------------------------------------
 
 
+OURS, PEER = "octo-mlx", "in-context"
+
+
 @dataclass
 class RequestResult:
     id: str
@@ -295,6 +298,8 @@ class RequestResult:
     stages: dict[str, float]
     plan: list[str]
     calls: list[dict]
+    agent: str = OURS  # which agent ran it: ours, or the in-context peer
+    tokens: list[int] = field(default_factory=list)  # [prompt, generated] over the whole run
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -310,21 +315,21 @@ class AgentBenchResult:
     seconds: float = 0.0
 
     def rows(
-        self, max_replans: int, where: Callable[[RequestResult], bool] = lambda r: True
+        self, max_replans: int, where: Callable[[RequestResult], bool] = lambda r: True, agent: str = OURS
     ) -> list[RequestResult]:
-        return [r for r in self.results if r.max_replans == max_replans and where(r)]
+        return [r for r in self.results if r.agent == agent and r.max_replans == max_replans and where(r)]
 
     def rate(
-        self, max_replans: int, where: Callable[[RequestResult], bool] = lambda r: True
+        self, max_replans: int, where: Callable[[RequestResult], bool] = lambda r: True, agent: str = OURS
     ) -> dict[str, Any]:
-        rows = self.rows(max_replans, where)
+        rows = self.rows(max_replans, where, agent)
         k, n = sum(r.success for r in rows), len(rows)
         low, high = wilson_interval(k, n) if n else (0.0, 0.0)
         return {"success": k, "n": n, "rate": k / n if n else None, "low": low, "high": high}
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for m in sorted({r.max_replans for r in self.results}):
+        for m in sorted({r.max_replans for r in self.results if r.agent == OURS}):
             rows = self.rows(m)
             steps = sorted({r.steps for r in rows})
             two = [r.seconds for r in rows if r.steps == 2 and r.success]
@@ -342,6 +347,22 @@ class AgentBenchResult:
                 }
                 if rows
                 else {},
+                "median_tokens": _median_tokens(rows),
+            }
+        peer = self.rows(0, agent=PEER)
+        if peer:
+            ours = {r.id: r for r in self.rows(0)}
+            paired = [(ours[r.id].seconds, r.seconds) for r in peer if r.id in ours]
+            out[PEER] = {
+                "all": self.rate(0, agent=PEER),
+                "by_steps": {
+                    str(s): self.rate(0, lambda r, s=s: r.steps == s, PEER)
+                    for s in sorted({r.steps for r in peer})
+                },
+                "median_seconds": statistics.median(r.seconds for r in peer),
+                "median_tokens": _median_tokens(peer),
+                # per request, the peer's wall time over ours (max_replans=0), then the median
+                "median_speedup": statistics.median(p / o for o, p in paired if o > 0) if paired else None,
             }
         return out
 
@@ -356,12 +377,21 @@ class AgentBenchResult:
         }
 
 
+def _median_tokens(rows: Sequence[RequestResult]) -> list[float] | None:
+    """[prompt, generated] tokens per request, medians."""
+    counted = [r.tokens for r in rows if r.tokens]
+    if not counted:
+        return None
+    return [statistics.median(t[0] for t in counted), statistics.median(t[1] for t in counted)]
+
+
 def run_agent_bench(
     session,
     requests: Sequence[AgentRequest],
     source: str = "",
     replans: Sequence[int] = (0, 1),
     progress: Callable[[int, int], None] | None = None,
+    peer=None,
 ) -> AgentBenchResult:
     """Run every request with each ``max_replans`` in ``replans`` on a fresh device of its own, every
     call approved (the user says yes), and score it.
@@ -372,6 +402,9 @@ def run_agent_bench(
         requests: the request set.
         source: what to name it in the report (its file).
         progress: called with (done, total) after each run.
+        peer: an agent to measure beside ours on the same requests, interleaved (each request:
+            ours under every setting, then the peer once on a fresh device of its own); e.g.
+            :class:`octo_mlx.agent.incontext.InContextAgent`.
     """
     agent = session.agent
     functions = dict(agent.functions)
@@ -380,24 +413,25 @@ def run_agent_bench(
         raise OctoError(f"the agent's domains lack {', '.join(missing[:3])}: activate the requests' domains")
     saved = agent.confirm, agent.max_replans, agent.state
     try:
-        return _run_requests(agent, requests, source, replans, progress, functions)
+        return _run_requests(agent, requests, source, replans, progress, functions, peer)
     finally:
         agent.confirm, agent.max_replans, agent.state = saved
 
 
-def _run_requests(agent, requests, source, replans, progress, functions) -> AgentBenchResult:
+def _run_requests(agent, requests, source, replans, progress, functions, peer=None) -> AgentBenchResult:
     agent.confirm = lambda event: True
     result = AgentBenchResult(source, dict(agent.adapters))
-    total, done, t0 = len(requests) * len(replans), 0, time.perf_counter()
+    runs = [(agent, m, OURS) for m in replans] + ([(peer, 0, PEER)] if peer is not None else [])
+    total, done, t0 = len(requests) * len(runs), 0, time.perf_counter()
     for request in requests:
         want = expected(request, functions)
-        for m in replans:
-            agent.max_replans = m
-            agent.state = device_for(request)
+        for runner, m, name in runs:
+            runner.max_replans = m
+            runner.state = device_for(request)
             start = time.perf_counter()
-            trace = agent.run(request.query)
+            trace = runner.run(request.query)
             seconds = time.perf_counter() - start
-            ok, why = score(trace, agent.state, want)
+            ok, why = score(trace, runner.state, want)
             result.results.append(
                 RequestResult(
                     request.id,
@@ -413,6 +447,8 @@ def _run_requests(agent, requests, source, replans, progress, functions) -> Agen
                     trace.stage_seconds(),
                     list(trace.plan),
                     copy.deepcopy(trace.calls),
+                    name,
+                    list(trace.token_counts()),
                 )
             )
             done += 1
@@ -431,12 +467,19 @@ def bench_agent(
     replans: Sequence[int] = (0, 1),
     max_plan_tokens: int = 128,
     progress: Callable[[int, int], None] | None = None,
+    peer: bool = False,
 ) -> AgentBenchResult:
     """`octo-mlx bench agent`: load the base with both adapters (the shipped ones by default), its
-    domains those of the requests, and run :func:`run_agent_bench` on the first ``limit``."""
+    domains those of the requests, and run :func:`run_agent_bench` on the first ``limit``; with
+    ``peer``, the same base without an adapter as an in-context agent beside it."""
     from octo_mlx.agent.session import open_session
 
     chosen = read_requests(requests)[:limit]
     domains = sorted({d for r in chosen for d in r.domains})
     session = open_session(planner, action, model, domains, max_plan_tokens=max_plan_tokens)
-    return run_agent_bench(session, chosen, str(requests), replans, progress)
+    other = None
+    if peer:
+        from octo_mlx.agent.incontext import InContextAgent
+
+        other = InContextAgent(session.pool.view(None), session.pool.tokenizer, session.agent.domains, None)
+    return run_agent_bench(session, chosen, str(requests), replans, progress, other)

@@ -352,6 +352,7 @@ def agent_section(result, command: str) -> str:
     the requests one re-plan can recover, on those needing more, without a failure, by step
     count; the median request time and its stages."""
     summary = result.summary()
+    peer = summary.pop("in-context", None)
     by_steps = list(next(iter(summary.values()), {}).get("by_steps", {}))
     head = ["max re-plans", "all", "recoverable (1 re-plan)", "needs more", "no failure"]
     head += [f"{s} step{'s' if s != '1' else ''}" for s in by_steps]
@@ -365,6 +366,23 @@ def agent_section(result, command: str) -> str:
         cells.append(f"{s['median_seconds']:.2f}" if s["median_seconds"] is not None else "-")
         cells.append(" / ".join(f"{stages.get(k, 0.0):.2f}" for k in ("plan", "action", "execute")))
         lines.append(f"| {mode.split('=')[1]} | " + " | ".join(cells) + " |")
+    if peer is not None:
+        cells = [_rate_cell(peer["all"]), "-", "-", "-"] + [
+            _rate_cell(peer["by_steps"].get(s, {"n": 0})) for s in by_steps
+        ]
+        cells += [f"{peer['median_seconds']:.2f}", "-"]
+        lines.append("| in-context agent | " + " | ".join(cells) + " |")
+        ours = next(iter(summary.values()), {})
+        tokens = lambda t: f"{t[0]:.0f} / {t[1]:.0f}" if t else "-"  # noqa: E731
+        speed = peer.get("median_speedup")
+        lines += [
+            "",
+            "In-context agent: the same base model without an adapter, every function's JSON in a system "
+            "turn, one tool call per turn, each run on the device and its result handed back. Median "
+            f"prompt / generated tokens per request: ours {tokens(ours.get('median_tokens'))}, in-context "
+            f"{tokens(peer.get('median_tokens'))}; its wall time over ours, median per request: "
+            + (f"{speed:.2f}x." if speed is not None else "-."),
+        ]
     lines += ["", f"Adapters: {', '.join(f'{k} `{v}`' for k, v in result.adapters.items())}.", ""]
     lines.append("<!-- bench-agent:end -->")
     return "\n".join(lines) + "\n"

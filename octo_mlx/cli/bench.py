@@ -247,6 +247,12 @@ def _bench_agent_args(p):
     p.add_argument("--limit", type=int, default=None, help="only the first N requests")
     p.add_argument("--replans", default="0,1", help="max re-plans to run each request with (default 0,1)")
     p.add_argument("--max-plan-tokens", type=int, default=128, help="most tokens per plan")
+    p.add_argument(
+        "--peer",
+        action="store_true",
+        help="also run the same base without an adapter as an in-context agent (every function's JSON "
+        "in the prompt, one tool call per turn), interleaved, on the same requests",
+    )
     p.add_argument("--out", default=None, help="write the JSON report here")
     p.add_argument(
         "--markdown",
@@ -284,6 +290,7 @@ def _bench_agent(a):
             replans,
             a.max_plan_tokens,
             ui.counter("agent runs"),
+            a.peer,
         )
     if a.out:
         _write_reports(a, result, lambda line: markdown.agent_section(result, line))
