@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime
 
 from octo_mlx.agent.trace import Attempt, StepRecord, Timing, Trace
 from octo_mlx.errors import OctoError
@@ -56,13 +55,7 @@ class InContextAgent:
         self.confirm: Callable | None = None  # the bench approves every call, as it does ours
         self.max_replans = 0  # nothing to re-plan: kept so the bench can set it
         self.adapters = {"in-context": "base model, no adapter"}
-        tools = [
-            {
-                "type": "function",
-                "function": {"name": f.name, "description": f.description, "parameters": f.parameters},
-            }
-            for f in self.functions.values()
-        ]
+        tools = [f.to_tool() for f in self.functions.values()]
         from octo_mlx.action.backends import hermes_tools_prompt
 
         self.system = hermes_tools_prompt(tools)
@@ -74,12 +67,7 @@ class InContextAgent:
         from octo_mlx.generation import encode_prompt, generate
 
         t0 = time.perf_counter()
-        trace = Trace(
-            query=query,
-            started=datetime.now().astimezone().isoformat(timespec="seconds"),
-            adapters=dict(self.adapters),
-            domains=[d.name for d in self.domains],
-        )
+        trace = Trace.start(query, self.adapters, self.domains)
         messages = [{"role": "system", "content": self.system}, {"role": "user", "content": query}]
         for index in range(1, self.max_turns + 1):
             if cancel is not None and cancel():

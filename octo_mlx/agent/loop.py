@@ -21,7 +21,6 @@ import inspect
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
 from typing import Any, Protocol
 
 from octo_mlx.agent.events import (
@@ -125,12 +124,7 @@ class Agent:
         emit = on_event or (lambda event: None)
         stop = cancel or (lambda: False)
         t0 = time.perf_counter()
-        trace = Trace(
-            query=query,
-            started=datetime.now().astimezone().isoformat(timespec="seconds"),
-            adapters=dict(self.adapters),
-            domains=[d.name for d in self.domains],
-        )
+        trace = Trace.start(query, self.adapters, self.domains)
         try:
             steps, trace.plan_timing, problem = self._plan(query, emit, stop, replan=False)
             trace.plan = list(steps)

@@ -9,6 +9,7 @@ session's ``--trace FILE``).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,18 @@ class Trace:
     replans: list[Replan] = field(default_factory=list)
     status: str = "done"
     seconds: float = 0.0
+
+    @classmethod
+    def start(cls, query: str, adapters: Mapping[str, str], domains) -> Trace:
+        """A new run's trace, started now (local time with offset), for the given Domain objects."""
+        from datetime import datetime
+
+        return cls(
+            query=query,
+            started=datetime.now().astimezone().isoformat(timespec="seconds"),
+            adapters=dict(adapters),
+            domains=[d.name for d in domains],
+        )
 
     @property
     def calls(self) -> list[dict]:

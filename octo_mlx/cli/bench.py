@@ -353,6 +353,7 @@ def _bench_router_args(p):
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="write the JSON report here")
+    p.set_defaults(markdown=None)  # no section of its own in a markdown file
 
 
 @command(
@@ -367,10 +368,5 @@ def _bench_router(a):
 
     check_numbers(a, seed=between(0, 2**32 - 1))
     result = bench_router(a.data, a.train, a.domain, a.seed)
-    if a.out:
-        import json
-
-        from octo_mlx.files import write_atomic
-
-        write_atomic(a.out, json.dumps(result.to_json(), indent=2) + "\n")
+    _write_reports(a, result, None)
     ui.show_bench_router(result)

@@ -469,14 +469,7 @@ def export_openai(folder: str | Path, out: str | Path, overwrite: bool = False) 
     check_output_folder(out, "--out", overwrite=overwrite)
     task = dataset_task(folder)
     domains = dataset_domains(folder)
-    tools = [
-        {
-            "type": "function",
-            "function": {"name": f.name, "description": f.description, "parameters": f.parameters},
-        }
-        for d in domains
-        for f in d.functions
-    ]
+    tools = [f.to_tool() for d in domains for f in d.functions]
     counts: dict[str, int] = {"skipped": 0}
     Path(out).mkdir(parents=True, exist_ok=True)
     for split in SPLITS:
@@ -520,16 +513,3 @@ def _chat(user: str, calls: Sequence, tools: list[dict]) -> dict:
     else:
         assistant["content"] = "No tool is needed for this request."
     return {"messages": [{"role": "user", "content": user}, assistant], "tools": tools}
-
-
-def summary(report: ImportReport) -> Mapping[str, Any]:
-    """The report as the CLI shows it."""
-    return {
-        "source": report.source,
-        "format": report.format,
-        "rows": report.rows,
-        "kept": report.kept,
-        "tools": report.tools,
-        "counts": report.counts,
-        "dropped": dict(report.dropped),
-    }

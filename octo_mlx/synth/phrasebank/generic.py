@@ -50,7 +50,7 @@ from octo_mlx.synth.phrasebank.slots import (
     pick,
     street_address,
 )
-from octo_mlx.synth.phrasebank.spec import FunctionPhrases, Slots, fam
+from octo_mlx.synth.phrasebank.spec import FunctionPhrases, Slots, fam, show_value
 
 HOLDOUT = "need"  # the family only the test split uses: statements of need ("I need to ...")
 
@@ -453,7 +453,7 @@ def sample_value(
         return _plain(name, r.random() < 0.5, "flag")
     if kind in ("integer", "number"):
         value, shown = _number(r, schema, role)
-        return Value(name, value, role, _show(value), shown)
+        return Value(name, value, role, show_value(value), shown)
     if kind == "array":
         items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
         n = max(int(schema.get("minItems", 1)), 1)
@@ -465,7 +465,7 @@ def sample_value(
             if all(isinstance(g.value, str) for g in got)
             else [g.value for g in got]
         )
-        shown = " and ".join(_show(v) for v in values)
+        shown = " and ".join(show_value(v) for v in values)
         return Value(name, values, role, shown, shown)
     if kind not in (None, "string"):
         return _plain(name, pick(r, seen), role) if seen else None
@@ -511,18 +511,8 @@ def _json_type(value: Any) -> str:
     return "array" if isinstance(value, list) else "object"
 
 
-def _show(v: Any) -> str:
-    if isinstance(v, bool):
-        return "on" if v else "off"
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    if isinstance(v, list):
-        return " and ".join(_show(x) for x in v)
-    return str(v)
-
-
 def _plain(name: str, value: Any, role: str) -> Value:
-    shown = _show(value)
+    shown = show_value(value)
     return Value(name, value, role, shown, shown)
 
 
@@ -709,6 +699,8 @@ def describe_call(function: Any, arguments: dict) -> str:
         elif role == "datetime" and isinstance(value, str):
             values.append(Value(name, value, role, f"at {value}", f"at {value}"))
         else:
-            shown = _show(value) if not isinstance(value, dict) else json.dumps(value, ensure_ascii=False)
+            shown = (
+                show_value(value) if not isinstance(value, dict) else json.dumps(value, ensure_ascii=False)
+            )
             values.append(Value(name, value, role, shown, shown))
     return _cap(vp) + _joined([phrase(v, True, None, messaging) for v in _ordered(values)])

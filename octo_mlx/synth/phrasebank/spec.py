@@ -59,16 +59,19 @@ class Slots:
 
 def slots(args: Mapping[str, Any], **text: Any) -> Slots:
     """Build Slots: the text forms default to the arguments themselves."""
-    shown = {k: _show(v) for k, v in args.items()}
-    shown.update({k: _show(v) for k, v in text.items()})
+    shown = {k: show_value(v) for k, v in args.items()}
+    shown.update({k: show_value(v) for k, v in text.items()})
     return Slots(dict(args), shown)
 
 
-def _show(v: Any) -> str:
+def show_value(v: Any) -> str:
+    """A slot value as text: booleans "on"/"off", whole floats without ".0", lists joined by "and"."""
     if isinstance(v, bool):
         return "on" if v else "off"
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
+    if isinstance(v, list):
+        return " and ".join(show_value(x) for x in v)
     return str(v)
 
 
