@@ -466,6 +466,26 @@ def test_the_cli_reads_name_equals_dir():
         assert e.value.where == "--adapter"
 
 
+def test_close_waits_for_a_request_already_answered_to_be_logged(tiny_llama, adapters):
+    """The client has its answer before the request is logged (the log carries the full time):
+    close() must still wait for that log line, or `serve` prints "stopped" above it (a CI run)."""
+    import urllib.request
+
+    records = []
+
+    def slow_log(record):
+        time.sleep(2)  # longer than serve_forever's 0.5 s poll, which shutdown() waits out
+        records.append(record)
+
+    srv = open_server(tiny_llama, {"planner": adapters["planner"]}, port=0, on_request=slow_log).start()
+    try:
+        with urllib.request.urlopen(srv.base_url + "/models", timeout=60) as resp:
+            assert resp.status == 200
+    finally:
+        srv.close()
+    assert [r.status for r in records] == [200]
+
+
 def test_the_command_serves_logs_each_request_and_stops_cleanly(tiny_llama, adapters):
     """`octo-mlx serve` as a user runs it: the startup line, one log line per request, Ctrl-C."""
     import re

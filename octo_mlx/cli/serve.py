@@ -85,9 +85,10 @@ def _serve(a):
     try:
         srv.serve_forever()
     except KeyboardInterrupt:
-        ui.show_stopped()
+        pass
     finally:
-        srv.close()
+        srv.close()  # every request already read is answered and logged before "stopped"
+    ui.show_stopped()
 
 
 def _interrupt(signum, frame):

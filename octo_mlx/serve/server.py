@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,6 +32,7 @@ MAX_BODY_BYTES = 8 * 1024 * 1024  # a request body; the longest prompt any model
 # the client went away (or stopped reading for _SOCKET_TIMEOUT_S)
 _GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
 _SOCKET_TIMEOUT_S = 120.0  # a client silent this long mid-body or mid-stream is gone
+_DRAIN_S = 10.0  # close() waits this long for requests already read to be answered and logged
 _CANCEL_WAIT_S = 30.0  # at most one token's time in practice; a stuck worker must not hang a thread
 
 
@@ -78,6 +80,20 @@ class Server:
         self.host, self.port = httpd.server_address[:2]
         self.created = int(time.time())
         self._thread: threading.Thread | None = None
+        self._in_flight = 0  # requests read and not yet logged (an idle kept-alive connection is not one)
+        self._drained = threading.Condition()
+
+    @contextmanager
+    def handling(self):
+        """Counts one request from its first line to its log record, for :meth:`close` to wait on."""
+        with self._drained:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._drained:
+                self._in_flight -= 1
+                self._drained.notify_all()
 
     @property
     def base_url(self) -> str:
@@ -96,12 +112,15 @@ class Server:
         self.httpd.serve_forever()
 
     def close(self) -> None:
-        """Stop serving, release the port, stop the worker."""
+        """Stop serving, stop the worker after the request it is running, wait for every request
+        already read to be answered and logged (at most _DRAIN_S), release the port."""
         if self._thread is not None:
             self.httpd.shutdown()
             self._thread.join(timeout=10)
-        self.httpd.server_close()
         self.engine.close()
+        with self._drained:
+            self._drained.wait_for(lambda: self._in_flight == 0, timeout=_DRAIN_S)
+        self.httpd.server_close()
 
     def __enter__(self) -> Server:
         return self
@@ -230,6 +249,14 @@ class _Handler(BaseHTTPRequestHandler):
     # --- GET ----------------------------------------------------------------------------------
 
     def do_GET(self) -> None:
+        with self.octo.handling():
+            self._get()
+
+    def do_POST(self) -> None:
+        with self.octo.handling():
+            self._post()
+
+    def _get(self) -> None:
         t0 = time.perf_counter()
         path = self._path()
         entries = [protocol.model_entry(n, task, self.octo.created) for n, task in self.octo.engine.models()]
@@ -249,7 +276,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- POST ---------------------------------------------------------------------------------
 
-    def do_POST(self) -> None:
+    def _post(self) -> None:
         t0 = time.perf_counter()
         path = self._path()
         if path not in ("/v1/chat/completions", "/chat/completions"):
