@@ -28,6 +28,7 @@ from typing import Any
 from octo_mlx.errors import OctoError
 from octo_mlx.functions.calls import NO_CALL, Call, CallProblem, check_call, parse_arguments
 from octo_mlx.functions.contract import Domain, Function
+from octo_mlx.functions.dates import annotate_dates
 from octo_mlx.generation import END_MARKERS
 from octo_mlx.models.tokens import END, N_SLOTS, NONE, slot_token
 
@@ -233,6 +234,7 @@ def parse_call(
 # --- what the action model reads --------------------------------------------------------------
 
 TASK_FILE = "octo-mlx-task.json"  # a fully fine-tuned action model's task, slots and domains
+DATES = "iso-annotated/1"  # in an action model's task record: it was taught steps with dates annotated
 MAX_OBSERVATION_CHARS = 2_000  # a bundled search result is < 1,000; longer ones are cut, and say so
 
 
@@ -253,7 +255,10 @@ def render_observation(observation: Mapping[str, Any] | None) -> str:
 
 
 def action_messages(
-    step: str, observation: Mapping[str, Any] | None = None, error: str | None = None
+    step: str,
+    observation: Mapping[str, Any] | None = None,
+    error: str | None = None,
+    today: str | None = None,
 ) -> list[dict[str, str]]:
     """The chat turns of one action-model request: the step, then the previous result if any.
     Training (:mod:`octo_mlx.train`) and the action model (:mod:`octo_mlx.action`) both use it,
@@ -262,7 +267,12 @@ def action_messages(
     Args:
         error: why the call the model wrote for this step was refused (the agent's one retry,
             :mod:`octo_mlx.agent`): added as the last line, :data:`RETRY_NOTE`.
+        today: the ISO date calendar words in the step are resolved against
+            (:func:`octo_mlx.functions.dates.annotate_dates`); None leaves the step as written
+            (an action model trained before dates were annotated, :data:`DATES`).
     """
+    if today is not None:
+        step = annotate_dates(step, today)
     parts = [step.strip(), render_observation(observation)]
     if error:
         parts.append(RETRY_NOTE.format(error=error))

@@ -8,7 +8,8 @@ import pytest
 
 from octo_mlx.action.model import ActionModel, read_task
 from octo_mlx.errors import OctoError
-from octo_mlx.syntax import SlotMap, action_messages, action_tokens, render_observation
+from octo_mlx.functions.simulator import TODAY
+from octo_mlx.syntax import DATES, SlotMap, action_messages, action_tokens, render_observation
 from octo_mlx.train.loop import train
 from octo_mlx.train.recipe import load_recipe
 from octo_mlx.train.setup import read_examples
@@ -24,7 +25,7 @@ def test_an_action_dataset_teaches_calls_in_the_slot_maps_tokens(tiny_llama, act
     assert examples.task == "action" and examples.slots.names[0] == "take_a_photo"  # Octopus v2's order
     for e in examples.train:
         turns = examples.messages(e)
-        assert turns[:-1] == action_messages(e.step, e.observation)
+        assert turns[:-1] == action_messages(e.step, e.observation, today=TODAY)
         target = turns[-1]["content"]
         if e.call.is_none:
             assert target == "<nexa_none><nexa_end>"
@@ -53,7 +54,7 @@ def test_a_trained_action_model_records_its_slots_and_only_emits_valid_calls(
     )
     task = read_task(result.last_dir)
     slots = SlotMap.from_json({"slots": task["slots"]})
-    assert task["domains"] == ["android"] and len(slots) == 20
+    assert task["domains"] == ["android"] and len(slots) == 20 and task["dates"] == DATES
     if method == "lora":
         cfg = json.loads((result.last_dir / "adapter_config.json").read_text())
         assert cfg["tokens"] == action_tokens(slots)  # the rows it trained: 20 slots, none, end
@@ -82,3 +83,18 @@ def test_an_action_model_refuses_a_domain_it_does_not_serve_and_a_planner_folder
     (tmp_path / "planner" / "adapter_config.json").write_text(json.dumps({"fine_tune_type": "lora"}))
     with pytest.raises(OctoError, match="not an action model"):
         read_task(tmp_path / "planner")
+
+
+def test_a_model_is_asked_about_dates_the_way_it_was_trained(tiny_llama, action_data, tmp_path):
+    """Trained on annotated dates: its prompts carry them (against the simulated today); a model
+    whose record predates annotation (no "dates") gets the step as written."""
+    result = train(load_recipe(None, _args(tiny_llama, action_data, tmp_path / "run", "train.max_steps=1")))
+    step = [("Set an alarm for 07:30 next Friday", None)]
+    model = ActionModel.load(result.last_dir, max_tokens=64)
+    annotated = model.tokenizer.decode(model.prompts(step)[0])
+    assert model.today == TODAY and "next Friday (2025-06-13)" in annotated
+    cfg = json.loads((result.last_dir / "adapter_config.json").read_text())
+    del cfg["dates"]
+    (result.last_dir / "adapter_config.json").write_text(json.dumps(cfg))
+    old = ActionModel.load(result.last_dir, max_tokens=64)
+    assert old.today is None and "next Friday (" not in old.tokenizer.decode(old.prompts(step)[0])

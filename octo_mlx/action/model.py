@@ -19,7 +19,7 @@ from octo_mlx.errors import OctoError
 from octo_mlx.files import read_json_object
 from octo_mlx.functions.contract import Domain, Function
 from octo_mlx.generation import check_prompts, check_texts, encode_prompt, prompt_limit
-from octo_mlx.syntax import TASK_FILE, SlotMap, action_messages
+from octo_mlx.syntax import DATES, TASK_FILE, SlotMap, action_messages
 
 
 def read_task(folder: str | Path) -> dict:
@@ -38,6 +38,15 @@ def read_task(folder: str | Path) -> dict:
     raise OctoError(
         "not an action model (no task 'action' in adapter_config.json or octo-mlx-task.json)", folder
     )
+
+
+def dates_for(task: Mapping) -> str | None:
+    """The today a model's steps are asked with: the simulated device's calendar for a model
+    trained on annotated dates (its task record says :data:`octo_mlx.syntax.DATES`), else None
+    (a model trained on steps as written is asked the same way)."""
+    from octo_mlx.functions.simulator import TODAY
+
+    return TODAY if task.get("dates") == DATES else None
 
 
 def _slots_and_domains(
@@ -92,6 +101,8 @@ class ActionModel:
             only the table entries outside the active slots (to measure what the grammar buys).
         jump_forward: append the tokens the grammar forces without a decoding step each.
         max_tokens: most tokens per call.
+        today: the ISO date calendar words in a step resolve against (octo_mlx.functions.dates),
+            for a model trained so (:func:`dates_for`); None: steps as written.
         path: the model folder the weights came from (an adapter's extended base, or the full
             model), for fingerprints; None when the caller built the model.
     """
@@ -103,6 +114,7 @@ class ActionModel:
     constrained: bool = True
     jump_forward: bool = True
     max_tokens: int = DEFAULT_MAX_TOKENS
+    today: str | None = None
     path: Path | None = None
     _grammars: dict = field(default_factory=dict, repr=False)
 
@@ -129,7 +141,7 @@ class ActionModel:
                 folded (mlx-lm would re-quantize the whole matrix, not the adapter as trained).
             domains: the Domain objects of the domains it serves that are not bundled (a user's
                 tool file): its record names them only.
-            options: ActionModel settings (constrained, jump_forward, max_tokens).
+            options: ActionModel settings (constrained, jump_forward, max_tokens, today).
         """
         from octo_mlx.adapters.folder import load_with_adapter
         from octo_mlx.adapters.fuse import fuse_layers
@@ -144,6 +156,7 @@ class ActionModel:
                 fuse_layers(loaded)
         else:
             loaded, tokenizer, path = load_with_adapter(folder, None)
+        options.setdefault("today", dates_for(task))
         return cls(loaded, tokenizer, slots, served, path=Path(path) if path else None, **options)
 
     @classmethod
@@ -160,6 +173,7 @@ class ActionModel:
         if info.config.get("task") != "action":
             raise OctoError(f"resident adapter {name!r} is not an action model", info.path)
         slots, served = _slots_and_domains(info.config, info.path, domains)
+        options.setdefault("today", dates_for(info.config))
         return cls(view, pool.tokenizer, slots, served, path=pool.folder, **options)
 
     def functions(
@@ -190,7 +204,8 @@ class ActionModel:
         check_texts([s for s, _ in steps], limit, labels)
         errors = list(errors) if errors is not None else [None] * len(steps)
         prompts = [
-            encode_prompt(self.tokenizer, action_messages(s, o, e)) for (s, o), e in zip(steps, errors)
+            encode_prompt(self.tokenizer, action_messages(s, o, e, self.today))
+            for (s, o), e in zip(steps, errors)
         ]
         check_prompts(prompts, limit, labels)
         return prompts

@@ -29,6 +29,7 @@ from octo_mlx.files import FolderLock, fsync_dir, read_json_object, replace_dir
 from octo_mlx.models.folder import weights_sha256
 from octo_mlx.models.tokens import TABLE
 from octo_mlx.runtime.device import peak_rss_bytes
+from octo_mlx.syntax import DATES
 from octo_mlx.train import batching, checkpoint
 from octo_mlx.train.recipe import (
     Recipe,
@@ -178,10 +179,16 @@ def _save_outputs(run: Run, folder: Path, base_sha: str, recipe_yaml: str) -> No
 
 def _task_fields(run: Run) -> dict:
     """What an action model's outputs record beside the weights: the task, the slot map (which
-    function each functional token stands for) and the domains it covers."""
+    function each functional token stands for), the domains it covers and that its steps' dates
+    were annotated (octo_mlx.syntax.DATES: the model must be asked the same way)."""
     if run.task != "action":
         return {}
-    return {"task": "action", "slots": run.slots.to_json()["slots"], "domains": list(run.domains)}
+    return {
+        "task": "action",
+        "slots": run.slots.to_json()["slots"],
+        "domains": list(run.domains),
+        "dates": DATES,
+    }
 
 
 def _one_step(run: Run, micro_batches: list[list[int]], step: int, total: int) -> dict:

@@ -71,11 +71,14 @@ class Examples:
         """The chat turns an example teaches: a plan, or a call in the slot map's tokens."""
         if self.task == "plan":
             return example.to_record()["messages"]
+        from octo_mlx.functions.simulator import TODAY
         from octo_mlx.syntax import action_messages, format_call
 
         function = next((d[example.call.function] for d in self.domains if example.call.function in d), None)
         target = format_call(example.call, self.slots, function)
-        return [*action_messages(example.step, example.observation), {"role": "assistant", "content": target}]
+        # the gold dates were written against the simulated calendar's today (offline and teacher data)
+        prompt = action_messages(example.step, example.observation, today=TODAY)
+        return [*prompt, {"role": "assistant", "content": target}]
 
 
 def read_examples(recipe: Recipe) -> Examples:

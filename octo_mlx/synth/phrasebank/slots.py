@@ -13,6 +13,7 @@ import string
 from collections.abc import Sequence
 from typing import TypeVar
 
+from octo_mlx.functions.dates import weekday_date
 from octo_mlx.functions.simulator import TODAY
 from octo_mlx.synth.phrasebank import pools
 
@@ -62,7 +63,7 @@ def day(r: random.Random) -> tuple[str, str, str]:
         return d.isoformat(), word, word
     if roll < 0.35:
         wd = r.randrange(7)
-        d = REFERENCE_DAY + dt.timedelta(days=7 + wd)
+        d = weekday_date(wd, REFERENCE_DAY)  # the one convention the action model's dates share
         word = f"next {_WEEKDAYS[wd]}" if r.random() < 0.6 else f"on {_WEEKDAYS[wd]}"
         return d.isoformat(), word, word
     d = REFERENCE_DAY + dt.timedelta(days=r.randint(2, 330))

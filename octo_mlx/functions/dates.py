@@ -1,0 +1,135 @@
+"""Calendar words in a step, resolved to ISO dates against a given today.
+
+A 135M action model cannot do calendar arithmetic: "next Wednesday" or "March 28" asks it which
+day today is and which year comes next, and most of its wrong arguments were wrong dates
+(RESULTS.md, "The action model"). :func:`annotate_dates` writes the ISO date after each calendar
+expression ("from Wednesday (2025-06-11) to June 16 (2025-06-16)"), so the model copies a date
+instead of computing one, and the same adapter serves any today. The words stay, so an argument
+that quotes them (a message's text) still can, and nothing inside double quotes is annotated.
+
+The one convention, shared with the offline synthesizer (:mod:`octo_mlx.synth.phrasebank.slots`)
+so that its gold dates and these agree:
+
+- "today", "tonight": today; "tomorrow": the day after.
+- a weekday, bare or with "on" or "next" ("Friday", "next Friday"): that day of the week after
+  today's (Monday to Sunday); "this Friday": the first Friday after today.
+- a month and day without a year ("June 14", "Jun 14th", "14 June", "the 14th of June"): the
+  first such day on or after today; with a year ("June 14, 2026"): that day.
+- "to the 14th" (a range's end): the first 14th on or after the date written before it in the
+  step (else today).
+- an ISO date is left as it is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_MONTHS = {
+    name: i + 1
+    for i, full in enumerate(
+        ("january", "february", "march", "april", "may", "june", "july")
+        + ("august", "september", "october", "november", "december")
+    )
+    for name in {full, full[:3], "sept" if full == "september" else full[:3]}
+}
+
+_MONTH = r"(?P<{g}>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+_DAY = r"(?P<{g}>[0-3]?\d)(?:st|nd|rd|th)?"
+_YEAR = r"(?:,?\s+(?P<{g}>20\d\d))?"
+_PATTERN = re.compile(
+    r"\b(?:"
+    + r"(?P<iso>\d{4}-\d\d-\d\d)"
+    + r"|(?P<rel>today|tonight|tomorrow)"
+    + r"|(?:(?P<which>next|this)\s+)?(?P<wd>"
+    + "|".join(WEEKDAYS)
+    + r")"
+    + r"|"
+    + _MONTH.format(g="m1")
+    + r"\s+"
+    + _DAY.format(g="d1")
+    + _YEAR.format(g="y1")
+    + r"|(?:the\s+)?"
+    + _DAY.format(g="d2")
+    + r"\s+(?:of\s+)?"
+    + _MONTH.format(g="m2")
+    + _YEAR.format(g="y2")
+    + r"|(?:to|until|till|through)\s+the\s+(?P<d3>[0-3]?\d)(?:st|nd|rd|th)"
+    + r")\b(?!\s*\(\d{4}-\d\d-\d\d\))",  # already annotated: left alone (idempotent)
+    re.IGNORECASE,
+)
+
+
+def weekday_date(weekday: int, today: dt.date, which: str = "next") -> dt.date:
+    """The date of ``weekday`` (0 = Monday): in the week after today's (``which="next"``, also a
+    bare weekday), or the first one after today (``which="this"``)."""
+    if which == "this":
+        return today + dt.timedelta(days=(weekday - today.weekday() - 1) % 7 + 1)
+    return today + dt.timedelta(days=7 - today.weekday() + weekday)
+
+
+def month_day_date(month: int, day: int, today: dt.date, year: int | None = None) -> dt.date | None:
+    """That day of that month: in ``year``, else the first one on or after today (None: no such day)."""
+    for y in (year,) if year else (today.year, today.year + 1, today.year + 2, today.year + 3):
+        try:
+            d = dt.date(y, month, day)
+        except ValueError:
+            continue
+        if year or d >= today:
+            return d
+    return None
+
+
+def _day_of_month(day: int, after: dt.date) -> dt.date | None:
+    for k in range(13):
+        y, m = divmod(after.month - 1 + k, 12)
+        try:
+            d = dt.date(after.year + y, m + 1, day)
+        except ValueError:
+            continue
+        if d >= after:
+            return d
+    return None
+
+
+def resolve(match: re.Match, today: dt.date, previous: dt.date | None = None) -> dt.date | None:
+    """The date one match of the calendar pattern names (None: not a real day, "February 30")."""
+    g = match.groupdict()
+    if g["iso"]:
+        try:
+            return dt.date.fromisoformat(g["iso"])
+        except ValueError:
+            return None
+    if g["rel"]:
+        return today + dt.timedelta(days=1 if g["rel"].lower() == "tomorrow" else 0)
+    if g["wd"]:
+        return weekday_date(WEEKDAYS.index(g["wd"].lower()), today, (g["which"] or "next").lower())
+    if g["d3"]:
+        return _day_of_month(int(g["d3"]), previous or today)
+    month, day, year = (g["m1"], g["d1"], g["y1"]) if g["m1"] else (g["m2"], g["d2"], g["y2"])
+    return month_day_date(_MONTHS[month.lower()], int(day), today, int(year) if year else None)
+
+
+_QUOTED = re.compile(r'"[^"]*"|\u201c[^\u201d]*\u201d')  # a message's own words, kept as written
+
+
+def annotate_dates(text: str, today: dt.date | str) -> str:
+    """``text`` with the ISO date written after each calendar expression it holds, in brackets;
+    none inside double quotes (the text of a message or a title)."""
+    if isinstance(today, str):
+        today = dt.date.fromisoformat(today)
+    quoted = [m.span() for m in _QUOTED.finditer(text)]
+    out, last, previous = [], 0, None
+    for match in _PATTERN.finditer(text):
+        if any(a <= match.start() < b for a, b in quoted):
+            continue
+        date = resolve(match, today, previous)
+        if date is None:
+            continue
+        previous = date
+        if match["iso"]:
+            continue  # already a date: only the start of a range ("2025-08-24 to the 31st")
+        out.append(text[last : match.end()] + f" ({date.isoformat()})")
+        last = match.end()
+    return "".join(out) + text[last:]
