@@ -253,3 +253,13 @@ def test_user_implementation_errors_become_observations():
     assert execute(f, {"a": 1, "b": 4}, new_state()).result == 0.25
     obs = execute(f, {"a": 1, "b": 0}, new_state())
     assert not obs.ok and "ZeroDivisionError" in obs.error
+
+
+@pytest.mark.parametrize("language", ["Japanese", "j", "Indones", "EN"])
+def test_a_news_language_is_an_iso_639_1_code(language):
+    """The schema says what its description says: a language name or a cut-off code is refused
+    (and so cannot be decoded under the call grammar)."""
+    android = load_domain("android")
+    assert execute(android["get_trending_news"], {"query": "Nobel Prize", "language": "ja"}, new_state(0)).ok
+    bad = execute(android["get_trending_news"], {"query": "Nobel Prize", "language": language}, new_state(0))
+    assert not bad.ok and "language" in bad.error

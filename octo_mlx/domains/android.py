@@ -18,6 +18,7 @@ E164 = r"^\+[1-9]\d{1,14}$"
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
 STAMP = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])-([01]\d|2[0-3])-[0-5]\d$"  # YYYY-MM-DD-HH-MM
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+ISO639_1 = r"^[a-z]{2}$"  # "ja", not "Japanese" or "j" (both written by a trained model before this)
 
 
 def _contact(state: DeviceState, name: str) -> dict:
@@ -49,7 +50,9 @@ def take_a_photo(state: DeviceState, camera: Literal["front", "back"] = "back") 
 
 
 @octo_function(examples=[{"query": "Jensen Huang", "language": "en"}, {"query": "electric cars"}])
-def get_trending_news(state: DeviceState, query: str, language: str = "en") -> list[dict]:
+def get_trending_news(
+    state: DeviceState, query: str, language: Annotated[str, Field(pattern=ISO639_1)] = "en"
+) -> list[dict]:
     """Retrieves trending news articles about a topic in a given language.
 
     Args:
