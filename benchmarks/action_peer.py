@@ -10,7 +10,8 @@ with the JSON descriptions of the active domains' functions, on the same frozen 
   :class:`octo_mlx.action.backends.LocalToolsModel` with ``tools_prompt="hermes"``: the active
   functions as OpenAI tools JSON in a system turn, in the Hermes / Qwen form
   (:func:`octo_mlx.action.backends.hermes_tools_prompt`; SmolLM2's own template drops ``tools``),
-  the same user turn, its answer read by ``parse_tool_output`` (``<tool_call>`` JSON, or text
+  the same user turn (calendar words resolved to ISO dates when our adapter was trained so: both
+  sides are given the same dates), its answer read by ``parse_tool_output`` (``<tool_call>`` JSON, or text
   for "no function").
 
 Both decode greedily at batch 1 with the same ``--max-tokens``, interleaved step by step (the
@@ -163,7 +164,13 @@ def load_sides(config: PeerConfig, domains: list):
         base = config.model
     model, tokenizer, path = load_model(base)
     peer = LocalToolsModel(
-        model, tokenizer, list(domains), max_tokens=config.max_tokens, batch_size=1, tools_prompt="hermes"
+        model,
+        tokenizer,
+        list(domains),
+        max_tokens=config.max_tokens,
+        batch_size=1,
+        tools_prompt="hermes",
+        today=ours.today if ours is not None else None,  # the same user turn as ours
     )
     return ours, peer, Path(path)
 

@@ -13,11 +13,13 @@ written nineteen times) leaves the planner as one step.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from octo_mlx.data import MAX_STEPS, PLAN_SPLIT
+from octo_mlx.files import read_json_object
+from octo_mlx.functions.dates import annotate_clock
 from octo_mlx.generation import (
     Generation,
     RunStats,
@@ -29,6 +31,7 @@ from octo_mlx.generation import (
     generate_stream,
     prompt_limit,
 )
+from octo_mlx.syntax import CLOCK, TASK_FILE
 
 
 @dataclass(frozen=True)
@@ -109,18 +112,40 @@ class StepBudget:
         return mx.where(only_stop, mx.array(0.0, logits.dtype), mx.array(-mx.inf, logits.dtype))
 
 
-def chat_messages(query: str) -> list[dict[str, str]]:
-    """The planner conversation: the bare query as the only user message (no system prompt)."""
-    return [{"role": "user", "content": query}]
+def chat_messages(query: str, clock: bool = False) -> list[dict[str, str]]:
+    """The planner conversation: the bare query as the only user message (no system prompt);
+    ``clock``: with each 12-hour time followed by its 24-hour form
+    (:func:`octo_mlx.functions.dates.annotate_clock`), for a planner taught so (:func:`clock_for`)."""
+    return [{"role": "user", "content": annotate_clock(query) if clock else query}]
 
 
-def plan_prompt(tokenizer, query: str) -> list[int]:
+def clock_for(config: Mapping) -> bool:
+    """Whether a planner adapter was taught requests with 24-hour times written in
+    (its adapter_config.json records ``"queries": CLOCK``); it must be asked the same way."""
+    return config.get("queries") == CLOCK
+
+
+def clock_of(folder: str | Path | None) -> bool:
+    """:func:`clock_for` of a planner folder: an adapter's adapter_config.json, a fully
+    fine-tuned model's octo-mlx-task.json (False: None, or a model that records neither)."""
+    for name in ("adapter_config.json", TASK_FILE):
+        if folder is not None and (Path(folder) / name).is_file():
+            return clock_for(read_json_object(Path(folder) / name))
+    return False
+
+
+def plan_prompt(tokenizer, query: str, clock: bool = False) -> list[int]:
     """The token ids the planner sees for ``query``: the bare query through the chat template."""
-    return encode_prompt(tokenizer, chat_messages(query))
+    return encode_prompt(tokenizer, chat_messages(query, clock))
 
 
 def encode_queries(
-    model, tokenizer, queries: Sequence[str], max_tokens: int, labels: Sequence[str] | None = None
+    model,
+    tokenizer,
+    queries: Sequence[str],
+    max_tokens: int,
+    labels: Sequence[str] | None = None,
+    clock: bool = False,
 ) -> list[list[int]]:
     """The planner prompts of ``queries``, every one checked against the model's context minus
     ``max_tokens`` before any is generated: first by characters (absurd text is never tokenized),
@@ -128,6 +153,7 @@ def encode_queries(
 
     Args:
         labels: how an error names each query (default ``query N``, from 1).
+        clock: 24-hour times written in (:func:`chat_messages`).
 
     Raises:
         OctoError: a query whose prompt does not fit, named by its label.
@@ -135,7 +161,7 @@ def encode_queries(
     limit = prompt_limit(model, tokenizer, max_tokens)
     labels = list(labels) if labels is not None else [f"query {i + 1}" for i in range(len(queries))]
     check_texts(queries, limit, labels)
-    prompts = [plan_prompt(tokenizer, q) for q in queries]
+    prompts = [plan_prompt(tokenizer, q, clock) for q in queries]
     check_prompts(prompts, limit, labels)
     return prompts
 
@@ -208,14 +234,16 @@ def generate_plans(
     seed: int = 0,
     labels: Sequence[str] | None = None,
     step_budget: bool = True,
+    clock: bool = False,
 ) -> list[PlanOutput]:
-    """Plan each query with the bare-query chat prompt; see :func:`plan_prompts` for Args.
+    """Plan each query with the bare-query chat prompt (``clock``: :func:`chat_messages`); see
+    :func:`plan_prompts` for the other Args.
 
     Every query is checked against the model's context before the first is planned
     (:func:`encode_queries`); ``labels`` name them in that error (default ``query N``).
     """
     labels = list(labels) if labels is not None else [f"query {i + 1}" for i in range(len(queries))]
-    prompts = encode_queries(model, tokenizer, queries, max_tokens, labels)
+    prompts = encode_queries(model, tokenizer, queries, max_tokens, labels, clock)
     return plan_prompts(
         model, tokenizer, prompts, max_tokens, batch_size, greedy, temperature, seed, labels, step_budget
     )[0]
@@ -229,16 +257,24 @@ class Planner:
         max_tokens: most generated tokens per plan.
         batch_size: most queries decoded together by :meth:`plan_many`.
         step_budget: keep every plan to the step budget (:class:`StepBudget`).
+        clock: write 24-hour times into the request, for a planner taught so (:func:`clock_for`).
     """
 
     def __init__(
-        self, model, tokenizer, max_tokens: int = 128, batch_size: int = 16, step_budget: bool = True
+        self,
+        model,
+        tokenizer,
+        max_tokens: int = 128,
+        batch_size: int = 16,
+        step_budget: bool = True,
+        clock: bool = False,
     ):
         self.model = model
         self.tokenizer = tokenizer
         self.max_tokens = max_tokens
         self.batch_size = batch_size
         self.step_budget = step_budget
+        self.clock = clock
 
     def plan(self, query: str, greedy: bool = True) -> PlanOutput:
         """Plan one query."""
@@ -254,6 +290,7 @@ class Planner:
             self.batch_size,
             greedy,
             step_budget=self.step_budget,
+            clock=self.clock,
         )
 
     def stream(self, query: str) -> Iterator[str | PlanOutput]:
@@ -264,7 +301,7 @@ class Planner:
         Raises:
             OctoError: the query does not fit the model's context (before any decoding).
         """
-        prompt = encode_queries(self.model, self.tokenizer, [query], self.max_tokens)[0]
+        prompt = encode_queries(self.model, self.tokenizer, [query], self.max_tokens, clock=self.clock)[0]
         pieces = generate_stream(
             self.model,
             self.tokenizer,
@@ -301,4 +338,5 @@ def plan_queries(
     from octo_mlx.adapters.folder import load_with_adapter
 
     loaded, tokenizer, _ = load_with_adapter(model, adapter, force)
-    return Planner(loaded, tokenizer, max_tokens=max_tokens).plan_many(queries)
+    clock = clock_of(adapter if adapter is not None else model)
+    return Planner(loaded, tokenizer, max_tokens=max_tokens, clock=clock).plan_many(queries)

@@ -235,6 +235,7 @@ def parse_call(
 
 TASK_FILE = "octo-mlx-task.json"  # a fully fine-tuned action model's task, slots and domains
 DATES = "iso-annotated/1"  # in an action model's task record: it was taught steps with dates annotated
+CLOCK = "clock-annotated/1"  # a planner's "queries" record: it was taught requests with 24-hour times
 MAX_OBSERVATION_CHARS = 2_000  # a bundled search result is < 1,000; longer ones are cut, and say so
 
 

@@ -42,6 +42,20 @@ def test_an_action_dataset_teaches_calls_in_the_slot_maps_tokens(tiny_llama, act
     )
 
 
+def test_imported_steps_are_taught_as_written_and_the_simulators_steps_with_iso_dates(
+    tiny_llama, action_data, tmp_path
+):
+    """An imported dataset's gold dates were written against a today it does not record: its
+    steps get no annotation; offline and teacher steps are resolved against the simulated today."""
+    import dataclasses
+
+    examples = read_examples(load_recipe(None, _args(tiny_llama, action_data, tmp_path / "r")))
+    step = dataclasses.replace(examples.train[0], step="Set an alarm for 07:30 next Friday", observation=None)
+    imported = dataclasses.replace(step, generator="import:xlam")
+    assert "next Friday (2025-06-13)" in examples.messages(step)[0]["content"]
+    assert examples.messages(imported)[0]["content"] == action_messages(imported.step, None)[0]["content"]
+
+
 @pytest.mark.parametrize("method", ["lora", "full"])
 def test_a_trained_action_model_records_its_slots_and_only_emits_valid_calls(
     tiny_llama, action_data, tmp_path, method

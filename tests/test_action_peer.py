@@ -277,3 +277,13 @@ def test_both_sides_interleaved_through_the_command(taught, adapter, tmp_path, m
         timeout=120,
     )
     assert res.returncode == 2 and "--out" in res.stderr and res.stderr.count("\n") == 1, res.stderr
+
+
+def test_the_peer_is_given_the_same_dates_as_an_adapter_trained_on_them(tiny_llama):
+    """With ``today`` the peer's user turn carries the ISO dates our action model's does; without,
+    the step as written."""
+    peer = LocalToolsModel.load(tiny_llama, ANDROID, tools_prompt="hermes")
+    step = [("Set an alarm for 07:30 next Friday", None)]
+    assert "(2025-06-13)" not in peer.tokenizer.decode(peer.prompts(step, list(ANDROID[0])[:1])[0])
+    peer.today = "2025-06-02"
+    assert "next Friday (2025-06-13)" in peer.tokenizer.decode(peer.prompts(step, list(ANDROID[0])[:1])[0])

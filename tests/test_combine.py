@@ -15,6 +15,7 @@ import pytest
 from mlx.utils import tree_flatten, tree_map, tree_unflatten
 from mlx_lm.utils import load
 
+from octo_mlx.action.model import dates_for
 from octo_mlx.adapters import rows as vocab_rows
 from octo_mlx.adapters.combine import (
     METHODS,
@@ -34,7 +35,7 @@ from octo_mlx.errors import OctoError
 from octo_mlx.files import sha256_file
 from octo_mlx.models.folder import weights_sha256
 from octo_mlx.models.tokens import END, NONE, SPLIT, TABLE, extend_base, slot_token
-from octo_mlx.syntax import TASK_FILE
+from octo_mlx.syntax import DATES, TASK_FILE
 
 # --- the maths, on random factors ----------------------------------------------------------------
 
@@ -358,12 +359,14 @@ def test_a_dora_adapter_fuses_exactly_and_an_action_adapter_keeps_its_slots(tiny
         task="action",
         slots={"0": "send_email", "1": "get_weather"},
         domains=["android"],
+        dates=DATES,
     )
     out = fuse_model(adapter, tmp_path / "fused", model=extended).out
     unfused, tok = load(str(extended), adapter_path=str(adapter))
     ids = mx.array([[3, 17, *tok.encode("".join(tokens), add_special_tokens=False), 40]])
     np.testing.assert_allclose(_logits(load(str(out))[0], ids), _logits(unfused, ids), atol=1e-4, rtol=1e-4)
     assert json.loads((out / TASK_FILE).read_text())["slots"] == {"0": "send_email", "1": "get_weather"}
+    assert dates_for(json.loads((out / TASK_FILE).read_text())) is not None  # still asked with ISO dates
     with pytest.raises(OctoError, match="DoRA"):
         combine_adapters([adapter, adapter], tmp_path / "no", method="linear")
     assert not (tmp_path / "no").exists()
@@ -619,3 +622,16 @@ def test_pack_refuses_a_weight_beyond_float16_instead_of_writing_inf(two_adapter
     with pytest.raises(OctoError, match=f"{name} does not fit in float16"):
         pack_adapter(big, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_how_the_sources_are_asked_carries_over_only_when_they_all_agree(two_adapters, extended, tmp_path):
+    """A combination of planners taught 24-hour times (or action models taught ISO dates) is
+    asked the same way; one source taught otherwise and the result records neither."""
+    from octo_mlx.planner import clock_of
+    from octo_mlx.syntax import CLOCK
+
+    a, b = two_adapters
+    x, y = _edit(a, tmp_path / "x", queries=CLOCK), _edit(b, tmp_path / "y", queries=CLOCK)
+    assert clock_of(combine_adapters([x, y], tmp_path / "xy").out)
+    assert not clock_of(combine_adapters([x, b], tmp_path / "xb").out)
+    assert clock_of(fuse_model(x, tmp_path / "fused", model=extended).out)  # a fused planner too

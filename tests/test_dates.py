@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from octo_mlx.functions.dates import annotate_dates
+from octo_mlx.functions.dates import annotate_clock, annotate_dates
 from octo_mlx.functions.simulator import TODAY
 from octo_mlx.synth.phrasebank import slots
 
@@ -41,6 +41,10 @@ def test_every_date_the_synthesizer_writes_resolves_to_its_gold_date(seed):
         ("from Dec 30 to the 2nd", "2025-06-02", ["2025-12-30", "2026-01-02"]),
         ("14 Sept until tomorrow", "2025-06-02", ["2025-09-14", "2025-06-03"]),
         ("on February 29", "2025-06-02", ["2028-02-29"]),
+        ("the day after tomorrow", "2025-06-02", ["2025-06-04"]),
+        ("June 14,2026 to the 20th", "2025-06-02", ["2026-06-14", "2026-06-20"]),
+        ("from June 3 to the 14th of July", "2025-06-02", ["2025-06-03", "2025-07-14"]),
+        ("on june 5", "2025-06-02", ["2025-06-05"]),  # a full month name in lower case is still one
     ],
 )
 def test_calendar_words_resolve_by_the_convention(text, today, dates):
@@ -57,3 +61,43 @@ def test_words_stay_quoted_text_and_non_dates_are_left_alone_and_it_is_idempoten
     assert (
         annotate_dates("Set the volume to 5 and call May", "2025-06-02") == "Set the volume to 5 and call May"
     )
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_every_time_the_synthesizer_writes_gets_its_24_hour_form(seed):
+    r = random.Random(seed)
+    for _ in range(400):
+        hhmm, spoken = slots.clock(r, 0, 23)
+        got = annotate_clock(f"Wake me at {spoken} please")
+        assert (got.count(f"({hhmm})") == 1) != (spoken == hhmm), (spoken, hhmm, got)  # 24-hour: as is
+
+
+def test_clock_words_quoted_text_and_idempotence():
+    text = 'at 12 AM, 12:30 p.m. and 4am; text Jack "moved to 3 pm"; room 5 pmx; 19:30'
+    got = annotate_clock(text)
+    assert got == text.replace("AM,", "AM (00:00),").replace("p.m.", "p.m. (12:30)").replace(
+        "4am", "4am (04:00)"
+    )
+    assert annotate_clock(got) == got
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "you may 5 times text mar 3",  # "may" and an abbreviation in lower case name no month
+        "Show what I bought last Friday",
+        "Remind me every Monday",
+        "Book a table a week from Friday",
+        "Flights after June 3",
+        "Play the video up to the 14th",  # a range's end without a start
+        "Meet on June 7:30",  # a time, not the 7th
+    ],
+)
+def test_days_no_convention_covers_are_left_alone(text):
+    assert annotate_dates(text, "2025-06-02") == text
+
+
+def test_a_date_with_its_year_is_not_annotated_twice():
+    once = annotate_dates("Fly on June 14, 2026 and back on 20 June 2026", "2025-06-02")
+    assert once.count("(2026-06-14)") == 1 and once.count("(2026-06-20)") == 1, once
+    assert annotate_dates(once, "2025-06-02") == once

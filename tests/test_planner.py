@@ -270,3 +270,40 @@ def test_step_budget_counts_only_generated_tokens():
     assert mx.array_equal(budget(mx.array([*prompt, 5, 9]), logits), logits)
     forced = budget(mx.array([*prompt, 5, 9, 5, 9]), logits)
     assert int(mx.argmax(forced).item()) == 1 and bool(mx.isinf(forced).sum().item() == 11)
+
+
+def test_a_planner_is_asked_about_times_the_way_it_was_trained(tiny_llama, tmp_path):
+    """Trained planners read 12-hour times with their 24-hour form written in and record it; a
+    planner that records nothing (trained before) is asked with the request as written."""
+    import dataclasses
+
+    from octo_mlx.planner import clock_of, encode_queries
+    from octo_mlx.syntax import CLOCK
+    from octo_mlx.train.loop import train
+    from octo_mlx.train.recipe import load_recipe
+    from octo_mlx.train.setup import read_examples
+    from tests.helpers.datasets import tiny_overrides, write_planner_data
+
+    recipe = load_recipe(
+        None,
+        tiny_overrides(
+            tiny_llama, write_planner_data(tmp_path / "data"), tmp_path / "run", "train.max_steps=1"
+        ),
+    )
+    examples = read_examples(recipe)
+    timed = dataclasses.replace(examples.train[0], query='Wake me at 7:30 pm and text Ann "at 9 am"')
+    taught = examples.messages(timed)[0]
+    assert taught == chat_messages(timed.query, clock=True)[0]
+    assert taught["content"] == 'Wake me at 7:30 pm (19:30) and text Ann "at 9 am"'
+    for e in examples.train:
+        assert examples.messages(e)[0] == chat_messages(e.query, clock=True)[0]
+
+    last = train(recipe).last_dir
+    cfg = json.loads((last / "adapter_config.json").read_text())
+    assert cfg["queries"] == CLOCK and clock_of(last)
+    model, tok = mlx_lm.load(str(tiny_llama))
+    asked = tok.decode(encode_queries(model, tok, [timed.query], 16, clock=clock_of(last))[0])
+    assert "7:30 pm (19:30)" in asked
+    del cfg["queries"]
+    (last / "adapter_config.json").write_text(json.dumps(cfg))
+    assert not clock_of(last) and not clock_of(None) and not clock_of(tiny_llama)

@@ -55,12 +55,14 @@ def client(server):
 
 
 def plan_directly(server, name: str, query: str, max_tokens: int):
-    """What the planner gives for ``query`` with adapter ``name`` on the server's own pool."""
-    from octo_mlx.planner import Planner
+    """What the planner gives for ``query`` with adapter ``name`` on the server's own pool, asked
+    as the adapter records (24-hour times written in)."""
+    from octo_mlx.planner import Planner, clock_for
 
     pool = server.engine.pool
+    clock = name != "base" and clock_for(pool.adapters[name].config)
     with server.engine.lock, pool.using(None if name == "base" else name):
-        return Planner(pool.model, pool.tokenizer, max_tokens=max_tokens).plan(query)
+        return Planner(pool.model, pool.tokenizer, max_tokens=max_tokens, clock=clock).plan(query)
 
 
 def act_directly(server, step: str, observation=None, only=None):
@@ -115,14 +117,20 @@ def test_models_lists_the_resident_adapters_and_the_base(server, client):
         client.models.retrieve("nope")
 
 
-def test_planner_text_equals_the_planner_run_directly_streamed_or_not(server, client):
-    direct = plan_directly(server, "planner", QUERY, 64)
-    assert direct.text and direct.finish_reason == "stop"  # a real answer to compare
-    r = chat(client, "planner", QUERY, max_tokens=64, temperature=0)
-    assert r.choices[0].message.content == direct.text and r.choices[0].finish_reason == "stop"
+@pytest.mark.parametrize("query", [QUERY, "What is up at 7:30 pm"])  # the second: 24-hour form written in
+def test_planner_text_equals_the_planner_run_directly_streamed_or_not(server, client, query):
+    from octo_mlx.planner import plan_prompt
+
+    direct = plan_directly(server, "planner", query, 64)
+    if query == QUERY:
+        assert direct.text and direct.finish_reason == "stop"  # a real answer to compare
+    else:  # the prompt the server must build: longer than the request as written
+        assert direct.prompt_tokens > len(plan_prompt(server.engine.pool.tokenizer, query))
+    r = chat(client, "planner", query, max_tokens=64, temperature=0)
+    assert r.choices[0].message.content == direct.text and r.choices[0].finish_reason == direct.finish_reason
     assert (r.usage.prompt_tokens, r.usage.completion_tokens) == (direct.prompt_tokens, direct.gen_tokens)
-    text, finish, usage, _ = streamed(client, "planner", QUERY, max_tokens=64)
-    assert (text, finish) == (direct.text, "stop")
+    text, finish, usage, _ = streamed(client, "planner", query, max_tokens=64)
+    assert (text, finish) == (direct.text, direct.finish_reason)
     assert (usage.prompt_tokens, usage.completion_tokens) == (direct.prompt_tokens, direct.gen_tokens)
     assert_untouched(server)
 
@@ -557,3 +565,33 @@ def test_no_agent_without_exactly_one_planner_and_one_action(server, client):
     assert "agent" not in {m.id for m in client.models.list().data}  # two planners resident
     with pytest.raises(openai.NotFoundError, match="one planner and one action"):
         client.chat.completions.create(model="agent", messages=[{"role": "user", "content": "hi"}])
+
+
+def test_a_second_ctrl_c_while_the_server_drains_is_ignored():
+    """The command closes the server with Ctrl-C and SIGTERM ignored: a second one while requests
+    drain neither cuts the drain short nor prints a traceback; the handlers come back after."""
+    import os
+    import signal
+
+    from octo_mlx.cli.serve import _interrupt, close_ignoring_signals
+
+    class Draining:  # a server whose drain is interrupted by the user's second Ctrl-C
+        closed = False
+
+        def close(self):
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+            self.closed = True
+
+    before = signal.signal(signal.SIGINT, _interrupt), signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        srv = Draining()
+        close_ignoring_signals(srv)
+        assert srv.closed
+        assert (
+            signal.getsignal(signal.SIGINT) is _interrupt and signal.getsignal(signal.SIGTERM) is _interrupt
+        )
+    finally:
+        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGTERM, before[1])

@@ -357,6 +357,8 @@ class LocalToolsModel:
         tools_prompt: "template" (the chat template's own ``tools``: it must take them) or
             "hermes" (a system turn of :func:`hermes_tools_prompt` before the step, the template
             given no ``tools``: for any chat model, e.g. SmolLM2 whose template drops them).
+        today: the ISO date calendar words in a step are resolved against (None: the step as
+            written), as :class:`octo_mlx.action.model.ActionModel` does for a model trained so.
     """
 
     model: Any
@@ -365,6 +367,7 @@ class LocalToolsModel:
     max_tokens: int = DEFAULT_MAX_TOKENS
     batch_size: int = 8
     tools_prompt: str = "template"
+    today: str | None = None
 
     def __post_init__(self):
         if self.tools_prompt not in TOOLS_PROMPTS:
@@ -410,7 +413,10 @@ class LocalToolsModel:
         system = []
         if self.tools_prompt == "hermes":  # the tools in a system turn, none to the template
             system, tools = [{"role": "system", "content": hermes_tools_prompt(tools)}], None
-        prompts = [encode_prompt(self.tokenizer, system + action_messages(s, o), tools) for s, o in steps]
+        prompts = [
+            encode_prompt(self.tokenizer, system + action_messages(s, o, today=self.today), tools)
+            for s, o in steps
+        ]
         check_prompts(prompts, limit, labels)
         return prompts
 

@@ -122,8 +122,10 @@ def fuse_model(
         _copy_small_files(base, tmp)
         save_model(tmp, net)
         save_config(config, tmp / "config.json")
-        if cfg.get("task") == "action":  # an action model without its adapter: see action.model
-            task = {k: cfg[k] for k in ("task", "slots", "domains") if k in cfg}
+        # How the model is asked (an action model's task, slots, domains and dates; a planner's
+        # request clock) must outlive its adapter: see action.model.dates_for, planner.clock_of.
+        task = {k: cfg[k] for k in ("task", "slots", "domains", "dates", "queries") if k in cfg}
+        if task:
             (tmp / TASK_FILE).write_text(json.dumps(task, indent=2) + "\n")
         (tmp / FUSED_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
     return FuseResult(out, adapter, base, len(folded), quantized, dequantized, time.perf_counter() - start)

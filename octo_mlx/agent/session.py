@@ -198,7 +198,7 @@ def open_session(
     from octo_mlx.action.model import ActionModel
     from octo_mlx.domains.catalog import load_domains
     from octo_mlx.errors import OctoError
-    from octo_mlx.planner import Planner
+    from octo_mlx.planner import Planner, clock_for
     from octo_mlx.resident import AdapterPool
 
     if max_plan_tokens < 1:
@@ -212,7 +212,12 @@ def open_session(
     active = load_domains(list(domains)) if domains else None
     actor = ActionModel.on_pool(pool, ACTION, domains=active)
     agent = Agent(
-        Planner(pool.view(PLANNER), pool.tokenizer, max_tokens=max_plan_tokens),
+        Planner(
+            pool.view(PLANNER),
+            pool.tokenizer,
+            max_tokens=max_plan_tokens,
+            clock=clock_for(pool.adapters[PLANNER].config),
+        ),
         actor,
         new_state(seed),
         confirm=confirm,

@@ -231,7 +231,7 @@ def run_bench_plan(config: BenchPlanConfig) -> BenchPlanResult:
     """Time both sides on the same queries and judge their plans (see the module docstring)."""
     from octo_mlx.data import read_split
     from octo_mlx.generation import encode_prompt
-    from octo_mlx.planner import plan_prompt
+    from octo_mlx.planner import clock_of, plan_prompt
 
     load_before = os.getloadavg()[0]  # other work on the machine slows both sides: record it
     examples, domains = load_test_split(config.data, config.domains, config.n)
@@ -242,7 +242,8 @@ def run_bench_plan(config: BenchPlanConfig) -> BenchPlanResult:
     if len(shots) < config.shots:
         warnings.append(f"only {len(shots)} worked examples available (no {train_path})")
     (ft_model, ft_tok, ft_path), (ic_model, ic_tok, ic_path) = _load_sides(config)
-    ft_prompts = [plan_prompt(ft_tok, e.query) for e in examples]
+    clock = clock_of(config.adapter if config.adapter is not None else config.planner_model)
+    ft_prompts = [plan_prompt(ft_tok, e.query, clock) for e in examples]
     ic_prompts = [
         encode_prompt(ic_tok, in_context_messages(e.query, functions, shots, config.tools)) for e in examples
     ]

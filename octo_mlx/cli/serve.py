@@ -87,8 +87,20 @@ def _serve(a):
     except KeyboardInterrupt:
         pass
     finally:
-        srv.close()  # every request already read is answered and logged before "stopped"
+        close_ignoring_signals(srv)
     ui.show_stopped()
+
+
+def close_ignoring_signals(srv) -> None:
+    """``srv.close()`` (every request already read is answered and logged before "stopped",
+    bounded by its drain time) with a second Ctrl-C or SIGTERM ignored, so that neither cuts
+    the drain short with a traceback."""
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        srv.close()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def _interrupt(signum, frame):

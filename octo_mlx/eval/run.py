@@ -360,11 +360,13 @@ def run_eval(config: EvalConfig, planner=None) -> EvalReport:
 
 def _plan_examples(model, tok, examples: Sequence, config: EvalConfig):
     """Plan every test query (batched); (ExampleResult per example, the generation run's stats)."""
-    from octo_mlx.planner import encode_queries, plan_prompts
+    from octo_mlx.planner import clock_of, encode_queries, plan_prompts
 
-    # every query checked against the model's context before the first is planned
+    # every query checked against the model's context before the first is planned, and asked as
+    # the planner was taught (24-hour times written in, when its folder records it)
     labels = [f"{config.data}: example {e.id}" for e in examples]
-    prompts = encode_queries(model, tok, [e.query for e in examples], config.max_tokens, labels)
+    clock = clock_of(config.adapter if config.adapter is not None else config.model)
+    prompts = encode_queries(model, tok, [e.query for e in examples], config.max_tokens, labels, clock)
     outputs, run = plan_prompts(
         model,
         tok,

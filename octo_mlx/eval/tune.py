@@ -143,7 +143,7 @@ def tune_weights(
     from octo_mlx.adapters.folder import is_adapter_folder
     from octo_mlx.eval.judges import judge_plan
     from octo_mlx.eval.run import fit_resolver
-    from octo_mlx.planner import encode_queries, plan_prompts
+    from octo_mlx.planner import clock_for, encode_queries, plan_prompts
     from octo_mlx.resident.pool import AdapterPool
 
     t0 = time.perf_counter()
@@ -202,8 +202,13 @@ def tune_weights(
             return done[key]
         if "pool" not in state:
             state["pool"] = AdapterPool.open(sources[0].config.get("model"))
+            clock = all(clock_for(s.config) for s in sources)  # as the combination records it
             state["prompts"] = encode_queries(
-                state["pool"].model, state["pool"].tokenizer, [e.query for e in examples], max_tokens
+                state["pool"].model,
+                state["pool"].tokenizer,
+                [e.query for e in examples],
+                max_tokens,
+                clock=clock,
             )
         pool, start = state["pool"], time.perf_counter()
         combine_adapters(paths, work, weights, method, None, density, draw, overwrite=True)

@@ -1,4 +1,5 @@
-"""Calendar words in a step, resolved to ISO dates against a given today.
+"""Calendar words in a step, resolved to ISO dates against a given today; 12-hour times of day
+written as 24-hour ones.
 
 A 135M action model cannot do calendar arithmetic: "next Wednesday" or "March 28" asks it which
 day today is and which year comes next, and most of its wrong arguments were wrong dates
@@ -10,14 +11,20 @@ that quotes them (a message's text) still can, and nothing inside double quotes 
 The one convention, shared with the offline synthesizer (:mod:`octo_mlx.synth.phrasebank.slots`)
 so that its gold dates and these agree:
 
-- "today", "tonight": today; "tomorrow": the day after.
+- "today", "tonight": today; "tomorrow": the day after; "the day after tomorrow": two days on.
 - a weekday, bare or with "on" or "next" ("Friday", "next Friday"): that day of the week after
   today's (Monday to Sunday); "this Friday": the first Friday after today.
 - a month and day without a year ("June 14", "Jun 14th", "14 June", "the 14th of June"): the
-  first such day on or after today; with a year ("June 14, 2026"): that day.
+  first such day on or after today; with a year ("June 14, 2026"): that day. A month is written
+  with a capital ("call May 5 times" names no day).
 - "to the 14th" (a range's end): the first 14th on or after the date written before it in the
-  step (else today).
-- an ISO date is left as it is.
+  step; without an earlier date it names no day.
+- an ISO date is left as it is; a day said relative to something else ("last Friday", "every
+  Monday", "after June 3", "a week from Friday") is left alone, since no convention covers it.
+
+:func:`annotate_clock` does the same for the planner's request: "10:05 pm (22:05)", "7 a.m.
+(07:00)", because the planner wrote "10:05" for "10:05 pm" (RESULTS.md, "Planner accuracy"),
+and its steps carry 24-hour times.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ _MONTHS = {
 
 _MONTH = r"(?P<{g}>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
 _DAY = r"(?P<{g}>[0-3]?\d)(?:st|nd|rd|th)?"
-_YEAR = r"(?:,?\s+(?P<{g}>20\d\d))?"
+_YEAR = r"(?:(?:,\s*|\s+)(?P<{g}>20\d\d))?"
 _PATTERN = re.compile(
     r"\b(?:"
     + r"(?P<iso>\d{4}-\d\d-\d\d)"
@@ -55,10 +62,46 @@ _PATTERN = re.compile(
     + r"\s+(?:of\s+)?"
     + _MONTH.format(g="m2")
     + _YEAR.format(g="y2")
-    + r"|(?:to|until|till|through)\s+the\s+(?P<d3>[0-3]?\d)(?:st|nd|rd|th)"
-    + r")\b(?!\s*\(\d{4}-\d\d-\d\d\))",  # already annotated: left alone (idempotent)
+    + r"|(?:to|until|till|through)\s+the\s+(?P<d3>[0-3]?\d)(?:st|nd|rd|th)(?!\s+of\b)"
+    + r")\b"
+    + r"(?!:\d)"  # "June 7:30" is a time
+    + r"(?!,?\s*(?:20\d\d\s*)?\(\d{4}-\d\d-\d\d\))",  # already annotated: left alone (idempotent)
     re.IGNORECASE,
 )
+# Words before a day that make it relative to something no convention covers.
+_RELATIVE = re.compile(
+    r"\b(?:last|past|previous|every|each|after|before|since|week\s+from|weeks\s+from)\s+(?:the\s+)?$",
+    re.IGNORECASE,
+)
+_DAY_AFTER = re.compile(r"\bthe\s+day\s+after\s+$", re.IGNORECASE)
+_AMBIGUOUS_MONTHS = {
+    "may",
+    "mar",
+    "march",
+    "jan",
+    "jun",
+    "aug",
+    "dec",
+    "oct",
+    "sept",
+    "sep",
+    "nov",
+    "feb",
+    "apr",
+    "jul",
+}
+
+
+def convention(today: dt.date | str) -> str:
+    """The convention in one sentence, for a teacher that writes gold calls against ``today``
+    (octo_mlx.synth.prompts), so that its dates and :func:`annotate_dates` agree."""
+    if isinstance(today, str):
+        today = dt.date.fromisoformat(today)
+    return (
+        f"Today is {WEEKDAYS[today.weekday()].capitalize()} {today.isoformat()}. Dates in arguments "
+        "are ISO (YYYY-MM-DD): a weekday, bare or with 'next', is that day of the week after this "
+        "one; a month and day without a year is the first such day on or after today."
+    )
 
 
 def weekday_date(weekday: int, today: dt.date, which: str = "next") -> dt.date:
@@ -71,7 +114,7 @@ def weekday_date(weekday: int, today: dt.date, which: str = "next") -> dt.date:
 
 def month_day_date(month: int, day: int, today: dt.date, year: int | None = None) -> dt.date | None:
     """That day of that month: in ``year``, else the first one on or after today (None: no such day)."""
-    for y in (year,) if year else (today.year, today.year + 1, today.year + 2, today.year + 3):
+    for y in (year,) if year else range(today.year, today.year + 5):  # February 29: up to four years on
         try:
             d = dt.date(y, month, day)
         except ValueError:
@@ -106,8 +149,10 @@ def resolve(match: re.Match, today: dt.date, previous: dt.date | None = None) ->
     if g["wd"]:
         return weekday_date(WEEKDAYS.index(g["wd"].lower()), today, (g["which"] or "next").lower())
     if g["d3"]:
-        return _day_of_month(int(g["d3"]), previous or today)
+        return _day_of_month(int(g["d3"]), previous) if previous else None
     month, day, year = (g["m1"], g["d1"], g["y1"]) if g["m1"] else (g["m2"], g["d2"], g["y2"])
+    if month[0].islower() and month.lower() in _AMBIGUOUS_MONTHS:
+        return None  # "you may 5", "jan" as a name: a month in a step is written with a capital
     return month_day_date(_MONTHS[month.lower()], int(day), today, int(year) if year else None)
 
 
@@ -124,12 +169,38 @@ def annotate_dates(text: str, today: dt.date | str) -> str:
     for match in _PATTERN.finditer(text):
         if any(a <= match.start() < b for a, b in quoted):
             continue
+        before = text[max(0, match.start() - 20) : match.start()]
+        if _RELATIVE.search(before) and not (match["rel"] == "tomorrow" and _DAY_AFTER.search(before)):
+            continue
         date = resolve(match, today, previous)
         if date is None:
             continue
+        if match["rel"] and match["rel"].lower() == "tomorrow" and _DAY_AFTER.search(before):
+            date += dt.timedelta(days=1)
         previous = date
         if match["iso"]:
             continue  # already a date: only the start of a range ("2025-08-24 to the 31st")
         out.append(text[last : match.end()] + f" ({date.isoformat()})")
         last = match.end()
     return "".join(out) + text[last:]
+
+
+_CLOCK = re.compile(
+    r"\b(?P<h>1[0-2]|0?[1-9])(?::(?P<m>[0-5]\d))?\s*(?P<ap>[ap]\.m\.|[ap]m)(?![a-z0-9])"
+    r"(?!\s*\(\d\d:\d\d\))",  # already annotated: left alone (idempotent)
+    re.IGNORECASE,
+)
+
+
+def annotate_clock(text: str) -> str:
+    """``text`` with the 24-hour time written after each 12-hour one ("7:30 pm (19:30)"); none
+    inside double quotes. A time already in 24 hours ("19:30") is left as it is."""
+    quoted = [m.span() for m in _QUOTED.finditer(text)]
+
+    def write(match: re.Match) -> str:
+        if any(a <= match.start() < b for a, b in quoted):
+            return match.group(0)
+        hour = int(match["h"]) % 12 + (12 if match["ap"].lower().startswith("p") else 0)
+        return f"{match.group(0)} ({hour:02d}:{match['m'] or '00'})"
+
+    return _CLOCK.sub(write, text)

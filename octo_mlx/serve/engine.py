@@ -143,13 +143,14 @@ class Engine:
         from octo_mlx.agent import Agent
         from octo_mlx.agent.session import adapters_used
         from octo_mlx.domains.world import new_state
-        from octo_mlx.planner import Planner
+        from octo_mlx.planner import Planner, clock_for
 
         planners = [name for name, a in self.pool.adapters.items() if a.task == "plan"]
         if len(planners) != 1 or len(self.actions) != 1 or AGENT in self.pool.adapters:
             return None
         ((_, actor),) = self.actions.items()
-        planner = Planner(self.pool.view(planners[0]), self.pool.tokenizer)
+        clock = clock_for(self.pool.adapters[planners[0]].config)
+        planner = Planner(self.pool.view(planners[0]), self.pool.tokenizer, clock=clock)
         confirm = (lambda event: True) if yes else None
         return Agent(planner, actor, new_state(seed), confirm=confirm, adapters=adapters_used(self.pool))
 
@@ -226,14 +227,20 @@ class Engine:
             raise ApiError(400, str(e), "max_tokens", "context_length_exceeded") from None
 
     def _complete(self, job: Job) -> None:
+        from octo_mlx.functions.dates import annotate_clock
         from octo_mlx.generation import check_prompts, check_texts, encode_prompt, generate_stream
-        from octo_mlx.planner import plan_processors
+        from octo_mlx.planner import clock_for, plan_processors
 
         r = job.request
         model, tokenizer = self.pool.model, self.pool.tokenizer
         max_tokens = r.max_tokens or DEFAULT_MAX_TOKENS
         limit = self._limit(max_tokens)
         messages = [{"role": m["role"], "content": m["content"]} for m in r.messages]
+        adapter = self.pool.adapters.get(r.model)
+        if adapter is not None and clock_for(adapter.config):  # asked as it was taught
+            messages = [
+                {**m, "content": annotate_clock(m["content"])} if m["role"] == "user" else m for m in messages
+            ]
         try:
             check_texts(["".join(m["content"] for m in messages)], limit, ["messages"])
             prompt = encode_prompt(tokenizer, messages)

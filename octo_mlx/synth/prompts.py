@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from octo_mlx.data import NO_FUNCTION
+from octo_mlx.functions.dates import convention
+from octo_mlx.functions.simulator import TODAY
 
 # Style hints rotate per (task, attempt): the paper raises the temperature for diversity; a
 # varied instruction adds diversity that does not depend on the sampler.
@@ -217,7 +219,8 @@ def plan_messages(task: Task, tools: Sequence[dict], query: str) -> list[dict]:
         "call's arguments: a JSON object as a string, valid against the function's parameters, "
         "holding the values the step states. A step that acts on what the step just before it "
         'returns (e.g. "Add the cheapest product found to the cart") has uses_previous_result '
-        'true and arguments "{}": you will be shown that result and asked for its arguments then.\n'
+        'true and arguments "{}": you will be shown that result and asked for its arguments then. '
+        f"{convention(TODAY)}\n"
         'Reply with JSON only: {"steps": [{"step": "...", "function": "...", '
         '"arguments": "{\\"name\\": \\"value\\"}", "uses_previous_result": false}]}'
     )
@@ -233,7 +236,7 @@ def call_messages(tool: dict, step: str, observation: Mapping[str, Any]) -> list
         f"What the previous step's call returned: {json.dumps(observation, ensure_ascii=False)}\n\n"
         "Write the arguments of the call of this function that carries out the step: valid "
         "against its parameters, with the values the step states and the ones it takes from "
-        "the previous result.\n"
+        f"the previous result. {convention(TODAY)}\n"
         'Reply with JSON only: {"arguments": "{\\"name\\": \\"value\\"}"}'
     )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": content}]

@@ -29,7 +29,7 @@ from octo_mlx.files import FolderLock, fsync_dir, read_json_object, replace_dir
 from octo_mlx.models.folder import weights_sha256
 from octo_mlx.models.tokens import TABLE
 from octo_mlx.runtime.device import peak_rss_bytes
-from octo_mlx.syntax import DATES
+from octo_mlx.syntax import CLOCK, DATES
 from octo_mlx.train import batching, checkpoint
 from octo_mlx.train.recipe import (
     Recipe,
@@ -178,11 +178,12 @@ def _save_outputs(run: Run, folder: Path, base_sha: str, recipe_yaml: str) -> No
 
 
 def _task_fields(run: Run) -> dict:
-    """What an action model's outputs record beside the weights: the task, the slot map (which
-    function each functional token stands for), the domains it covers and that its steps' dates
-    were annotated (octo_mlx.syntax.DATES: the model must be asked the same way)."""
+    """What a model's outputs record beside the weights so that it is asked as it was taught: a
+    planner, that its requests carried 24-hour times (octo_mlx.syntax.CLOCK); an action model,
+    the task, the slot map (which function each functional token stands for), the domains it
+    covers and that its steps' dates were annotated (octo_mlx.syntax.DATES)."""
     if run.task != "action":
-        return {}
+        return {"queries": CLOCK}  # a planner: taught requests with 24-hour times written in
     return {
         "task": "action",
         "slots": run.slots.to_json()["slots"],

@@ -69,15 +69,21 @@ class Examples:
 
     def messages(self, example) -> list[dict]:
         """The chat turns an example teaches: a plan, or a call in the slot map's tokens."""
-        if self.task == "plan":
-            return example.to_record()["messages"]
+        if self.task == "plan":  # the request as octo_mlx.planner.chat_messages(query, clock=True) writes it
+            from octo_mlx.functions.dates import annotate_clock
+
+            user, answer = example.to_record()["messages"]
+            return [{**user, "content": annotate_clock(user["content"])}, answer]
         from octo_mlx.functions.simulator import TODAY
         from octo_mlx.syntax import action_messages, format_call
 
         function = next((d[example.call.function] for d in self.domains if example.call.function in d), None)
         target = format_call(example.call, self.slots, function)
-        # the gold dates were written against the simulated calendar's today (offline and teacher data)
-        prompt = action_messages(example.step, example.observation, today=TODAY)
+        # The gold dates of offline and teacher data were written against the simulated calendar's
+        # today (functions.dates.convention); an imported dataset's against a today it does not
+        # record, so its steps are taught as written.
+        today = None if example.generator.startswith("import:") else TODAY
+        prompt = action_messages(example.step, example.observation, today=today)
         return [*prompt, {"role": "assistant", "content": target}]
 
 
