@@ -97,7 +97,7 @@ def worker(spec: dict) -> dict:
     from octo_mlx.train.loop import train
     from octo_mlx.train.recipe import load_recipe
 
-    recipe = load_recipe(None, spec["overrides"])
+    recipe = load_recipe(spec.get("recipe"), spec["overrides"])  # a recipe file, else the defaults
     result = train(recipe)
     # the micro-batches of that epoch, exactly as the loop built them
     from transformers import AutoTokenizer

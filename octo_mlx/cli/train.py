@@ -24,6 +24,11 @@ def _train_args(p):
         help="continue from the output's last checkpoint (the default when one exists)",
     )
     g.add_argument("--fresh", action="store_true", help="ignore and delete the output's checkpoints")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="train even when the memory plan predicts the run does not fit this machine (warns)",
+    )
     m = p.add_argument_group("memory plan (predicts, trains nothing)")
     m.add_argument(
         "--plan-memory",
@@ -62,7 +67,7 @@ def _train(a):
     resume = True if a.resume else (False if a.fresh else None)
     command = "octo-mlx train " + shlex.join(["--recipe", a.recipe, *a.overrides])
     with ui.train_progress() as progress:
-        result = loop.train(recipe, callback=progress, resume=resume, command=command)
+        result = loop.train(recipe, callback=progress, resume=resume, command=command, force=a.force)
     ui.show_train_result(result)
 
 

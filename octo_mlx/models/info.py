@@ -7,7 +7,7 @@ from pathlib import Path
 
 from octo_mlx.files import read_json_object, safetensors_header
 from octo_mlx.models.folder import read_config
-from octo_mlx.models.loading import resolve_model
+from octo_mlx.models.loading import check_loadable, resolve_model
 from octo_mlx.models.shape import ModelShape
 
 
@@ -32,12 +32,15 @@ class ModelInfo:
 
 
 def model_info(path: str | Path | None = None) -> ModelInfo:
-    """Summarise a model folder (config and parameter count) without loading the weights.
+    """Summarise a model folder (config and parameter count) without loading the weights; a
+    folder mlx-lm cannot load (an unknown ``model_type``, a config.json that does not match the
+    weights) is refused, also without reading them.
 
     Args:
         path: a model folder, or None for the default model.
     """
     folder = resolve_model(path)
+    check_loadable(folder)  # what mlx-lm would refuse (model_type, shapes), no weight read
     config = read_config(folder)
     shape = ModelShape.from_config(config, folder / "config.json")
     quant = config.get("quantization")

@@ -198,7 +198,10 @@ def _build(source: Path, sha: str, table: TokenTable, final: Path, config_sha: s
     import mlx.core as mx
     from mlx_lm.utils import load_model, load_tokenizer, save_config, save_model
 
-    model, config = load_model(source, lazy=False)
+    from octo_mlx.models.loading import mlx_lm_errors
+
+    with mlx_lm_errors(source):  # an unknown model_type, a config.json its weights do not match
+        model, config = load_model(source, lazy=False)
     tokenizer = load_tokenizer(source)
     grown = grow_vocabulary(model, tokenizer, table.tokens, stored_dtype=_stored_dtype(model))
     config = dict(config, vocab_size=grown["rows"])

@@ -39,7 +39,7 @@ from octo_mlx.train.recipe import (
     recipe_to_dict,
     save_recipe,
 )
-from octo_mlx.train.setup import Run, load, make_trainable
+from octo_mlx.train.setup import Run, check_fits, load, make_trainable
 from octo_mlx.train.step import all_sum, learning_rate_at, validation_loss
 
 # Recipe fields that may change between a run and its resumption without changing its numbers.
@@ -222,10 +222,13 @@ def train(
     callback: Callable[[TrainEvent], None] | None = None,
     resume: bool | None = None,
     command: str | None = None,
+    force: bool = False,
 ) -> TrainResult:
     """Train as the recipe says; every rank of an mlx.launch group calls this.
 
-    The output folder is locked for the run (a second run to it fails at once). A fresh run
+    The output folder is locked for the run (a second run to it fails at once). A recipe
+    whose predicted peak memory exceeds this machine's budget is refused next, before any
+    weight is read (:func:`octo_mlx.train.setup.check_fits`). A fresh run
     in a folder that holds another run's outputs builds its own in ``OUT/.next`` and swaps
     them in only when it finishes: killed before, the old outputs stay as they were.
 
@@ -235,12 +238,14 @@ def train(
         resume: True = continue from OUT's last checkpoint (error if none); False = start
             fresh (old checkpoints are deleted); None = continue when there is one.
         command: the command line, recorded in the saved recipe's header.
+        force: train even when the memory plan predicts it does not fit (a warning instead).
     """
     out = recipe.out_dir
     _check_run_folder(out)
     world = mx.distributed.init()
     lock = FolderLock(out, "output.dir") if world.rank() == 0 else contextlib.nullcontext()
     with lock:  # taken first: a second run to OUT fails before it loads anything
+        check_fits(recipe, force, world.size())  # then a run too big for this machine
         run = load(recipe, world)  # bad data fails next, before the model loads
         ck = _find_checkpoint(out, recipe, resume)
         stage = _staging_folder(out, ck, run.rank)

@@ -374,7 +374,8 @@ class RecipePlan:
 
 
 def model_config_for(path: str | None) -> tuple[dict, str, Path | None]:
-    """(config, description, local model folder or None) of a model, without loading it.
+    """(config, description, local model folder or None) of a model, without loading it; a
+    folder whose ``model_type`` mlx-lm has no architecture for is refused.
 
     Args:
         path: a model folder, a known architecture (:data:`KNOWN_CONFIGS`) or one of its hub ids;
@@ -390,6 +391,9 @@ def model_config_for(path: str | None) -> tuple[dict, str, Path | None]:
     config = read_model_config(path)  # a folder's config.json, else a known architecture's
     folder = Path(path).expanduser()
     if folder.is_dir():
+        from octo_mlx.models.loading import check_architecture
+
+        check_architecture(config, folder / "config.json")  # a model_type mlx-lm lacks: refused
         return config, str(folder), folder
     return config, f"{path} (config from octo_mlx.models.shape.KNOWN_CONFIGS)", None
 

@@ -10,6 +10,8 @@ time single steps call :func:`setup`, both at once.
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ import mlx.optimizers as optim
 import numpy as np
 
 from octo_mlx.adapters import lora, rows
-from octo_mlx.errors import OctoError
+from octo_mlx.errors import OctoError, OctoWarning
 from octo_mlx.train import batching
 from octo_mlx.train.recipe import Recipe
 from octo_mlx.train.step import Stepper
@@ -272,6 +274,26 @@ def _recipe_geometry(recipe: Recipe, folder: Path | None):
     )
 
 
+def _run_model_config(path: str | None) -> tuple[dict, str, Path | None]:
+    """(config, description, local folder or None) of the model a run loads, without loading it:
+    as :func:`octo_mlx.train.memory.model_config_for`, except that a hub id that is neither a
+    local folder nor a known architecture is fetched (mlx-lm's cache, as the run would fetch it)
+    and a missing folder is refused as loading refuses it. A ``model_type`` mlx-lm has no
+    architecture for is refused.
+    """
+    from octo_mlx.models.folder import read_config
+    from octo_mlx.models.loading import check_architecture, resolve_model
+    from octo_mlx.models.shape import known_config
+    from octo_mlx.train.memory import model_config_for
+
+    if path is None or Path(path).expanduser().is_dir() or known_config(str(path)) is not None:
+        return model_config_for(path)  # a local folder's model_type is checked there
+    folder = resolve_model(path)
+    config = read_config(folder)
+    check_architecture(config, folder / "config.json")
+    return config, str(folder), folder
+
+
 def plan_recipe(
     recipe: Recipe, seq_len: int | None = None, dtype: str | None = None, memory_gb: float | None = None
 ):
@@ -303,3 +325,59 @@ def plan_recipe(
     return plan_on_machine(
         config, where, geometry, t.method, recipe.lora.rank, t.grad_checkpoint, t.optimizer, dtype, memory_gb
     )
+
+
+def check_fits(recipe: Recipe, force: bool = False, ranks: int = 1):
+    """Refuse a recipe whose predicted peak exceeds this machine's budget, before any weight is
+    read (`octo-mlx train` runs this first; ``--plan-memory`` shows the same plan in parts).
+
+    The plan for data.max_seq_length (arithmetic alone, an upper bound) settles most recipes;
+    one over the budget is planned again on its measured data (the model's tokenizer, no
+    weights) before it is refused. A machine whose memory the system does not report is not
+    checked.
+
+    Args:
+        recipe: the run's recipe.
+        force: train anyway: the refusal becomes a warning (OctoWarning).
+        ranks: processes of the run; each holds ``batch_size / ranks`` examples of a micro-batch
+            (ranks sharing one machine are not added up).
+
+    Returns:
+        the deciding :class:`octo_mlx.train.memory.RecipePlan`, or None when not checked.
+    """
+    from octo_mlx.train.memory import GIB, plan_on_machine
+
+    if ranks > 1:  # each rank's share of a micro-batch
+        share = dataclasses.replace(recipe.train, batch_size=-(-recipe.train.batch_size // ranks))
+        recipe = dataclasses.replace(recipe, train=share)
+    config, where, folder = _run_model_config(recipe.model.path)
+    t = recipe.train
+
+    def plan(geometry):
+        return plan_on_machine(
+            config, where, geometry, t.method, recipe.lora.rank, t.grad_checkpoint, t.optimizer
+        )
+
+    rp = plan(_recipe_geometry(recipe, None))  # the upper bound: no data read
+    if rp.budget.bytes <= 0:
+        return None
+    if not rp.fits:
+        rp = plan(_recipe_geometry(recipe, folder))
+    if rp.fits:
+        return rp
+    g, method = rp.geometry, "full fine-tuning" if t.method == "full" else f"{t.method} r{recipe.lora.rank}"
+    message = (
+        f"{method} does not fit this machine: predicted peak {rp.plan.total / GIB:.1f} GiB, budget "
+        f"{rp.budget.bytes / GIB:.1f} GiB ({rp.budget.source}), batch {g.batch_size} x {g.seq_len} tokens"
+    )
+    if not force:
+        tries = ["train.method=lora"] if t.method == "full" else ["a lower lora.rank"]
+        tries += [] if t.grad_checkpoint else ["train.grad_checkpoint=true"]
+        tries += ["a smaller train.batch_size"] if t.batch_size > 1 else []
+        raise OctoError(
+            f"{message}; nothing was loaded. Try {', '.join(tries)} (--plan-memory shows the parts), "
+            "or --force to train anyway",
+            where,
+        )
+    warnings.warn(f"{where}: {message}; training anyway (--force)", OctoWarning, stacklevel=2)
+    return rp
