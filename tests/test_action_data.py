@@ -85,6 +85,23 @@ def test_every_gold_call_is_schema_valid_in_all_four_domains(domains, plans):
     assert n_actions >= 4000
 
 
+def test_every_step_after_the_first_is_taught_with_the_observation_the_agent_hands_it(plans):
+    """The agent gives each step the previous step's observation whether or not the step uses
+    it (octo_mlx.agent.loop); the action data must look the same, or a model trained on it
+    takes any observation as a value to copy (an alarm labelled with the message id it sent)."""
+    independent_with_one = 0
+    for ds in plans.values():
+        for e in ds.splits["train"]:
+            if e.irrelevant:
+                continue
+            actions, golds = ds.actions_of(e), ds.gold[e.id]
+            assert actions[0].observation is None
+            for k in range(1, len(actions)):
+                assert actions[k].observation == golds[k - 1].observation, e.id
+                independent_with_one += not actions[k].dependent
+    assert independent_with_one > 100
+
+
 def test_every_result_wording_has_a_pick_and_every_consumer_a_fill():
     wordings = {s for refs in RESULTS.values() for _, s in refs}
     for name in ALL:

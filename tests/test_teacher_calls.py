@@ -21,6 +21,7 @@ from octo_mlx.synth.gold_calls import (
     TEMPLATE,
     Gold,
     action_splits,
+    actions_of,
     names_result,
     no_function_gold,
     replay,
@@ -93,6 +94,11 @@ def test_a_valid_plan_executes_and_its_world_replays(shop):
     example = PlanExample("t-1", "q", (_search().step, ADD.step), ("search_products", "add_to_cart"),
                           ("ecommerce",), "teacher:m", gold.calls, gold.world)  # fmt: skip
     assert replay(shop, example) == list(gold.observations)
+    # every step after the first is taught with the observation the agent hands it, used or not
+    for flags in ((False, True), (False, False)):
+        first, second = actions_of(example, flags, shop)
+        assert first.observation is None and second.observation == gold.observations[0]
+        assert second.dependent == flags[1]
     stale = dataclasses.replace(example, world={**gold.world, "state_sha256": "0" * 64})
     with pytest.raises(OctoError, match="no longer give the recorded world"):
         replay(shop, stale)  # a domain whose implementation changed since: an error, not stale data

@@ -208,8 +208,9 @@ def actions_of(
     example: PlanExample, dependent: Sequence[bool], functions: Mapping[str, Any]
 ) -> list[ActionExample]:
     """One action example per step of an accepted teacher plan: the step, the previous step's
-    observation when it depends on it (re-executed in the recorded world: :func:`replay`), the
-    gold call; a request no function serves is one example whose step is the request itself and
+    observation for every step after the first, as the agent hands it (re-executed in the
+    recorded world: :func:`replay`; octo_mlx.synth.offline's actions_of says why), the gold
+    call; a request no function serves is one example whose step is the request itself and
     whose call is ``none`` (as offline). Every template is :data:`TEMPLATE`."""
     if example.irrelevant:
         call = Call(NO_FUNCTION)
@@ -234,7 +235,7 @@ def actions_of(
         ActionExample(
             f"{example.id}-s{k}",
             text,
-            observations[k - 1] if dependent[k] else None,
+            observations[k - 1] if k > 0 else None,
             call,
             example.domains,
             TEMPLATE,

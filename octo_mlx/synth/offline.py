@@ -119,8 +119,10 @@ class OfflineDataset:
         }
 
     def actions_of(self, example: PlanExample, test: bool = False) -> list[ActionExample]:
-        """One action example per step: the step, the previous step's observation when the step
-        depends on it, the gold call. An irrelevant request becomes one example whose step is
+        """One action example per step: the step, the previous step's observation (every step
+        after the first, as the agent asks: octo_mlx.agent.loop hands each step the observation
+        before it, whether or not the step uses it, so the model must learn to ignore one that
+        does not matter), the gold call. An irrelevant request becomes one example whose step is
         the request itself and whose call is ``none`` (the action model's "no function" class),
         its template the request's phrasing family. ``test``: each step as its function's
         held-out template writes it (the same values and call), where held out."""
@@ -135,7 +137,7 @@ class OfflineDataset:
         out = []
         steps = self.gold[example.id]
         for k, (text, g) in enumerate(zip(example.steps, steps)):
-            observation = steps[k - 1].observation if g.dependent else None
+            observation = steps[k - 1].observation if k > 0 else None
             template, text = g.held if test and g.held else (g.template, text)
             out.append(
                 ActionExample(
