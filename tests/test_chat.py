@@ -114,7 +114,8 @@ class Screen:
 
 
 def test_a_full_session_in_a_pseudo_terminal(agent_adapters, tmp_path):
-    """A request, the plan shown, two confirmations, slash commands, Ctrl-C during generation, quit."""
+    """A request, the plan shown, a call confirmed and one denied, the request again with both
+    confirmed and run, slash commands, Ctrl-C during generation, quit."""
     trace_file = tmp_path / "traces.jsonl"
     args = chat_args(agent_adapters, "--trace", str(trace_file), "--max-plan-tokens", "1500")
     child = pexpect.spawn(
@@ -141,6 +142,18 @@ def test_a_full_session_in_a_pseudo_terminal(agent_adapters, tmp_path):
         child.sendline("/state")
         shown = screen.wait(PROMPT)
         assert "phone.messages" in shown and "phone.alarms" not in shown
+        child.sendline(REQUEST)  # again, both calls confirmed: both run on the simulated phone
+        screen.wait(r"run it\? \[y/N\]")
+        child.sendline("y")
+        screen.wait(r"set_timer_alarm changes the device")
+        screen.wait(r"run it\? \[y/N\]")
+        child.sendline("y")
+        shown = screen.wait(r"done in [\d.]+ s")
+        assert "ALARM-" in shown  # step 2's result panel
+        screen.wait(PROMPT)
+        child.sendline("/state")
+        shown = screen.wait(PROMPT)
+        assert "phone.alarms" in shown
         child.sendline(LONG_REQUEST)
         screen.wait(r"planning: Tell a story that goes on")
         child.sendintr()  # Ctrl-C while the plan is being written
@@ -155,9 +168,11 @@ def test_a_full_session_in_a_pseudo_terminal(agent_adapters, tmp_path):
         child.close(force=True)
     assert child.exitstatus == 0, screen.text[-2000:]
     traces = [json.loads(line) for line in trace_file.read_text().splitlines()]
-    assert [t["status"] for t in traces] == ["denied", "cancelled"]
+    assert [t["status"] for t in traces] == ["denied", "done", "cancelled"]
     assert [s["confirmed"] for s in traces[0]["steps"]] == [True, False]
-    assert traces[1]["steps"] == [] and traces[1]["plan"] == []
+    assert [s["confirmed"] for s in traces[1]["steps"]] == [True, True]
+    assert [s["call"]["function"] for s in traces[1]["steps"]] == ["send_text_message", "set_timer_alarm"]
+    assert traces[2]["steps"] == [] and traces[2]["plan"] == []
     assert (tmp_path / "home" / "chat_history").is_file()  # prompt_toolkit kept the history
 
 
