@@ -125,9 +125,11 @@ def clock_for(config: Mapping) -> bool:
     return config.get("queries") == CLOCK
 
 
-def clock_of(folder: str | Path | None) -> bool:
-    """:func:`clock_for` of a planner folder: an adapter's adapter_config.json, a fully
-    fine-tuned model's octo-mlx-task.json (False: None, or a model that records neither)."""
+def clock_of(adapter: str | Path | None, model: str | Path | None = None) -> bool:
+    """:func:`clock_for` of the planner an adapter folder (else a model folder) holds: an
+    adapter's adapter_config.json, a fully fine-tuned model's octo-mlx-task.json (False: both
+    None, or a folder that records neither)."""
+    folder = adapter if adapter is not None else model
     for name in ("adapter_config.json", TASK_FILE):
         if folder is not None and (Path(folder) / name).is_file():
             return clock_for(read_json_object(Path(folder) / name))
@@ -338,5 +340,5 @@ def plan_queries(
     from octo_mlx.adapters.folder import load_with_adapter
 
     loaded, tokenizer, _ = load_with_adapter(model, adapter, force)
-    clock = clock_of(adapter if adapter is not None else model)
+    clock = clock_of(adapter, model)
     return Planner(loaded, tokenizer, max_tokens=max_tokens, clock=clock).plan_many(queries)

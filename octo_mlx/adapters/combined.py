@@ -20,7 +20,6 @@ the sha256 of their weights, and the energy each module keeps.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -290,7 +289,7 @@ def combined_config(sources: list[Source], weights, method, rank, density, seed,
         domains = [d for s in sources for d in s.config.get("domains") or []]
         cfg.update(task="action", slots=union_slots(sources), domains=list(dict.fromkeys(domains)))
     for field in ("queries", "dates"):  # how the sources are asked (24-hour times, ISO dates): if all agree
-        if len({json.dumps(s.config.get(field)) for s in sources}) == 1 and first.get(field) is not None:
+        if first.get(field) is not None and all(s.config.get(field) == first[field] for s in sources):
             cfg[field] = first[field]
     energy = combined.energy
     cfg["combine"] = {

@@ -242,7 +242,7 @@ def run_bench_plan(config: BenchPlanConfig) -> BenchPlanResult:
     if len(shots) < config.shots:
         warnings.append(f"only {len(shots)} worked examples available (no {train_path})")
     (ft_model, ft_tok, ft_path), (ic_model, ic_tok, ic_path) = _load_sides(config)
-    clock = clock_of(config.adapter if config.adapter is not None else config.planner_model)
+    clock = clock_of(config.adapter, config.planner_model)
     ft_prompts = [plan_prompt(ft_tok, e.query, clock) for e in examples]
     ic_prompts = [
         encode_prompt(ic_tok, in_context_messages(e.query, functions, shots, config.tools)) for e in examples

@@ -365,7 +365,7 @@ def _plan_examples(model, tok, examples: Sequence, config: EvalConfig):
     # every query checked against the model's context before the first is planned, and asked as
     # the planner was taught (24-hour times written in, when its folder records it)
     labels = [f"{config.data}: example {e.id}" for e in examples]
-    clock = clock_of(config.adapter if config.adapter is not None else config.model)
+    clock = clock_of(config.adapter, config.model)
     prompts = encode_queries(model, tok, [e.query for e in examples], config.max_tokens, labels, clock)
     outputs, run = plan_prompts(
         model,

@@ -33,12 +33,16 @@ import datetime as dt
 import re
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_FULL_MONTHS = ("january", "february", "march", "april", "may", "june", "july") + (
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
 _MONTHS = {
     name: i + 1
-    for i, full in enumerate(
-        ("january", "february", "march", "april", "may", "june", "july")
-        + ("august", "september", "october", "november", "december")
-    )
+    for i, full in enumerate(_FULL_MONTHS)
     for name in {full, full[:3], "sept" if full == "september" else full[:3]}
 }
 
@@ -74,22 +78,8 @@ _RELATIVE = re.compile(
     re.IGNORECASE,
 )
 _DAY_AFTER = re.compile(r"\bthe\s+day\s+after\s+$", re.IGNORECASE)
-_AMBIGUOUS_MONTHS = {
-    "may",
-    "mar",
-    "march",
-    "jan",
-    "jun",
-    "aug",
-    "dec",
-    "oct",
-    "sept",
-    "sep",
-    "nov",
-    "feb",
-    "apr",
-    "jul",
-}
+# Month words that are also other words, or abbreviations ("jan", "mar"): a month only with a capital.
+_AMBIGUOUS_MONTHS = {"may", "march"} | {name for name in _MONTHS if name not in _FULL_MONTHS}
 
 
 def convention(today: dt.date | str) -> str:
@@ -170,12 +160,13 @@ def annotate_dates(text: str, today: dt.date | str) -> str:
         if any(a <= match.start() < b for a, b in quoted):
             continue
         before = text[max(0, match.start() - 20) : match.start()]
-        if _RELATIVE.search(before) and not (match["rel"] == "tomorrow" and _DAY_AFTER.search(before)):
+        day_after = (match["rel"] or "").lower() == "tomorrow" and bool(_DAY_AFTER.search(before))
+        if _RELATIVE.search(before) and not day_after:
             continue
         date = resolve(match, today, previous)
         if date is None:
             continue
-        if match["rel"] and match["rel"].lower() == "tomorrow" and _DAY_AFTER.search(before):
+        if day_after:  # "the day after tomorrow"
             date += dt.timedelta(days=1)
         previous = date
         if match["iso"]:

@@ -180,18 +180,13 @@ def mlx_lm_errors(folder: str | Path) -> Iterator[None]:
                 f"config.json implies ({implied}){_fields_of(config, differ)}",
                 folder,
             ) from None
-        if m := _MISSING.match(text):
-            raise OctoError(
-                f"{mismatch}: config.json implies {m.group(1)} parameters the weights lack "
-                f"({_first(m.group(2))})",
-                folder,
-            ) from None
-        if m := _EXTRA.match(text):
-            raise OctoError(
-                f"{mismatch}: the weights hold {m.group(1)} parameters config.json does not imply "
-                f"({_first(m.group(2))})",
-                folder,
-            ) from None
+        for pattern, says in (
+            (_MISSING, "config.json implies {} parameters the weights lack"),
+            (_EXTRA, "the weights hold {} parameters config.json does not imply"),
+        ):
+            if m := pattern.match(text):
+                detail = says.format(m.group(1))
+                raise OctoError(f"{mismatch}: {detail} ({_first(m.group(2))})", folder) from None
         raise
 
 
