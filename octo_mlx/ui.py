@@ -107,6 +107,8 @@ def show_tune(result) -> None:
     for c in sorted(result.candidates, key=lambda c: -c.correct):
         mark = " [bold green]best[/]" if c is result.best else ""
         weights = ", ".join(f"{w:g}" for w in c.weights)
+        if c.module_weights:
+            weights = f"learned per layer from {weights}"
         table.add_row(weights + mark, f"{c.correct}/{c.total} = {c.accuracy:.1%}", f"{c.seconds:.1f}")
     console.print(table)
     console.print(f"wrote the best combination to {result.out} (search log: {result.out / 'tune.json'})")

@@ -157,6 +157,21 @@ def test_a_source_of_weight_0_changes_nothing_whatever_it_is(method):
         np.testing.assert_allclose(_product(with_c, key), ref, atol=1e-5 * np.abs(ref).max())
 
 
+def test_per_module_weights_give_each_module_its_own_weighted_sum():
+    """Learned per-layer weights (LoRA Soups): each listed module is the sum with its own weights,
+    the others keep ``weights``; other methods and a wrong count are refused."""
+    updates = [_update(0, 4, 2.0), _update(1, 6, 0.5, pad=3)]
+    weights, own = [0.5, 0.5], [1.3, -0.2]
+    combined = combine_updates(updates, weights, "linear", module_weights={"layers.0.q": own})
+    for key, ws in (("layers.0.q", own), ("embed", weights)):
+        exact = _weighted_sum(updates, ws, key)
+        np.testing.assert_allclose(_product(combined, key), exact, atol=1e-5 * np.abs(exact).max())
+    with pytest.raises(OctoError, match="method linear"):
+        combine_updates(updates, weights, "ties", density=0.5, module_weights={"layers.0.q": own})
+    with pytest.raises(OctoError, match="2 finite weights"):
+        combine_updates(updates, weights, "linear", module_weights={"layers.0.q": [1.0]})
+
+
 def _rank_one(row: list[float]) -> LoraUpdate:
     return LoraUpdate({"m": (mx.array([[1.0]]), mx.array([row]))}, 1.0, name=str(row))
 

@@ -4,15 +4,12 @@ resident base; the best written as `adapters combine` writes it; a killed search
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
-from safetensors.numpy import load_file, save_file
 
-from octo_mlx.data import write_split
 from octo_mlx.errors import OctoError
 from octo_mlx.eval.tune import random_weights, simplex_grid, tune_weights
-from tests.helpers.agent import _plan_examples
+from tests.helpers.agent import zeroed_planner_and_split
 
 
 def test_the_grid_covers_the_simplex():
@@ -31,18 +28,8 @@ def setup(agent_adapters, tmp_path_factory):
     update zeroed (the bare base), and a validation split of those requests."""
     root = tmp_path_factory.mktemp("tune")
     planner = agent_adapters[0]
-    zero = root / "zero"
-    shutil.copytree(planner, zero)
-    weights = load_file(str(zero / "adapters.safetensors"))
-    save_file(
-        {k: v * 0 if k.endswith("lora_b") else v for k, v in weights.items()},
-        str(zero / "adapters.safetensors"),
-    )
-    data = root / "data"
-    data.mkdir()
-    for split in ("train", "valid"):
-        write_split(data / f"{split}.jsonl", _plan_examples())
-    return planner, zero, data / "valid.jsonl", root
+    zero, valid = zeroed_planner_and_split(planner, root)
+    return planner, zero, valid, root
 
 
 def test_the_search_finds_the_adapter_that_knows_the_plans_and_resumes(setup):
@@ -79,3 +66,24 @@ def test_cma_es_scores_its_budget_from_the_uniform_mix(setup):
     assert len(result.candidates) == 4 and all(abs(sum(c.weights) - 1) < 1e-6 for c in result.candidates)
     assert result.best.accuracy == max(c.accuracy for c in result.candidates)
     assert json.loads((out / "adapter_config.json").read_text())["combine"]["weights"] == result.best.weights
+
+
+def test_learned_weights_move_only_where_the_loss_says(setup):
+    """LoRA Soups' per-layer gates: the all-zero adapter's gates get no gradient (its update is
+    0), so its weight stays at the start in every layer; the planner's grow, and the loss falls."""
+    planner, zero, valid, root = setup
+    out = root / "learned"
+    result = tune_weights([zero, planner], valid, out, search="learned", epochs=3, max_tokens=48)
+    uniform, learned = result.candidates
+    assert uniform.module_weights is None and learned.module_weights
+    assert learned.losses[-1] < learned.losses[0]
+    layers = learned.module_weights
+    assert all(abs(w[0] - 0.5) < 1e-6 for w in layers.values())
+    assert sum(w[1] for w in layers.values()) / len(layers) > 0.5
+    config = json.loads((out / "adapter_config.json").read_text())
+    if result.best is learned:
+        assert set(config["combine"]["module_weights"]) == set(layers)
+    else:
+        assert "module_weights" not in config["combine"] and learned.accuracy <= uniform.accuracy
+    with pytest.raises(OctoError, match="--method linear"):
+        tune_weights([zero, planner], valid, root / "y", search="learned", method="ties", density=0.5)

@@ -146,6 +146,21 @@ def check_options(
             raise OctoError(f"must be an integer >= 0, got {seed}", "--seed")
 
 
+def check_module_weights(
+    module_weights: dict[str, list[float]] | None, method: str, n_adapters: int
+) -> dict[str, list[float]]:
+    """Per-module weights (see :func:`combine_updates`), checked: ``linear`` only, one finite
+    weight per adapter for every module."""
+    if not module_weights:
+        return {}
+    if method != "linear":
+        raise OctoError(f"per-module weights are a weighted sum: method linear, not {method}", "--method")
+    for key, ws in module_weights.items():
+        if len(ws) != n_adapters or not all(math.isfinite(float(w)) for w in ws):
+            raise OctoError(f"{key}: give {n_adapters} finite weights, got {list(ws)}", "module_weights")
+    return {k: [float(w) for w in ws] for k, ws in module_weights.items()}
+
+
 # --- adapters as factors -----------------------------------------------------------------------
 
 
@@ -198,6 +213,7 @@ def combine_updates(
     rank: int | None = None,
     density: float | None = None,
     seed: int | None = None,
+    module_weights: dict[str, list[float]] | None = None,
 ) -> Combined:
     """Combine LoRA updates module by module (see the module docstring for the methods).
 
@@ -212,17 +228,22 @@ def combine_updates(
             stacked rank sum_i r_i for the dense ones.
         density: the share of entries kept (TRIMMING methods).
         seed: DARE's seed (RANDOM methods; default 0).
+        module_weights: ``linear`` only: module key -> one weight per adapter, for that module
+            instead of ``weights`` (learned per-layer weights, LoRA Soups); a source whose
+            ``weights`` entry is 0 stays out everywhere.
 
     Returns:
         the combined factors (scale 1) and the energy kept per module.
     """
     check_options(method, weights, len(updates), rank, density, seed)
-    live = [(u, float(w)) for u, w in zip(updates, weights) if w != 0]
-    keys = sorted({k for u, _ in live for k in u.factors})
+    module_weights = check_module_weights(module_weights, method, len(updates))
+    live = [(i, u) for i, (u, w) in enumerate(zip(updates, weights)) if w != 0]
+    keys = sorted({k for _, u in live for k in u.factors})
     factors: dict[str, Factors] = {}
     energy: dict[str, float] = {}
     for key in keys:
-        pairs = [(_scaled(u, key), w, u.name) for u, w in live if key in u.factors]
+        ws = module_weights.get(key, weights)
+        pairs = [(_scaled(u, key), float(ws[i]), u.name) for i, u in live if key in u.factors]
         a, b, kept = _combine_module(key, pairs, method, rank, density, 0 if seed is None else seed)
         mx.eval(a, b)
         factors[key], energy[key] = (a, b), kept

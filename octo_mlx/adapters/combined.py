@@ -28,6 +28,7 @@ from octo_mlx.adapters.combine import (
     RANDOM,
     Combined,
     LoraUpdate,
+    check_module_weights,
     check_options,
     combine_updates,
     split_factors,
@@ -206,6 +207,7 @@ def combine_adapters(
     density: float | None = None,
     seed: int | None = None,
     overwrite: bool = False,
+    module_weights: dict[str, list[float]] | None = None,
 ) -> CombineResult:
     """Combine adapter folders into one adapter folder that ``mlx_lm.load(base, adapter_path=out)`` uses.
 
@@ -218,19 +220,28 @@ def combine_adapters(
         density: the share of entries kept (methods that trim).
         seed: DARE's seed (methods that draw).
         overwrite: replace an existing adapter folder at ``out``.
+        module_weights: ``linear`` only: per module key, one weight per adapter instead of
+            ``weights`` there (learned per-layer weights; recorded in the ``combine`` record).
     """
     start = time.perf_counter()
     paths = [Path(a) for a in adapters]
     weights = [1.0 / len(paths)] * len(paths) if weights is None else [float(w) for w in weights]
     check_options(method, weights, len(paths), rank, density, seed)
+    check_module_weights(module_weights, method, len(paths))
     out = check_out(
         out, overwrite, "an adapter folder", is_adapter_folder, paths, "one of the adapters being combined"
     )
     sources = [read_source(p) for p in paths]
     check_sources(sources)
-    combined = combine_updates([s.update for s in sources], weights, method, rank, density, seed)
+    combined = combine_updates(
+        [s.update for s in sources], weights, method, rank, density, seed, module_weights
+    )
     tensors = _adapter_tensors(combined, _widest({s.dtype for s in sources}))
     config = combined_config(sources, weights, method, rank, density, seed, combined)
+    if module_weights:
+        config["combine"]["module_weights"] = {
+            k: [round(float(w), 6) for w in ws] for k, ws in sorted(module_weights.items())
+        }
     save_adapter(out, tensors, config)
     return CombineResult(
         out, method, weights, combined.rank, combined.energy, paths, time.perf_counter() - start

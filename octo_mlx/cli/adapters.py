@@ -181,12 +181,24 @@ def _tune_args(p):
     p.add_argument("--data", required=False, help="the validation split (DIR/valid.jsonl), never test")
     p.add_argument("--out", required=False, help="the adapter folder for the best combination")
     p.add_argument("--method", default="linear", help="as for `adapters combine` (default linear)")
-    p.add_argument("--search", default="grid", choices=["grid", "random", "cma"])
+    p.add_argument(
+        "--search",
+        default="grid",
+        choices=["grid", "random", "cma", "learned"],
+        help="learned: one weight per adapter per layer, trained on the validation requests (LoRA Soups)",
+    )
     p.add_argument("--step", type=float, default=0.25, help="grid: the weight step (0.25: 5 mixes of 2)")
     p.add_argument("--budget", type=int, default=12, help="random and cma: candidates scored")
     p.add_argument("--per-domain", type=int, default=100, help="validation requests per domain (<= 100)")
     p.add_argument("--density", type=float, default=None, help="methods that trim: the share kept")
     p.add_argument("--seed", type=int, default=0, help="random search's seed (and DARE's)")
+    p.add_argument(
+        "--resolver-data",
+        default=None,
+        help="the judge's resolver's split (default: the train split beside --data)",
+    )
+    p.add_argument("--epochs", type=int, default=2, help="learned: passes over the validation requests")
+    p.add_argument("--lr", type=float, default=0.05, help="learned: Adam's learning rate for the weights")
     p.add_argument("--overwrite", action="store_true", help="replace an adapter folder at --out")
 
 
@@ -204,10 +216,18 @@ def _tune(a):
     if not a.data or not a.out:
         raise OctoError("give --data VALID_SPLIT and --out FOLDER")
     check_numbers(
-        a, step=between(0, 1), budget=at_least(1), per_domain=between(1, 100), seed=between(0, 2**32 - 1)
+        a,
+        step=between(0, 1),
+        budget=at_least(1),
+        per_domain=between(1, 100),
+        seed=between(0, 2**32 - 1),
+        epochs=at_least(1),
     )
+    if not a.lr > 0:
+        raise OctoError(f"must be > 0, got {a.lr}", "--lr")
     result = tune_weights(
         a.adapters, a.data, a.out, a.method, a.search, a.step, a.budget, a.per_domain, a.density, a.seed,
-        overwrite=a.overwrite, progress=ui.counter("candidates"),
+        overwrite=a.overwrite, progress=ui.counter("candidates"), epochs=a.epochs, learning_rate=a.lr,
+        resolver_data=a.resolver_data,
     )  # fmt: skip
     ui.show_tune(result)

@@ -12,6 +12,9 @@ turn the search into multitask training). The search:
 - ``cma``: CMA-ES (the ``cma`` package) over ``budget`` candidates, from the uniform mix, on
   unconstrained coordinates mapped to the simplex by a softmax (weights rounded to 3 decimals, so
   a point met twice is scored once).
+- ``learned``: one weight per adapter per LoRA layer, trained by gradient on the same validation
+  requests with the planner's loss, the concatenated adapters frozen (LoRA Soups' CAT,
+  octo_mlx.eval.soup); scored beside the uniform mix it starts from. ``linear`` only.
 
 Every candidate's score is appended to ``OUT.tune.jsonl`` as it is known, so a killed search
 resumes without scoring anything twice; the best (highest accuracy, ties to the more even mix) is
@@ -31,7 +34,7 @@ from pathlib import Path
 from octo_mlx.errors import OctoError
 from octo_mlx.files import write_atomic
 
-SEARCHES = ("grid", "random", "cma")
+SEARCHES = ("grid", "random", "cma", "learned")
 
 
 @dataclass
@@ -42,6 +45,8 @@ class Candidate:
     correct: int
     total: int
     seconds: float
+    module_weights: dict[str, list[float]] | None = None  # learned: per LoRA layer (weights: the start)
+    losses: list[float] | None = None  # learned: the validation loss of each epoch of the gates
 
     @property
     def accuracy(self) -> float:
@@ -122,6 +127,9 @@ def tune_weights(
     batch_size: int = 16,
     overwrite: bool = False,
     progress=None,
+    epochs: int = 2,
+    learning_rate: float = 0.05,
+    resolver_data: str | Path | None = None,
 ) -> TuneResult:
     """Search fusion weights for ``adapters`` on the validation split ``data``; write the best.
 
@@ -130,10 +138,13 @@ def tune_weights(
         data: a validation split (``DIR/valid.jsonl``); the resolver is fitted beside it.
         out: the adapter folder to write (new or empty; ``overwrite`` replaces an adapter folder).
         method, density: as for `adapters combine` (seed is DARE's seed too).
-        search: "grid" (``step``) or "random" (``budget`` candidates, ``seed``).
+        search: "grid" (``step``), "random" or "cma" (``budget`` candidates, ``seed``), or
+            "learned" (per-layer weights, ``epochs`` over the requests at ``learning_rate``).
         per_domain: at most this many validation requests per domain (at most 100).
         max_tokens, batch_size: plan generation settings.
         progress: called with (done, total) after each candidate.
+        resolver_data: the split the judge's resolver is fitted on (default: the train split
+            beside ``data``, else its valid split when ``data`` is not that split).
 
     Raises:
         OctoError: bad options, adapters that cannot be combined, a split that does not load.
@@ -158,6 +169,12 @@ def tune_weights(
         )
     if budget < 1:
         raise OctoError(f"must be >= 1, got {budget}", "--budget")
+    if search == "learned" and method != "linear":
+        raise OctoError(
+            f"learned per-layer weights are a weighted sum: --method linear, not {method}", "--search"
+        )
+    if epochs < 1 or not learning_rate > 0:
+        raise OctoError(f"epochs must be >= 1 and the learning rate > 0, got {epochs} and {learning_rate}")
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not (overwrite and is_adapter_folder(out)):
         raise OctoError("holds something: choose an empty folder (or --overwrite an adapter folder)", out)
@@ -165,18 +182,19 @@ def tune_weights(
     check_sources(sources)
     if any(s.config.get("task") == "action" for s in sources):
         raise OctoError("tune searches planner weights with the plan judge; these are action adapters")
-    candidates = (
-        simplex_grid(len(paths), step) if search == "grid" else random_weights(len(paths), budget, seed)
-    )
+    if search == "grid":
+        candidates = simplex_grid(len(paths), step)
+    else:  # random; cma and learned start from its first point, the uniform mix
+        candidates = random_weights(len(paths), budget if search == "random" else 1, seed)
     draw = seed if method in RANDOM else None  # DARE's seed; the random search has its own
     for w in candidates:
         check_options(method, w, len(paths), None, density, draw)
     examples, domains = validation_examples(data, per_domain)
-    resolver, validation, _, _ = fit_resolver(data, domains, examples, None, seed)
+    resolver, validation, _, _ = fit_resolver(data, domains, examples, resolver_data, seed)
     if not validation.trusted:
         raise OctoError(
             f"the judge's resolver maps only {validation.accuracy:.1%} of the gold steps: give a split "
-            "with its train split beside it",
+            "with its train split beside it, or --resolver-data TRAIN_SPLIT",
             data,
         )
     log = out.with_name(out.name + ".tune.jsonl")
@@ -195,11 +213,7 @@ def tune_weights(
     work = out.with_name(out.name + ".tune-candidate")
     state: dict = {}
 
-    def score(weights: list[float]) -> Candidate:
-        """A candidate's score: from the log of a killed search, else combined and planned."""
-        key = _key(weights)
-        if key in done:
-            return done[key]
+    def open_pool():
         if "pool" not in state:
             state["pool"] = AdapterPool.open(sources[0].config.get("model"))
             clock = all(clock_for(s.config) for s in sources)  # as the combination records it
@@ -210,9 +224,19 @@ def tune_weights(
                 max_tokens,
                 clock=clock,
             )
-        pool, start = state["pool"], time.perf_counter()
-        combine_adapters(paths, work, weights, method, None, density, draw, overwrite=True)
-        name = f"candidate-{len(done)}"
+        return state["pool"]
+
+    def score(weights: list[float], learned=None) -> Candidate:
+        """A candidate's score: from the log of a killed search, else combined and planned."""
+        key = _key(weights)
+        if key in done and learned is None:
+            return done[key]
+        pool, start = open_pool(), time.perf_counter()
+        module_weights = learned.module_weights if learned is not None else None
+        combine_adapters(
+            paths, work, weights, method, None, density, draw, overwrite=True, module_weights=module_weights
+        )
+        name = f"candidate-{len(done)}" if learned is None else "candidate-learned"
         pool.add(name, work)
         try:
             plans, _ = plan_prompts(pool.view(name), pool.tokenizer, state["prompts"], max_tokens, batch_size)
@@ -222,19 +246,50 @@ def tune_weights(
             bool(judge_plan(p.steps, e.functions, resolver).correct) for p, e in zip(plans, examples)
         )
         found = Candidate(list(weights), correct, len(examples), time.perf_counter() - start)
+        if learned is not None:  # one training run: scored, not logged for a resume
+            found.module_weights, found.losses = module_weights, learned.losses
+            return found
         _append_log(log, identity, found)
         done[key] = found
         return found
 
-    if search == "cma":
+    def learn(start: list[float]):
+        """The per-layer gates trained on the validation requests from the mix ``start``."""
+        from octo_mlx.eval.soup import learn_module_weights
+        from octo_mlx.train.setup import Examples, encode_examples
+
+        pool = open_pool()
+        combine_adapters(paths, work, start, "linear", overwrite=True)
+        pool.add("soup", work)
+        try:
+            messages = Examples([], []).messages if all(clock_for(s.config) for s in sources) else None
+            encoded = encode_examples(examples, pool.tokenizer, 1 << 20, str(data), messages)
+            return learn_module_weights(
+                pool, "soup", sources, start, encoded, epochs, learning_rate=learning_rate, seed=seed
+            )
+        finally:
+            pool.remove("soup")
+
+    if search == "learned":
+        uniform = score(candidates[0])
+        result.candidates = [uniform, score(candidates[0], learned=learn(candidates[0]))]
+        if progress is not None:
+            progress(2, 2)
+    elif search == "cma":
         result.candidates = _cma(score, len(paths), budget, seed, progress)
     else:
         for k, weights in enumerate(candidates):
             result.candidates.append(score(weights))
             if progress is not None:
                 progress(k + 1, len(candidates))
-    result.best = max(result.candidates, key=lambda c: (c.accuracy, -_spread(c.weights)))
-    combine_adapters(paths, out, result.best.weights, method, None, density, draw, overwrite=True)
+    # ties go to the more even mix, then to one weight per adapter over per-layer ones
+    result.best = max(
+        result.candidates, key=lambda c: (c.accuracy, -_spread(c.weights), c.module_weights is None)
+    )
+    combine_adapters(
+        paths, out, result.best.weights, method, None, density, draw, overwrite=True,
+        module_weights=result.best.module_weights,
+    )  # fmt: skip
     result.seconds = time.perf_counter() - t0
     write_atomic(out / "tune.json", json.dumps(result.to_json(), indent=2) + "\n")
     if work.exists():

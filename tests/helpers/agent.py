@@ -195,3 +195,24 @@ class NoRetryAction(ScriptedAction):
 
     def act(self, step, observation=None, active=None):
         return super().act(step, observation, active)
+
+
+def zeroed_planner_and_split(planner: Path, root: Path) -> tuple[Path, Path]:
+    """(a copy of ``planner`` with every update zeroed: the bare base as an adapter, the
+    validation split of the requests the planner knows by heart) under ``root``."""
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    zero = root / "zero"
+    shutil.copytree(planner, zero)
+    weights = load_file(str(zero / "adapters.safetensors"))
+    save_file(
+        {k: v * 0 if k.endswith("lora_b") else v for k, v in weights.items()},
+        str(zero / "adapters.safetensors"),
+    )
+    data = root / "data"
+    data.mkdir()
+    for split in ("train", "valid"):
+        write_split(data / f"{split}.jsonl", _plan_examples())
+    return zero, data / "valid.jsonl"
