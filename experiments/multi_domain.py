@@ -7,6 +7,7 @@ output exists, so a killed queue resumes. Commands and wall times go to
     python experiments/multi_domain.py data      # the training data (frozen test splits are committed)
     python experiments/multi_domain.py train     # four domain LoRAs r16/alpha 32 and the union LoRA, seed 0
     python experiments/multi_domain.py eval      # singles, combinations for k = 4, 2, 3, tuned weights
+    python experiments/multi_domain.py rows      # k = 4: block layers summed, added-token rows averaged
     python experiments/multi_domain.py report    # the table (RESULTS.md) and docs/results/multi-domain.json
 """
 
@@ -129,6 +130,21 @@ def eval_jobs() -> list[tuple[Path, list[str]]]:
     return jobs
 
 
+def sum_rows_mean(k: int) -> None:
+    """Every block layer the plain sum of the k updates, the added-token rows (``<nexa_split>``)
+    their mean: is the sum's collapse the rows' doing? (the combine API's per-module weights)"""
+    from octo_mlx.adapters.combined import combine_adapters, read_source
+
+    out = combined(k, "linear-sum-rows-mean")
+    if (out / "adapters.safetensors").is_file():
+        return
+    paths = [adapter(d) for d in DOMAINS[:k]]
+    keys = {key for p in paths for key in read_source(p).update.factors}
+    layers = {key: [1.0] * k for key in keys if key not in ("model.embed_tokens", "lm_head")}
+    combine_adapters(paths, out, [1 / k] * k, "linear", module_weights=layers)
+    _log(f"{time.strftime('%H:%M:%S')} combined {out}: block layers summed, rows averaged")
+
+
 def _log(line: str) -> None:
     RUNS.mkdir(parents=True, exist_ok=True)
     with open(RUNS / "commands.log", "a") as f:
@@ -152,7 +168,7 @@ def run(jobs: list[tuple[Path, list[str]]]) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("stage", choices=["data", "train", "eval", "report"])
+    ap.add_argument("stage", choices=["data", "train", "eval", "rows", "report"])
     args = ap.parse_args()
     os.chdir(ROOT)
     RUNS.mkdir(parents=True, exist_ok=True)
@@ -162,6 +178,10 @@ def main() -> int:
         run(train_jobs())
     elif args.stage == "eval":
         run(eval_jobs())
+    elif args.stage == "rows":  # the sum with the rows averaged, k = 4
+        sum_rows_mean(4)
+        out = combined(4, "linear-sum-rows-mean")
+        run([_eval(out, MIXED[4] / "test.jsonl", out / "eval.json")])
     else:
         from multi_domain_report import write_report  # experiments/multi_domain_report.py
 
