@@ -100,7 +100,8 @@ def markdown(r: dict) -> str:
         w = "" if t["weights"] is None else (" per layer" if t["per_layer"] else f" {t['weights']}")
         lines.append(f"| tuned on `mixed-v1/valid.jsonl`: {what};{w} | | | {_cell(t['test'])} |")
     lines.append(
-        f"| one LoRA r16 on the union of the four domains' data (1000 requests) | | | {_cell(r['union'])} |"
+        "| one LoRA r16 on the union of the four domains' data (1000 requests, 250 per domain, 1 epoch) "
+        f"| | | {_cell(r['union'])} |"
     )
     lines.append(
         f"| paper (Phi-3 Mini, r64, merge method not stated) | {PAPER[2]} | {PAPER[3]} | {PAPER[4]} |"
