@@ -20,6 +20,7 @@ def test_the_adapter_notebook_executes_and_draws_its_figures(agent_adapters, tmp
     zero, valid = zeroed_planner_and_split(planner, tmp_path)
     monkeypatch.setenv("OCTO_NOTEBOOK_ADAPTERS", f"{zero},{planner}")
     monkeypatch.setenv("OCTO_NOTEBOOK_DATA", str(valid))
+    monkeypatch.setenv("OCTO_NOTEBOOK_RESOLVER", "")  # the train split beside the data
     monkeypatch.setenv("OCTO_NOTEBOOK_QUICK", "1")
     monkeypatch.setenv("OCTO_NOTEBOOK_WORK", str(tmp_path / "work"))
     nb = nbformat.read(NOTEBOOK, as_version=4)

@@ -336,8 +336,8 @@ def adapters_section(result: BenchAdaptersResult, command: str, note: str = "") 
         "|---|---|---|",
         *[f"| {op} | {_ms(statistics.median(v))} | {len(v)} |" for op, v in result.adapter_ops.items() if v],
         "",
-        "Combine and fuse times of the multi-LoRA issue (#13) go in this table"
-        + (" (not measured yet)." if len(result.adapter_ops) <= 2 else "."),
+        "Combine and fuse times of four r64 adapters (multi-LoRA, #13): the section after this one "
+        "(`benchmarks/combine_time.py`).",
         *([""] + [f"Warning: {w}" for w in result.warnings] if result.warnings else []),
         ADAPTERS_END,
     ]
