@@ -243,14 +243,14 @@ def combine_updates(
     energy: dict[str, float] = {}
     for key in keys:
         ws = module_weights.get(key, weights)
-        pairs = [(_scaled(u, key), float(ws[i]), u.name) for i, u in live if key in u.factors]
+        pairs = [(scaled_factors(u, key), float(ws[i]), u.name) for i, u in live if key in u.factors]
         a, b, kept = _combine_module(key, pairs, method, rank, density, 0 if seed is None else seed)
         mx.eval(a, b)
         factors[key], energy[key] = (a, b), kept
     return Combined(factors, energy)
 
 
-def _scaled(u: LoraUpdate, key: str) -> Factors:
+def scaled_factors(u: LoraUpdate, key: str) -> Factors:
     """(A, s*B) in float32 with the zero padding of the rank dropped (columns of A or rows of B
     that are all zero add nothing: adapters with trained rows pad their factors to one rank)."""
     a, b = u.factors[key]

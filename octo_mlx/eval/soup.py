@@ -16,8 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-ROW_KEYS = ("model.embed_tokens", "lm_head")  # the added-token rows: they keep the start mix
-
 
 @dataclass(frozen=True)
 class LearnedWeights:
@@ -54,12 +52,12 @@ def rank_owners(sources, key: str, weights: Sequence[float], file_rank: int) -> 
     """Which source each stacked rank column of module ``key`` belongs to, in the order `combine`
     stacks them (sources of weight 0 or without the module take no columns; the file's zero
     padding goes to source 0, where it adds nothing)."""
-    from octo_mlx.adapters.combine import _scaled
+    from octo_mlx.adapters.combine import scaled_factors
 
     owners: list[int] = []
     for i, (s, w) in enumerate(zip(sources, weights)):
         if w != 0 and key in s.update.factors:
-            owners += [i] * int(_scaled(s.update, key)[0].shape[1])
+            owners += [i] * int(scaled_factors(s.update, key)[0].shape[1])
     return owners + [0] * (file_rank - len(owners))
 
 
@@ -84,8 +82,9 @@ def learn_module_weights(
     import mlx.nn as nn
     import mlx.optimizers as optim
     import numpy as np
-    from mlx.utils import tree_unflatten
+    from mlx.utils import tree_map, tree_unflatten
 
+    from octo_mlx.adapters.combined import ROW_KEYS  # the added-token rows keep the start mix
     from octo_mlx.train.batching import collate
     from octo_mlx.train.step import batch_loss
 
@@ -126,8 +125,7 @@ def learn_module_weights(
                     mx.array(batch.targets),
                     mx.array(batch.weights),
                 )
-                grads = _mean_grads(grads, ntok)
-                optimizer.update(model, grads)
+                optimizer.update(model, tree_map(lambda g: g / ntok, grads))
                 mx.eval(model.trainable_parameters(), optimizer.state, loss)
                 total, count = total + loss.item(), count + ntok.item()
                 step += 1
@@ -141,9 +139,3 @@ def learn_module_weights(
         model.update_modules(tree_unflatten([(k, g.inner) for k, g in gated.items()]))
         model.unfreeze()
     return LearnedWeights(weights, losses, step)
-
-
-def _mean_grads(grads, ntok):
-    from mlx.utils import tree_map
-
-    return tree_map(lambda g: g / ntok, grads)

@@ -211,12 +211,12 @@ def tune_weights(
     done = _read_log(log, identity)
     result = TuneResult(out, [str(p) for p in paths], method, search, len(examples))
     work = out.with_name(out.name + ".tune-candidate")
+    clock = all(clock_for(s.config) for s in sources)  # how the combination is asked, as it records
     state: dict = {}
 
     def open_pool():
         if "pool" not in state:
             state["pool"] = AdapterPool.open(sources[0].config.get("model"))
-            clock = all(clock_for(s.config) for s in sources)  # as the combination records it
             state["prompts"] = encode_queries(
                 state["pool"].model,
                 state["pool"].tokenizer,
@@ -262,7 +262,7 @@ def tune_weights(
         combine_adapters(paths, work, start, "linear", overwrite=True)
         pool.add("soup", work)
         try:
-            messages = Examples([], []).messages if all(clock_for(s.config) for s in sources) else None
+            messages = Examples([], []).messages if clock else None
             encoded = encode_examples(examples, pool.tokenizer, 1 << 20, str(data), messages)
             return learn_module_weights(
                 pool, "soup", sources, start, encoded, epochs, learning_rate=learning_rate, seed=seed
