@@ -222,3 +222,163 @@ def test_any_valid_schema_is_phrased_even_true_and_small_ranges(tmp_path):
         mixer["set_ratio"].validate_arguments(args)
         assert args["ratio"] <= 0.5
     assert describe_call(mixer["set_ratio"], {"ratio": 0.25, "extra": 3}).startswith("Set the ratio")
+
+
+# A smart-home tools file whose values decide the verb: a switch, a verb pair, a kind of volume,
+# and an event whose times follow the spec's own layout.
+HOME = [
+    {
+        "name": "enable_dark_mode",
+        "description": "Turns dark mode on or off.",
+        "parameters": {
+            "type": "object",
+            "properties": {"enabled": {"type": "boolean", "description": "true for on"}},
+            "required": ["enabled"],
+        },
+    },
+    {
+        "name": "open_or_close_window",
+        "description": "Opens or closes the bedroom window.",
+        "parameters": {
+            "type": "object",
+            "properties": {"action": {"type": "string", "enum": ["open", "close"]}},
+            "required": ["action"],
+        },
+    },
+    {
+        "name": "set_volume",
+        "description": "Sets the volume of the ringer, media or alarm.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "level": {"type": "integer", "minimum": 0, "maximum": 10},
+                "volume_type": {"type": "string", "enum": ["ring", "media", "alarm"]},
+            },
+            "required": ["level", "volume_type"],
+        },
+    },
+    {
+        "name": "create_event",
+        "description": "Schedules an event in a calendar.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "title": {"type": "string", "description": "e.g. 'Dentist'"},
+                "start_time": {
+                    "type": "string",
+                    "description": 'Start as "YYYY-MM-DD-HH-MM", e.g. "2025-06-03-14-30".',
+                    "pattern": "^\\d{4}-\\d{2}-\\d{2}-\\d{2}-\\d{2}$",
+                },
+                "end_time": {
+                    "type": "string",
+                    "description": 'End, e.g. "2025-06-03-15-00".',
+                    "pattern": "^\\d{4}-\\d{2}-\\d{2}-\\d{2}-\\d{2}$",
+                },
+            },
+            "required": ["title", "start_time", "end_time"],
+        },
+    },
+    {
+        "name": "find_route",
+        "description": "Finds a route between two places.",
+        "parameters": {
+            "type": "object",
+            "properties": {"origin": {"type": "string"}, "destination": {"type": "string"}},
+            "required": ["origin", "destination"],
+        },
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    path = tmp_path_factory.mktemp("home") / "home.json"
+    path.write_text(json.dumps({"name": "home", "tools": HOME}))
+    return load_domain(path)
+
+
+def _steps_and_asks(function, n=60, seed=0):
+    """(arguments, the step as the planner's first template writes it, a query clause) n times."""
+    r = random.Random(seed)
+    phrases = generic_phrases(function)
+    out = []
+    for _ in range(n):
+        s = phrases.sample(r)
+        out.append(
+            (s.args, phrases.steps[0].format_map(s.text), phrases.families[0].clauses[0].format_map(s.text))
+        )
+    return out
+
+
+def test_a_switch_is_turned_on_or_off_and_a_verb_pair_takes_the_chosen_verb(home):
+    for args, step, asked in _steps_and_asks(home["enable_dark_mode"]):
+        state = "on" if args["enabled"] else "off"
+        assert step == f"Turn {state} dark mode", step  # never "with enabled off"
+        assert "enabled" not in asked and (
+            state in asked.split() or ("enable" if args["enabled"] else "disable") in asked
+        )
+    seen = set()
+    for args, step, asked in _steps_and_asks(home["open_or_close_window"]):
+        seen.add(args["action"])
+        assert step.startswith(args["action"].capitalize() + " the window") and "action" not in step
+        assert asked.startswith(args["action"] + " ")
+    assert seen == {"open", "close"}
+
+
+def test_a_kind_qualifies_its_object_and_a_setter_sets_to_a_value(home):
+    for args, step, asked in _steps_and_asks(home["set_volume"]):
+        assert step == f"Set the {args['volume_type']} volume to {args['level']}", step
+        assert "volume type" not in asked
+
+
+def test_dates_in_the_specs_own_layout_are_drawn_and_an_end_follows_its_start(home):
+    event = home["create_event"]
+    starts = set()
+    for args, step, _ in _steps_and_asks(event, n=80):
+        event.validate_arguments(args)
+        start, end = args["start_time"], args["end_time"]
+        starts.add(start)
+        assert start[:10] == end[:10] and end > start  # one day, the end later
+        hm = lambda v: f"{v[11:13]}:{v[14:16]}"  # noqa: E731
+        assert f"from {hm(start)} to {hm(end)}" in step, step
+    assert len(starts) > 40 and "2025-06-03-14-30" not in starts  # drawn, not the example copied
+
+
+def test_a_route_never_ends_where_it_starts(home):
+    for args, _, _ in _steps_and_asks(home["find_route"], n=300):
+        assert args["origin"] != args["destination"]
+
+
+def test_descriptions_lose_the_words_that_stand_for_parameters():
+    from octo_mlx.synth.phrasebank.generic import _imperative
+
+    assert _imperative("Gives the weather forecast for a location for the next three days.") == (
+        "give the weather forecast"
+    )
+    assert (
+        _imperative("Connects to a nearby Bluetooth device by name.")
+        == "connect to a nearby Bluetooth device"
+    )
+    assert _imperative("Books a hotel found by search_hotels.") == "book a hotel"
+    assert (
+        _imperative("Opens or locks the front door's smart lock.")
+        == "open or lock the front door's smart lock"
+    )
+    assert (
+        _imperative("Checks the smoke detector: battery level and connectivity.")
+        == "check the smoke detector"
+    )
+    assert _imperative("Turns Do Not Disturb mode on or off.") == "turn Do Not Disturb mode"
+
+
+def test_numbers_are_asked_with_the_unit_their_description_names():
+    from octo_mlx.synth.phrasebank.generic import sample_value
+
+    schema = {"type": "number", "minimum": 50, "maximum": 90, "description": "Degrees Fahrenheit, e.g. 72."}
+    r = random.Random(0)
+    said = [sample_value(r, "target_temperature", schema) for _ in range(200)]
+    assert all(50 <= v.value <= 90 and v.canonical == re.sub(r"\.0$", "", str(v.value)) for v in said)
+    assert any(v.spoken.endswith(" degrees Fahrenheit") for v in said)
+    assert any(v.spoken == v.canonical for v in said)  # sometimes bare
+    scale = [sample_value(r, "level", {"type": "integer", "minimum": 0, "maximum": 10}) for _ in range(200)]
+    assert any(v.spoken == f"{v.value} out of 10" for v in scale)

@@ -12,6 +12,13 @@ What a spec gives, and what is made of it:
   *role* read from its name and description (a city, a person, an email address, a date, an
   amount, a file path, a search query, a message, an id...). A value that breaks the schema's
   ``pattern`` is replaced by an example that keeps it, or left out when the parameter is optional;
+- **a verb phrase the values decide** where the spec says so: a switch's boolean turns the thing
+  on or off ("turn off do not disturb", never "with enabled off"), an "X_or_Y" name takes the
+  verb its enum chose ("lock the door"), a ``*_type`` enum qualifies the object ("set the ring
+  volume"), and a setter's number is what it is set to ("to 4");
+- **dates in the spec's own layout** (an example such as "2025-06-03-14-30" gives the layout; the
+  values are drawn), a start and an end of one thing made one span ("on June 3 from 14:30 to
+  15:30"), numbers said with the unit their description names ("69 degrees Fahrenheit");
 - **a phrase per value**, led by the preposition its role calls for ("from Paris", "to Rome", "on
   June 14", "at 7:30 pm", "for Mia", "saying ...", "called ..."): canonical in steps ("at 19:30"),
   written as people write them in queries ("at 7:30 pm", "tomorrow", "(415) 555-0134");
@@ -34,7 +41,7 @@ import random
 import re
 import string
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +55,7 @@ from octo_mlx.synth.phrasebank.slots import (
     person,
     phone,
     pick,
+    spoken_clock,
     street_address,
 )
 from octo_mlx.synth.phrasebank.spec import FunctionPhrases, Slots, fam, show_value
@@ -123,19 +131,134 @@ def verb_phrase(name: str) -> tuple[str, str]:
 
 
 def _imperative(description: str) -> str:
-    """First sentence, third person turned imperative: "Searches the shop." -> "search the shop"."""
+    """The description's first clause, third person turned imperative, its parameters cut:
+    "Gives the weather forecast for a location for the next three days." -> "give the weather
+    forecast"; "Checks the smoke detector: battery, ..." -> "check the smoke detector". What
+    follows an indefinite object ("for a location", "to one recipient") names a parameter whose
+    value the query states, so it goes; so do "on or off" and what follows a colon or "and"."""
     first = re.split(r"(?<=[.!?])\s", (description or "").strip(), maxsplit=1)[0].rstrip(".!? ")
+    first = re.sub(r"\s*\([^)]*\)", "", first)  # "(simulated)"
+    first = re.split(r"[:;]|,? and (?=[a-z]+s\b)|\s\S*_\S*", first, maxsplit=1)[0]  # no names of functions
+    for cut in re.finditer(_PARAMETER_PHRASE, first):
+        if " " in first[: cut.start()].strip():  # never the verb alone ("connect to a device")
+            first = first[: cut.start()]
+            break
+    first = re.sub(r"\s(?:on or off|or off)$", "", first.strip())
+    first = re.sub(
+        r"(?:\s(?:found|made|returned|given))?(?:\s(?:by|with|from|of|to|for|in|on|at))+$", "", first
+    )
     if not first:
         return ""
     verb, _, rest = first.partition(" ")
-    low = verb.lower()
+    rest = re.sub(r"^or (\w+)", lambda m: f"or {_base_verb(m.group(1))}", rest)  # "opens or locks"
+    return f"{_base_verb(verb.lower())} {rest}".strip()
+
+
+_PARAMETER_PHRASE = re.compile(
+    r"\s(?:with|to|for|from|in|on|at|by|between|about|into|matching|named|called|containing|using)"
+    r"\s(?:a|an|one|some|two|any|name|id)\b"
+)
+
+
+def _base_verb(low: str) -> str:
+    """ "searches" -> "search", "copies" -> "copy", "gives" -> "give"."""
     if re.search(r"(ch|sh|ss|x|z)es$", low):
-        low = low[:-2]
-    elif low.endswith("ies"):
-        low = low[:-3] + "y"
-    elif low.endswith("s") and not low.endswith("ss"):
-        low = low[:-1]
-    return f"{low} {rest}".strip()
+        return low[:-2]
+    if low.endswith("ies"):
+        return low[:-3] + "y"
+    if low.endswith("s") and not low.endswith("ss"):
+        return low[:-1]
+    return low
+
+
+# --- the verb phrase a call's values decide ------------------------------------------------------
+
+_TOGGLES = {"enable", "disable", "toggle", "turn", "switch", "activate", "deactivate", "set"}
+_SETTERS = {"set", "change", "adjust", "update", "increase", "decrease", "raise", "lower", "switch", "turn"}
+_GETTERS = {"get", "check", "view", "show", "fetch", "retrieve", "read", "track"}
+_QUALIFIERS = {"type", "kind", "category", "channel"}
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """How a function's values shape its verb phrase, read from its name and schema once.
+
+    ``toggle``: the boolean parameter that turns the named thing on or off ("enable_do_not_disturb"
+    with ``enabled``: "turn off do not disturb"); ``choice``: an enum parameter whose values are
+    the verbs of an "X_or_Y" name ("open_or_lock_door" with ``status`` "lock": "lock the door");
+    ``qualifier``: an enum parameter naming which of the object is meant ("set_volume" with
+    ``volume_type`` "ring": "set the ring volume"); ``setter``: numeric values are what the thing
+    is set *to* ("set the volume to 4")."""
+
+    vp: str
+    noun: str
+    obj: str  # the vp without its verb: "the door", "do not disturb"
+    verb: str
+    toggle: str | None = None
+    choice: tuple[str, tuple[str, ...]] | None = None  # (parameter, the name's verbs)
+    qualifier: tuple[str, str] | None = None  # (parameter, the object word it qualifies)
+    setter: bool = False
+
+    @property
+    def absorbed(self) -> set[str]:
+        """Parameters the verb phrase states, so no phrase repeats them."""
+        return {
+            p
+            for p in (self.toggle, self.choice and self.choice[0], self.qualifier and self.qualifier[0])
+            if p
+        }
+
+    def phrases(self, values: Mapping[str, Any], r: random.Random | None) -> tuple[str, str]:
+        """(the step's verb phrase, a query's), for the call's values; canonical when ``r`` is None."""
+        choose = (lambda options: options[0]) if r is None else r.choice
+        if self.toggle and isinstance(values.get(self.toggle), bool):
+            on = "on" if values[self.toggle] else "off"
+            ed = "enable" if values[self.toggle] else "disable"
+            step = f"turn {on} {self.obj}"
+            return step, choose(
+                [step, f"turn {self.obj} {on}", f"switch {on} {self.obj}", f"{ed} {self.obj}"]
+            )
+        vp = self.vp
+        if self.choice and values.get(self.choice[0]) in self.choice[1]:
+            vp = f"{values[self.choice[0]]} {self.obj}"
+        elif self.qualifier and self.qualifier[0] in values:
+            value = show_value(values[self.qualifier[0]])
+            words = vp.split(" ")
+            at = len(words) - 1 - words[::-1].index(self.qualifier[1])
+            vp = " ".join([*words[:at], value, *words[at:]])
+        return vp, vp
+
+
+def _shape(function: Any) -> _Shape:
+    vp, noun = verb_phrase(function.name)
+    words = _words(function.name)
+    verb = vp.split(" ")[0]
+    obj = vp[len(verb) :].strip()
+    props = {
+        k: v for k, v in (function.parameters.get("properties", {}) or {}).items() if isinstance(v, dict)
+    }
+    toggle = choice = qualifier = None
+    flags = [k for k, v in props.items() if v.get("type") == "boolean"]
+    if verb in _TOGGLES and len(flags) == 1 and obj:
+        toggle = flags[0]
+    if len(words) > 3 and words[1] in ("or", "and"):
+        verbs = (words[0], words[2])
+        obj = verb_phrase("_".join(words[2:]))[0].split(" ", 1)[-1]
+        for k, v in props.items():
+            if set(v.get("enum") or ()) & set(verbs):
+                choice = (k, verbs)
+                break
+    noun_words = noun.split(" ")
+    for k, v in props.items():
+        if not v.get("enum") or (choice and k == choice[0]):
+            continue
+        kw = _words(k)
+        if kw and kw[-1] in _QUALIFIERS and all(isinstance(e, str) for e in v["enum"]):
+            target = kw[0] if len(kw) > 1 and kw[0] in noun_words else noun_words[-1]
+            if target in vp.split(" "):
+                qualifier = (k, target)
+                break
+    return _Shape(vp, noun, obj, verb, toggle, choice, qualifier, verb in _SETTERS)
 
 
 # --- values ----------------------------------------------------------------------------------------
@@ -370,7 +493,32 @@ def _number(r: random.Random, schema: dict, role: str) -> tuple[Any, str]:
         lo = 1 if hi is None or hi >= 1 else hi - (9 if role == "count" else 99)
     hi = max(lo, hi if hi is not None else (lo + (9 if role == "count" else 99)))
     n = r.randint(int(lo), int(hi)) if integer or r.random() < 0.7 else round(r.uniform(lo, hi), 1)
-    return (int(n) if integer else float(n)), str(n)
+    return (int(n) if integer else float(n)), _spoken_number(r, n, schema, lo, hi)
+
+
+# Units a number's description names first ("Degrees Fahrenheit, from 50 to 90", "Seconds to
+# keep trying"), said after the number the way people write them.
+_UNIT = re.compile(
+    r"\b(degrees (?:fahrenheit|celsius)|seconds|minutes|hours|days|nights|percent"
+    r"|km|kilometers|miles|kg|stars)\b",
+    re.IGNORECASE,
+)
+
+
+def _spoken_number(r: random.Random, n: float, schema: dict, lo: float, hi: float) -> str:
+    """A number as a query writes it: bare, with the unit its description names ("69 degrees
+    Fahrenheit", "30 seconds"), or on a small scale out of its maximum ("3 out of 10")."""
+    shown = show_value(n)
+    unit = _UNIT.search(str(schema.get("description", ""))[:60])
+    roll = r.random()
+    if unit and roll < 0.6:
+        said = unit.group(1)
+        said = said[0].lower() + said[1:] if not said.lower().startswith("degrees") else said.lower()
+        said = re.sub(r"(fahrenheit|celsius)", lambda m: m.group(1).capitalize(), said)
+        return f"{shown} {said.split()[0] if roll < 0.2 else said}"
+    if "maximum" in schema and 0 <= lo <= 1 and hi in (5, 10) and roll < 0.3:
+        return f"{shown} out of {show_value(hi)}"
+    return shown
 
 
 def _text_value(r: random.Random, role: str, name: str) -> tuple[str, str]:
@@ -446,7 +594,12 @@ def sample_value(
     # a role read from the name draws fresh values; one guessed from the description (or none)
     # trusts the examples the spec gives
     named = role_of(name, {}, messaging, noun) != "text"
-    if seen and r.random() < (0.15 if named and role != "text" else 0.6):
+    layout = next((m for m in map(_layout, seen) if m), None) if kind in (None, "string") else None
+    if layout is not None and schema.get("format") is None:  # a date in the spec's layout: drawn fresh
+        made = _in_layout(r, name, layout)
+        if _fits(made.value, schema):
+            return made
+    if seen and r.random() < _example_share(name, role, named):
         return _plain(name, pick(r, seen), role)
     fmt = schema.get("format")
     if kind == "boolean":
@@ -499,6 +652,43 @@ def sample_value(
     return Value(name, value, role, value, shown)
 
 
+def _example_share(name: str, role: str, named: bool) -> float:
+    """How often a parameter takes one of its spec's examples rather than a value drawn for its
+    role: rarely when its name says what it holds (a city, an email), mostly when nothing does or
+    when a name qualifies it ("device_name", "video_service": the examples say what kind)."""
+    words = _words(name)
+    if role == "text":
+        return 1.0  # nothing to draw from but the spec's own examples
+    if role == "title" and len(words) > 1 and words[-1] == "name":
+        return 0.9
+    return 0.15 if named else 0.6
+
+
+# A date-time written in a layout of the spec's own ("2025-06-03-14-30", "2025/06/03 14:30"):
+# year, month, day, then hour and minute, with the example's separators.
+_LAYOUT = re.compile(r"^(\d{4})([-/.])(\d{2})\2(\d{2})(?:([-T _:])(\d{2})([-:h])(\d{2}))?$")
+
+
+def _layout(example: Any) -> tuple[str, str, str, str] | None:
+    """The separators of a year-first date(-time) example (date, between, time, has-time)."""
+    m = _LAYOUT.match(example) if isinstance(example, str) else None
+    if m is None or not (1 <= int(m.group(3)) <= 12 and 1 <= int(m.group(4)) <= 31):
+        return None
+    return m.group(2), m.group(5) or "", m.group(7) or "", "t" if m.group(6) else ""
+
+
+def _in_layout(r: random.Random, name: str, layout: tuple[str, str, str, str]) -> Value:
+    """A drawn day (and time) written in ``layout``; canonical and spoken as usual."""
+    sep, between, tsep, timed = layout
+    iso, query, step = day(r)
+    date = iso.replace("-", sep)
+    if not timed:
+        return Value(name, date, "date", step, query)
+    hhmm, spoken = clock(r, 7, 21)
+    value = f"{date}{between}{hhmm.replace(':', tsep)}"
+    return Value(name, value, "datetime", f"{step} at {hhmm}", f"{query} at {spoken}")
+
+
 def _json_type(value: Any) -> str:
     if isinstance(value, bool):
         return "boolean"
@@ -536,6 +726,10 @@ def phrase(v: Value, step: bool, r: random.Random | None = None, messaging: bool
         return choose(
             [f"with {words} {'on' if on else 'off'}", f"with {words}" if on else f"without {words}"]
         )
+    if role == "bare":
+        return text
+    if role == "to":
+        return choose([f"to {text}", f"to {words} {text}", f"at {text}"])
     if role == "enum":
         return choose([f"with {words} {text}", f"with {text} {words}", f"{words}: {text}"])
     if role == "origin":
@@ -578,7 +772,7 @@ def phrase(v: Value, step: bool, r: random.Random | None = None, messaging: bool
 
 
 _UNTIL = {"end", "return", "out", "until", "checkout", "to", "finish", "due"}
-_ORDER = ("origin", "destination", "place", "address", "country", "date", "datetime", "time")
+_ORDER = ("to", "origin", "destination", "place", "address", "country", "date", "datetime", "bare", "time")
 
 
 def _ordered(values: Sequence[Value]) -> list[Value]:
@@ -615,19 +809,25 @@ def generic_phrases(function: Any) -> FunctionPhrases:
     Args:
         function: an ``octo_mlx.functions.Function``.
     """
-    vp, noun = verb_phrase(function.name)
-    desc = _imperative(function.description) or vp
+    shape = _shape(function)
+    noun = shape.noun
+    desc = _imperative(function.description) or shape.vp
     props: dict = function.parameters.get("properties", {}) or {}
     required = set(function.parameters.get("required", []) or [])
     examples = [e for e in function.parameters.get("examples", []) or [] if isinstance(e, dict)]
     messaging = bool(set(_words(function.name)) & _MESSAGING)
+    getter = shape.verb in _GETTERS and not noun.endswith("s")
 
     def sample(r: random.Random) -> Slots:
         chosen: list[Value] = []
         for pname, schema in props.items():
             schema = schema if isinstance(schema, dict) else {}  # `true` is a schema too: anything
             optional = pname not in required
-            if optional and r.random() < (0.7 if "default" in schema else 0.45):
+            if (
+                optional
+                and pname not in shape.absorbed
+                and r.random() < (0.7 if "default" in schema else 0.45)
+            ):
                 continue
             value = sample_value(r, pname, schema, examples, messaging, noun)
             if value is None:
@@ -635,43 +835,133 @@ def generic_phrases(function: Any) -> FunctionPhrases:
                     continue
                 value = Value(pname, None, "text", "", "")  # no valid value: the call is refused, drawn again
             chosen.append(value)
-        ordered = _ordered(chosen)
-        step = _joined([phrase(v, True, None, messaging) for v in ordered])
-        asked = _joined([phrase(v, False, r, messaging) for v in ordered])
-        timed = [v for v in ordered if v.role in ("date", "datetime", "time")]
-        listed = ", ".join(f"{' '.join(_words(v.name))} {v.canonical}" for v in ordered if v not in timed)
-        terse = ", ".join(v.spoken for v in ordered)
+        chosen = _spans(r, _set_to(_apart(r, chosen), shape))
+        args = {v.name: v.value for v in chosen}
+        stated = [v for v in _ordered(chosen) if v.name not in shape.absorbed]
+        step_vp, asked_vp = shape.phrases(args, r)
+        step = _joined([phrase(v, True, None, messaging) for v in stated])
+        asked = _joined([phrase(v, False, r, messaging) for v in stated])
+        timed = [v for v in stated if v.role in ("to", "date", "datetime", "bare", "time")]
+        listed = ", ".join(f"{' '.join(_words(v.name))} {v.canonical}" for v in stated if v not in timed)
+        terse = ", ".join(v.spoken for v in stated)
+        noted = ", ".join(v.spoken for v in _ordered(chosen))
         return Slots(
-            {v.name: v.value for v in chosen},
+            args,
             {
                 "s": step,
                 "a": asked,
-                "w": (f" with {listed}" if listed else "") + _joined([phrase(v, True) for v in timed]),
+                "w": _joined([phrase(v, True) for v in timed if v.role == "to"])
+                + (f" with {listed}" if listed else "")
+                + _joined([phrase(v, True) for v in timed if v.role != "to"]),
                 "t": f": {terse}" if terse else "",
+                "n": f": {noted}" if noted else "",
+                "vs": _cap(step_vp),
+                "vl": step_vp,
+                "vq": asked_vp,
+                "d": _choose_desc(desc, shape, args),
             },
         )
 
-    cap = _cap
+    ask = ["could you {vq}{a}", "can you please {vq}{a}", "would you {vq}{a}"]
+    if getter:
+        ask += [f"what's the {noun}{{a}}", f"how's the {noun}{{a}}"]
     return FunctionPhrases(
         function.name,
         sample,
         steps=(
-            f"{cap(vp)}{{s}}",
-            f"{cap(vp)}{{w}}",
-            f"{cap(desc)}{{s}}",  # held out: the action data's test split only
-            f"Please {vp}{{s}}",
-            f"{cap(vp)} now{{s}}",
+            "{vs}{s}",
+            "{vs}{w}",
+            f"{_cap(desc)}{{s}}"
+            if not shape.absorbed
+            else "{d}{s}",  # held out: the action data's test split only
+            "Please {vl}{s}",
+            "{vs} now{s}",
         ),
         families=(
-            fam("direct", "vp", f"{vp}{{a}}", f"{vp} for me{{a}}"),
-            fam("ask", "q", f"could you {vp}{{a}}", f"can you please {vp}{{a}}", f"would you {vp}{{a}}"),
-            fam(HOLDOUT, "s", f"I need to {vp}{{a}}", f"I want to {vp}{{a}}", f"I have to {vp}{{a}}"),
-            fam("describe", "vp", f"{desc}{{a}}"),
-            fam("terse", "t", f"{noun}{{t}}", f"{vp}{{t}}"),
-            fam("casual", "vp", f"{vp}{{a}} pls", f"just {vp}{{a}}", f"{vp}{{a}} real quick"),
+            fam("direct", "vp", "{vq}{a}", "{vq} for me{a}"),
+            fam("ask", "q", *ask),
+            fam(HOLDOUT, "s", "I need to {vq}{a}", "I want to {vq}{a}", "I have to {vq}{a}"),
+            fam("describe", "vp", "{d}{a}"),
+            fam("terse", "t", f"{noun}{{n}}", "{vq}{t}"),
+            fam("casual", "vp", "{vq}{a} pls", "just {vq}{a}", "{vq}{a} real quick"),
         ),
         holdout=HOLDOUT,
     )
+
+
+def _choose_desc(desc: str, shape: _Shape, args: Mapping[str, Any]) -> str:
+    """The description's wording, with an "X or Y" verb pair narrowed to the chosen verb and a
+    toggle's state said ("turn Do Not Disturb mode off")."""
+    if shape.choice and args.get(shape.choice[0]) in shape.choice[1]:
+        verb = args[shape.choice[0]]
+        return re.sub(r"^\w+ or \w+", verb, desc) if re.match(r"^\w+ or \w+\b", desc) else desc
+    if shape.toggle and isinstance(args.get(shape.toggle), bool):
+        return f"{desc} {'on' if args[shape.toggle] else 'off'}"
+    if shape.qualifier:  # a description lists the kinds ("the ringer, media or alarm"): the chosen one
+        return shape.phrases(args, None)[0]
+    return desc
+
+
+def _apart(r: random.Random, values: list[Value]) -> list[Value]:
+    """An origin is never its destination ("a route from Santiago to Santiago"): a city drawn for
+    the destination is drawn again."""
+    origin = next((v.value for v in values if v.role == "origin"), None)
+    others = [c for c in pools.CITIES if c != origin]
+    return [
+        Value(v.name, c, v.role, c, c)
+        if v.role == "destination"
+        and v.value == origin
+        and v.value in pools.CITIES
+        and (c := pick(r, others))
+        else v
+        for v in values
+    ]
+
+
+def _set_to(values: list[Value], shape: _Shape) -> list[Value]:
+    """A setter's first number (or choice) is what the thing is set to: "set the volume to 4"."""
+    if not shape.setter:
+        return values
+    for i, v in enumerate(values):
+        if v.name in shape.absorbed:
+            continue
+        if (isinstance(v.value, int | float) and not isinstance(v.value, bool)) or v.role == "enum":
+            return [*values[:i], Value(v.name, v.value, "to", v.canonical, v.spoken), *values[i + 1 :]]
+    return values
+
+
+_STARTS = {"start", "begin", "from", "since", "departure"}
+_ENDS = {"end", "until", "finish", "to", "stop", "till"}
+_CLOCK_AT_END = re.compile(r"(\d{2})([-:h])(\d{2})(:00)?$")
+
+
+def _spans(r: random.Random, values: list[Value]) -> list[Value]:
+    """A start and an end time of one thing (an event's ``start_time`` and ``end_time``) make one
+    span on the start's day, the end 30 to 120 minutes later: "on June 3 from 14:30 to 15:30"."""
+    timed = [v for v in values if v.role == "datetime" and isinstance(v.value, str) and " at " in v.canonical]
+    start = next((v for v in timed if set(_words(v.name)) & _STARTS), None)
+    end = next((v for v in timed if set(_words(v.name)) & _ENDS and v is not start), None)
+    if start is None or end is None:
+        return values
+    at, m_end = _CLOCK_AT_END.search(start.value), _CLOCK_AT_END.search(end.value)
+    if at is None or m_end is None:
+        return values
+    minutes = int(at.group(1)) * 60 + int(at.group(3)) + r.choice((30, 45, 60, 60, 90, 120))
+    if minutes >= 24 * 60:
+        return values
+    h, m = divmod(minutes, 60)
+    sep = m_end.group(2)
+    end_value = start.value[: at.start()] + f"{h:02d}{sep}{m:02d}" + (m_end.group(4) or "")
+    day_s, hhmm = start.canonical.rsplit(" at ", 1)
+    day_q, spoken = start.spoken.rsplit(" at ", 1)
+    out = []
+    for v in values:
+        if v is start:
+            v = Value(v.name, v.value, "datetime", f"{day_s} from {hhmm}", f"{day_q} from {spoken}")
+        elif v is end:
+            v = Value(v.name, end_value, "bare", f"to {h:02d}:{m:02d}", f"to {spoken_clock(r, h, m)}")
+        out.append(v)
+    return out
 
 
 def _cap(text: str) -> str:
@@ -682,11 +972,14 @@ def describe_call(function: Any, arguments: dict) -> str:
     """A call written as a step in words, its values canonical: ``book_flight`` with ``{"origin":
     "Paris", "destination": "Rome"}`` -> "Book a flight from Paris to Rome" (how an imported
     dataset's calls become planner steps)."""
-    vp, noun = verb_phrase(function.name)
+    shape = _shape(function)
+    noun = shape.noun
     messaging = bool(set(_words(function.name)) & _MESSAGING)
     props: dict = function.parameters.get("properties", {}) or {}
     values = []
     for name, value in arguments.items():
+        if name in shape.absorbed:
+            continue
         schema = props.get(name)
         schema = schema if isinstance(schema, dict) else {}
         role = (
@@ -703,4 +996,7 @@ def describe_call(function: Any, arguments: dict) -> str:
                 show_value(value) if not isinstance(value, dict) else json.dumps(value, ensure_ascii=False)
             )
             values.append(Value(name, value, role, shown, shown))
-    return _cap(vp) + _joined([phrase(v, True, None, messaging) for v in _ordered(values)])
+    values = _set_to(values, shape)
+    return _cap(shape.phrases(arguments, None)[0]) + _joined(
+        [phrase(v, True, None, messaging) for v in _ordered(values)]
+    )
