@@ -29,6 +29,7 @@ from octo_mlx.errors import OctoError
 from octo_mlx.functions.calls import NO_CALL, Call, CallProblem, check_call, parse_arguments
 from octo_mlx.functions.contract import Domain, Function
 from octo_mlx.functions.dates import annotate_dates
+from octo_mlx.functions.languages import annotate_languages
 from octo_mlx.generation import END_MARKERS
 from octo_mlx.models.tokens import END, N_SLOTS, NONE, slot_token
 
@@ -235,6 +236,7 @@ def parse_call(
 
 TASK_FILE = "octo-mlx-task.json"  # a fully fine-tuned action model's task, slots and domains
 DATES = "iso-annotated/1"  # in an action model's task record: it was taught steps with dates annotated
+LANGUAGES = "iso639-annotated/1"  # in an action model's task record: its steps' language names carried codes
 CLOCK = "clock-annotated/1"  # a planner's "queries" record: it was taught requests with 24-hour times
 MAX_OBSERVATION_CHARS = 2_000  # a bundled search result is < 1,000; longer ones are cut, and say so
 
@@ -260,6 +262,7 @@ def action_messages(
     observation: Mapping[str, Any] | None = None,
     error: str | None = None,
     today: str | None = None,
+    languages: bool = False,
 ) -> list[dict[str, str]]:
     """The chat turns of one action-model request: the step, then the previous result if any.
     Training (:mod:`octo_mlx.train`) and the action model (:mod:`octo_mlx.action`) both use it,
@@ -271,9 +274,14 @@ def action_messages(
         today: the ISO date calendar words in the step are resolved against
             (:func:`octo_mlx.functions.dates.annotate_dates`); None leaves the step as written
             (an action model trained before dates were annotated, :data:`DATES`).
+        languages: write each language name's ISO 639-1 code after it
+            (:func:`octo_mlx.functions.languages.annotate_languages`), for a model taught so
+            (:data:`LANGUAGES`).
     """
     if today is not None:
         step = annotate_dates(step, today)
+    if languages:
+        step = annotate_languages(step)
     parts = [step.strip(), render_observation(observation)]
     if error:
         parts.append(RETRY_NOTE.format(error=error))

@@ -25,7 +25,7 @@ def test_an_action_dataset_teaches_calls_in_the_slot_maps_tokens(tiny_llama, act
     assert examples.task == "action" and examples.slots.names[0] == "take_a_photo"  # Octopus v2's order
     for e in examples.train:
         turns = examples.messages(e)
-        assert turns[:-1] == action_messages(e.step, e.observation, today=TODAY)
+        assert turns[:-1] == action_messages(e.step, e.observation, today=TODAY, languages=True)
         target = turns[-1]["content"]
         if e.call.is_none:
             assert target == "<nexa_none><nexa_end>"
@@ -54,6 +54,8 @@ def test_imported_steps_are_taught_as_written_and_the_simulators_steps_with_iso_
     imported = dataclasses.replace(step, generator="import:xlam")
     assert "next Friday (2025-06-13)" in examples.messages(step)[0]["content"]
     assert examples.messages(imported)[0]["content"] == action_messages(imported.step, None)[0]["content"]
+    news = dataclasses.replace(step, step="Get trending news about the Nobel Prize in Japanese")
+    assert examples.messages(news)[0]["content"].endswith("in Japanese (ja)")  # a code to copy, not to recall
 
 
 @pytest.mark.parametrize("method", ["lora", "full"])
@@ -100,15 +102,18 @@ def test_an_action_model_refuses_a_domain_it_does_not_serve_and_a_planner_folder
 
 
 def test_a_model_is_asked_about_dates_the_way_it_was_trained(tiny_llama, action_data, tmp_path):
-    """Trained on annotated dates: its prompts carry them (against the simulated today); a model
-    whose record predates annotation (no "dates") gets the step as written."""
+    """Trained on annotated dates and language names: its prompts carry them (dates against the
+    simulated today); a model whose record predates an annotation gets the step without it."""
     result = train(load_recipe(None, _args(tiny_llama, action_data, tmp_path / "run", "train.max_steps=1")))
-    step = [("Set an alarm for 07:30 next Friday", None)]
+    step = [("Set an alarm for 07:30 next Friday", None), ("Get the news about Messi in Portuguese", None)]
     model = ActionModel.load(result.last_dir, max_tokens=64)
-    annotated = model.tokenizer.decode(model.prompts(step)[0])
-    assert model.today == TODAY and "next Friday (2025-06-13)" in annotated
+    annotated = [model.tokenizer.decode(p) for p in model.prompts(step)]
+    assert model.today == TODAY and "next Friday (2025-06-13)" in annotated[0]
+    assert model.languages and "in Portuguese (pt)" in annotated[1]
     cfg = json.loads((result.last_dir / "adapter_config.json").read_text())
-    del cfg["dates"]
+    del cfg["dates"], cfg["languages"]
     (result.last_dir / "adapter_config.json").write_text(json.dumps(cfg))
     old = ActionModel.load(result.last_dir, max_tokens=64)
-    assert old.today is None and "next Friday (" not in old.tokenizer.decode(old.prompts(step)[0])
+    decoded = [old.tokenizer.decode(p) for p in old.prompts(step)]
+    assert old.today is None and "next Friday (" not in decoded[0]
+    assert not old.languages and "Portuguese (" not in decoded[1]

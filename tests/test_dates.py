@@ -101,3 +101,17 @@ def test_a_date_with_its_year_is_not_annotated_twice():
     once = annotate_dates("Fly on June 14, 2026 and back on 20 June 2026", "2025-06-02")
     assert once.count("(2026-06-14)") == 1 and once.count("(2026-06-20)") == 1, once
     assert annotate_dates(once, "2025-06-02") == once
+
+
+def test_language_names_get_their_codes_outside_quotes_once():
+    from octo_mlx.functions.languages import CODES, annotate_languages
+
+    assert annotate_languages("Top stories about the Nobel Prize in Indonesian") == (
+        "Top stories about the Nobel Prize in Indonesian (id)"
+    )
+    once = annotate_languages('Text Ana "I speak French" in Spanish')
+    assert once == 'Text Ana "I speak French" in Spanish (es)' and annotate_languages(once) == once
+    assert (
+        annotate_languages("the english muffin recipe") == "the english muffin recipe"
+    )  # a name is capitalised
+    assert all(len(code) == 2 and code.islower() for code in CODES.values())

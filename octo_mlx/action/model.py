@@ -19,7 +19,7 @@ from octo_mlx.errors import OctoError
 from octo_mlx.files import read_json_object
 from octo_mlx.functions.contract import Domain, Function
 from octo_mlx.generation import check_prompts, check_texts, encode_prompt, prompt_limit
-from octo_mlx.syntax import DATES, TASK_FILE, SlotMap, action_messages
+from octo_mlx.syntax import DATES, LANGUAGES, TASK_FILE, SlotMap, action_messages
 
 
 def read_task(folder: str | Path) -> dict:
@@ -103,6 +103,8 @@ class ActionModel:
         max_tokens: most tokens per call.
         today: the ISO date calendar words in a step resolve against (octo_mlx.functions.dates),
             for a model trained so (:func:`dates_for`); None: steps as written.
+        languages: write each language name's ISO code after it, for a model trained so
+            (its task record says :data:`octo_mlx.syntax.LANGUAGES`).
         path: the model folder the weights came from (an adapter's extended base, or the full
             model), for fingerprints; None when the caller built the model.
     """
@@ -115,6 +117,7 @@ class ActionModel:
     jump_forward: bool = True
     max_tokens: int = DEFAULT_MAX_TOKENS
     today: str | None = None
+    languages: bool = False
     path: Path | None = None
     _grammars: dict = field(default_factory=dict, repr=False)
 
@@ -141,7 +144,7 @@ class ActionModel:
                 folded (mlx-lm would re-quantize the whole matrix, not the adapter as trained).
             domains: the Domain objects of the domains it serves that are not bundled (a user's
                 tool file): its record names them only.
-            options: ActionModel settings (constrained, jump_forward, max_tokens, today).
+            options: ActionModel settings (constrained, jump_forward, max_tokens, today, languages).
         """
         from octo_mlx.adapters.folder import load_with_adapter
         from octo_mlx.adapters.fuse import fuse_layers
@@ -157,6 +160,7 @@ class ActionModel:
         else:
             loaded, tokenizer, path = load_with_adapter(folder, None)
         options.setdefault("today", dates_for(task))
+        options.setdefault("languages", task.get("languages") == LANGUAGES)
         return cls(loaded, tokenizer, slots, served, path=Path(path) if path else None, **options)
 
     @classmethod
@@ -174,6 +178,7 @@ class ActionModel:
             raise OctoError(f"resident adapter {name!r} is not an action model", info.path)
         slots, served = _slots_and_domains(info.config, info.path, domains)
         options.setdefault("today", dates_for(info.config))
+        options.setdefault("languages", info.config.get("languages") == LANGUAGES)
         return cls(view, pool.tokenizer, slots, served, path=pool.folder, **options)
 
     def functions(
@@ -204,7 +209,7 @@ class ActionModel:
         check_texts([s for s, _ in steps], limit, labels)
         errors = list(errors) if errors is not None else [None] * len(steps)
         prompts = [
-            encode_prompt(self.tokenizer, action_messages(s, o, e, self.today))
+            encode_prompt(self.tokenizer, action_messages(s, o, e, self.today, self.languages))
             for (s, o), e in zip(steps, errors)
         ]
         check_prompts(prompts, limit, labels)

@@ -299,7 +299,8 @@ def combined_config(sources: list[Source], weights, method, rank, density, seed,
     if first.get("task") == "action":
         domains = [d for s in sources for d in s.config.get("domains") or []]
         cfg.update(task="action", slots=union_slots(sources), domains=list(dict.fromkeys(domains)))
-    for field in ("queries", "dates"):  # how the sources are asked (24-hour times, ISO dates): if all agree
+    for field in ("queries", "dates", "languages"):  # how the sources are asked (24-hour times, ISO dates,
+        # language codes): if all agree
         if first.get(field) is not None and all(s.config.get(field) == first[field] for s in sources):
             cfg[field] = first[field]
     energy = combined.energy

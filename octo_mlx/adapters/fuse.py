@@ -124,7 +124,7 @@ def fuse_model(
         save_config(config, tmp / "config.json")
         # How the model is asked (an action model's task, slots, domains and dates; a planner's
         # request clock) must outlive its adapter: see action.model.dates_for, planner.clock_of.
-        task = {k: cfg[k] for k in ("task", "slots", "domains", "dates", "queries") if k in cfg}
+        task = {k: cfg[k] for k in ("task", "slots", "domains", "dates", "languages", "queries") if k in cfg}
         if task:
             (tmp / TASK_FILE).write_text(json.dumps(task, indent=2) + "\n")
         (tmp / FUSED_MARKER).write_text(json.dumps(marker, indent=2) + "\n")

@@ -146,7 +146,7 @@ def resolve(match: re.Match, today: dt.date, previous: dt.date | None = None) ->
     return month_day_date(_MONTHS[month.lower()], int(day), today, int(year) if year else None)
 
 
-_QUOTED = re.compile(r'"[^"]*"|\u201c[^\u201d]*\u201d')  # a message's own words, kept as written
+QUOTED = re.compile(r'"[^"]*"|\u201c[^\u201d]*\u201d')  # a message's own words, kept as written
 
 
 def annotate_dates(text: str, today: dt.date | str) -> str:
@@ -154,7 +154,7 @@ def annotate_dates(text: str, today: dt.date | str) -> str:
     none inside double quotes (the text of a message or a title)."""
     if isinstance(today, str):
         today = dt.date.fromisoformat(today)
-    quoted = [m.span() for m in _QUOTED.finditer(text)]
+    quoted = [m.span() for m in QUOTED.finditer(text)]
     out, last, previous = [], 0, None
     for match in _PATTERN.finditer(text):
         if any(a <= match.start() < b for a, b in quoted):
@@ -186,7 +186,7 @@ _CLOCK = re.compile(
 def annotate_clock(text: str) -> str:
     """``text`` with the 24-hour time written after each 12-hour one ("7:30 pm (19:30)"); none
     inside double quotes. A time already in 24 hours ("19:30") is left as it is."""
-    quoted = [m.span() for m in _QUOTED.finditer(text)]
+    quoted = [m.span() for m in QUOTED.finditer(text)]
 
     def write(match: re.Match) -> str:
         if any(a <= match.start() < b for a, b in quoted):

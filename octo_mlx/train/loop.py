@@ -29,7 +29,7 @@ from octo_mlx.files import FolderLock, fsync_dir, read_json_object, replace_dir
 from octo_mlx.models.folder import weights_sha256
 from octo_mlx.models.tokens import TABLE
 from octo_mlx.runtime.device import peak_rss_bytes
-from octo_mlx.syntax import CLOCK, DATES
+from octo_mlx.syntax import CLOCK, DATES, LANGUAGES
 from octo_mlx.train import batching, checkpoint
 from octo_mlx.train.recipe import (
     Recipe,
@@ -181,7 +181,8 @@ def _task_fields(run: Run) -> dict:
     """What a model's outputs record beside the weights so that it is asked as it was taught: a
     planner, that its requests carried 24-hour times (octo_mlx.syntax.CLOCK); an action model,
     the task, the slot map (which function each functional token stands for), the domains it
-    covers and that its steps' dates were annotated (octo_mlx.syntax.DATES)."""
+    covers and that its steps' dates and language names were annotated (octo_mlx.syntax.DATES,
+    LANGUAGES)."""
     if run.task != "action":
         return {"queries": CLOCK}  # a planner: taught requests with 24-hour times written in
     return {
@@ -189,6 +190,7 @@ def _task_fields(run: Run) -> dict:
         "slots": run.slots.to_json()["slots"],
         "domains": list(run.domains),
         "dates": DATES,
+        "languages": LANGUAGES,
     }
 
 

@@ -85,7 +85,7 @@ class Examples:
         # today (functions.dates.convention); an imported dataset's against a today it does not
         # record, so its steps are taught as written.
         today = None if example.generator.startswith("import:") else TODAY
-        prompt = action_messages(example.step, example.observation, today=today)
+        prompt = action_messages(example.step, example.observation, today=today, languages=True)
         return [*prompt, {"role": "assistant", "content": target}]
 
 

@@ -8,6 +8,8 @@ live in slots.py.
 
 from __future__ import annotations
 
+from octo_mlx.functions.languages import CODES
+
 # Data tables: a wrapped block per pool reads better than one value per line.
 # fmt: off
 FIRST_NAMES = (
@@ -70,12 +72,14 @@ NEWS_TOPICS = (
     "the Grammys", "space tourism", "heat waves", "the Super Bowl", "startup funding", "5G networks", "Meta",
     "robotics",
 )
-# (language name, ISO 639-1 code)
-LANGUAGES = (
-    ("English", "en"), ("Spanish", "es"), ("French", "fr"), ("German", "de"), ("Italian", "it"),
-    ("Portuguese", "pt"), ("Japanese", "ja"), ("Chinese", "zh"), ("Korean", "ko"), ("Arabic", "ar"),
-    ("Russian", "ru"), ("Hindi", "hi"), ("Dutch", "nl"), ("Swedish", "sv"), ("Turkish", "tr"),
-    ("Polish", "pl"), ("Greek", "el"), ("Vietnamese", "vi"), ("Indonesian", "id"), ("Hebrew", "he"),
+# (language name, ISO 639-1 code): twenty of the one table the action model's steps use
+LANGUAGES = tuple(
+    (name, CODES[name])
+    for name in (
+        "English", "Spanish", "French", "German", "Italian", "Portuguese", "Japanese", "Chinese", "Korean",
+        "Arabic", "Russian", "Hindi", "Dutch", "Swedish", "Turkish", "Polish", "Greek", "Vietnamese",
+        "Indonesian", "Hebrew",
+    )
 )
 VIDEO_QUERIES = (
     "how to make sourdough bread", "beginner yoga routine", "lo-fi study music", "SpaceX launch highlights",
