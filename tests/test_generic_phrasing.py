@@ -382,3 +382,40 @@ def test_numbers_are_asked_with_the_unit_their_description_names():
     assert any(v.spoken == v.canonical for v in said)  # sometimes bare
     scale = [sample_value(r, "level", {"type": "integer", "minimum": 0, "maximum": 10}) for _ in range(200)]
     assert any(v.spoken == f"{v.value} out of 10" for v in scale)
+
+
+def test_a_record_an_earlier_call_returns_feeds_a_later_call_by_name(home):
+    """Functions that run (typed Python) produce records; a later function taking an id of the
+    same name refers to "the first result" and its gold call takes that record's field, made
+    true by running the earlier call. Functions loaded from a file are only echoed: no producer."""
+    from octo_mlx.functions.signatures import domain_from_callables, octo_function
+
+    @octo_function
+    def search_books(query: str) -> list[dict]:
+        """Searches the library for books.
+
+        Args:
+            query: Words to search for, e.g. "sea stories".
+        """
+        return [{"book_id": f"B{len(query)}-{i}", "title": f"{query} {i}"} for i in range(3)]
+
+    @octo_function(side_effects=True)
+    def borrow_book(book_id: str) -> str:
+        """Borrows a book.
+
+        Args:
+            book_id: The book's id.
+        """
+        return f"borrowed {book_id}"
+
+    library = domain_from_callables("library", [search_books, borrow_book])
+    ds = synthesize_offline([library], 120, seed=0, steps=(2,))
+    examples = [e for split in ds.splits.values() for e in split]
+    dependent = [e for e in examples if "the first result found" in e.steps[1]]
+    assert len(dependent) >= 5
+    for e in dependent:
+        assert e.functions == ("search_books", "borrow_book"), e.steps
+        query = e.calls[0].arguments["query"]
+        assert e.calls[1].arguments == {"book_id": f"B{len(query)}-0"}  # the first record's id
+        assert e.calls[1].arguments["book_id"] not in e.query  # referred to, never stated
+    assert all(generic_phrases(f).produces is None for f in home.functions)  # echoed, never a source

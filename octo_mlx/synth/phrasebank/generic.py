@@ -45,7 +45,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from octo_mlx.synth.phrasebank import pools
+from octo_mlx.synth.phrasebank import gold, pools
 from octo_mlx.synth.phrasebank.slots import (
     clock,
     code,
@@ -68,11 +68,13 @@ _THE = set(
     "get check view show fetch retrieve read track cancel delete remove update open close stop pause resume "
     "lock unlock refresh clear reset mute unmute download print rate review edit modify archive rename move "
     "copy save confirm approve reject accept decline return refund mark complete finish end dismiss set "
-    "change adjust increase decrease raise lower toggle switch activate deactivate".split()
+    "change adjust increase decrease raise lower toggle switch activate deactivate assign publish deploy "
+    "restart merge renew".split()
 )
 _A = set(
     "create add register book make send schedule submit post upload buy order rent reserve start "
-    "generate write draft log record report request file take plan issue build new".split()
+    "generate write draft log record report request file take plan issue build new borrow lend sell "
+    "ship hire".split()
 )
 _BARE = set(
     "search find lookup look list browse explore query play turn enable disable connect disconnect "
@@ -817,6 +819,7 @@ def generic_phrases(function: Any) -> FunctionPhrases:
     examples = [e for e in function.parameters.get("examples", []) or [] if isinstance(e, dict)]
     messaging = bool(set(_words(function.name)) & _MESSAGING)
     getter = shape.verb in _GETTERS and not noun.endswith("s")
+    ref = _ref_parameter(props)  # what an earlier call's record can give this one, by name
 
     def sample(r: random.Random) -> Slots:
         chosen: list[Value] = []
@@ -839,17 +842,22 @@ def generic_phrases(function: Any) -> FunctionPhrases:
         args = {v.name: v.value for v in chosen}
         stated = [v for v in _ordered(chosen) if v.name not in shape.absorbed]
         step_vp, asked_vp = shape.phrases(args, r)
-        step = _joined([phrase(v, True, None, messaging) for v in stated])
-        asked = _joined([phrase(v, False, r, messaging) for v in stated])
+        steps = [phrase(v, True, None, messaging) for v in stated]
+        asks = [phrase(v, False, r, messaging) for v in stated]
         timed = [v for v in stated if v.role in ("to", "date", "datetime", "bare", "time")]
         listed = ", ".join(f"{' '.join(_words(v.name))} {v.canonical}" for v in stated if v not in timed)
         terse = ", ".join(v.spoken for v in stated)
         noted = ", ".join(v.spoken for v in _ordered(chosen))
+        # the same without the parameter an earlier result gives (a dependent step's forms)
+        kept = [i for i, v in enumerate(stated) if v.name != ref]
         return Slots(
             args,
             {
-                "s": step,
-                "a": asked,
+                "s": _joined(steps),
+                "a": _joined(asks),
+                "sr": _joined([steps[i] for i in kept]),
+                "ar": _joined([asks[i] for i in kept]),
+                "tr": "".join(f", {stated[i].spoken}" for i in kept),
                 "w": _joined([phrase(v, True) for v in timed if v.role == "to"])
                 + (f" with {listed}" if listed else "")
                 + _joined([phrase(v, True) for v in timed if v.role != "to"]),
@@ -865,6 +873,7 @@ def generic_phrases(function: Any) -> FunctionPhrases:
     ask = ["could you {vq}{a}", "can you please {vq}{a}", "would you {vq}{a}"]
     if getter:
         ask += [f"what's the {noun}{{a}}", f"how's the {noun}{{a}}"]
+    after = _after_forms(ref is not None)
     return FunctionPhrases(
         function.name,
         sample,
@@ -878,15 +887,58 @@ def generic_phrases(function: Any) -> FunctionPhrases:
             "{vs} now{s}",
         ),
         families=(
-            fam("direct", "vp", "{vq}{a}", "{vq} for me{a}"),
-            fam("ask", "q", *ask),
-            fam(HOLDOUT, "s", "I need to {vq}{a}", "I want to {vq}{a}", "I have to {vq}{a}"),
-            fam("describe", "vp", "{d}{a}"),
-            fam("terse", "t", f"{noun}{{n}}", "{vq}{t}"),
-            fam("casual", "vp", "{vq}{a} pls", "just {vq}{a}", "{vq}{a} real quick"),
+            fam("direct", "vp", "{vq}{a}", "{vq} for me{a}", after=after["direct"]),
+            fam("ask", "q", *ask, after=after["ask"]),
+            fam(
+                HOLDOUT,
+                "s",
+                "I need to {vq}{a}",
+                "I want to {vq}{a}",
+                "I have to {vq}{a}",
+                after=after[HOLDOUT],
+            ),
+            fam("describe", "vp", "{d}{a}", after=after["describe"]),
+            fam("terse", "t", f"{noun}{{n}}", "{vq}{t}", after=after["terse"]),
+            fam("casual", "vp", "{vq}{a} pls", "just {vq}{a}", "{vq}{a} real quick", after=after["casual"]),
         ),
         holdout=HOLDOUT,
+        # a function that runs (a typed Python one, a bundled one) returns records a later call
+        # may take a field of; one loaded from a file is only echoed, so it produces nothing
+        produces="result" if getattr(function, "implementation", None) is not None else None,
+        consumes=("result",) if ref else (),
+        steps_after=("{vs} for {ref}{sr}", "{vs}{sr} using {ref}", "{vs} {ref}{sr}") if ref else (),
+        fill=gold.by_name(ref, (props.get(ref) or {}).get("type")) if ref else None,
     )
+
+
+def _ref_parameter(props: Mapping[str, Any]) -> str | None:
+    """The parameter an earlier call's record can fill by name: an id ("id", "product_id") of
+    type string or integer, without an enum."""
+    for name, schema in props.items():
+        schema = schema if isinstance(schema, dict) else {}
+        words = _words(name)
+        if (
+            words
+            and words[-1] == "id"
+            and schema.get("type") in ("string", "integer")
+            and not schema.get("enum")
+        ):
+            return name
+    return None
+
+
+def _after_forms(dependent: bool) -> dict[str, tuple[str, ...]]:
+    """Each family's clauses for a step that takes an earlier result ("{ref}": "the first result")."""
+    if not dependent:
+        return {name: () for name in ("direct", "ask", HOLDOUT, "describe", "terse", "casual")}
+    return {
+        "direct": ("{vq} {ref}{ar}", "{vq}{ar} for {ref}"),
+        "ask": ("could you {vq} {ref}{ar}", "can you {vq}{ar} for {ref}"),
+        HOLDOUT: ("I need to {vq} {ref}{ar}",),
+        "describe": ("{d} {ref}{ar}",),
+        "terse": ("{vq}: {ref}{tr}",),
+        "casual": ("{vq} {ref}{ar} pls", "just {vq} {ref}{ar}"),
+    }
 
 
 def _choose_desc(desc: str, shape: _Shape, args: Mapping[str, Any]) -> str:

@@ -34,6 +34,32 @@ def _last(key: str) -> Pick:
     return pick
 
 
+def _first_or_whole(result: Any, _args: Mapping) -> Any:
+    """The first record of a list, or the one record returned."""
+    if isinstance(result, list):
+        return result[0] if result else None
+    return result if isinstance(result, dict) and result else None
+
+
+def by_name(parameter: str, kind: str | None) -> Any:
+    """A fill for a parameter a record gives by name ("product_id" from ``{"product_id": ...}``),
+    its JSON type ``kind`` ("string", "integer") checked; None when the record lacks it."""
+
+    def fill(value: Any, _args: Mapping, _ref: str) -> dict | None:
+        if not isinstance(value, dict) or parameter not in value:
+            return None
+        got = value[parameter]
+        ok = {
+            None: True,
+            "string": isinstance(got, str),
+            "integer": isinstance(got, int) and not isinstance(got, bool),
+            "number": isinstance(got, int | float) and not isinstance(got, bool),
+        }.get(kind, False)
+        return {parameter: got} if ok else None
+
+    return fill
+
+
 def _whole(result: Any, _args: Mapping) -> Any:
     return result if result not in (None, [], {}, "") else None
 
@@ -133,6 +159,8 @@ PICKS: dict[str, Pick] = {
     "the travel advisory": _whole,
     "the converted amount": _field("converted"),
     "the flight status": _whole,
+    # any domain phrased from its specs
+    "the first result found": _first_or_whole,
 }
 
 

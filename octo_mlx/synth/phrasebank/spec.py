@@ -245,4 +245,12 @@ RESULTS: dict[str, tuple[tuple[str, str], ...]] = {
         ("the flight status", "the flight status"),
         ("whether it's on time", "the flight status"),
     ),
+    # any domain phrased from its specs (phrasebank/generic.py): a record the earlier call
+    # returned (the first, when it returned a list) whose field a later call takes by name
+    "result": (
+        ("the first result", "the first result found"),
+        ("the top result", "the first result found"),
+        ("the first one", "the first result found"),
+        ("what you find", "the first result found"),
+    ),
 }
