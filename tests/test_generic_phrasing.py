@@ -419,3 +419,51 @@ def test_a_record_an_earlier_call_returns_feeds_a_later_call_by_name(home):
         assert e.calls[1].arguments == {"book_id": f"B{len(query)}-0"}  # the first record's id
         assert e.calls[1].arguments["book_id"] not in e.query  # referred to, never stated
     assert all(generic_phrases(f).produces is None for f in home.functions)  # echoed, never a source
+
+
+def test_odd_specs_neither_crash_nor_mislabel():
+    """A boolean that is not the switch, a kind of something else, an id beside a setter's number,
+    braces in a description, list-valued enums, an exclusive minimum: phrased, valid, not misread."""
+    from octo_mlx.functions.contract import Function
+
+    def fn(name, description, props, required=None):
+        return Function(
+            name, description, {"type": "object", "properties": props, "required": required or list(props)}
+        )
+
+    cases = [
+        fn(
+            "set_alarm",
+            "Sets an alarm.",
+            {"time": {"type": "string", "format": "time"}, "repeat": {"type": "boolean"}},
+        ),
+        fn("book_flight", "Books a {thing}.", {"seat_type": {"type": "string", "enum": ["aisle", "window"]}}),
+        fn(
+            "update_order",
+            "Updates an order.",
+            {"order_id": {"type": "integer"}, "quantity": {"type": "integer"}},
+        ),
+        fn(
+            "open_or_close_gate",
+            "Opens or closes it.",
+            {"action": {"type": "string", "enum": [["open"], "close"]}},
+        ),
+        fn("set_gain", "Sets the gain.", {"gain": {"type": "number", "exclusiveMinimum": 0, "maximum": 1}}),
+    ]
+    r = random.Random(0)
+    texts = {}
+    for f in cases:
+        p = generic_phrases(f)
+        for _ in range(60):
+            s = p.sample(r)
+            f.validate_arguments(s.args)
+            assert s.args.get("gain", 1) > 0
+            target = re.search(r" to (\d+)", p.steps[0].format_map(s.text))
+            if f.name == "update_order" and target:  # what it is set to is the quantity, never the id
+                assert int(target.group(1)) == s.args["quantity"]
+            for t in (*p.steps[:3], *(c for fam_ in p.families for c in fam_.clauses)):
+                texts.setdefault(f.name, set()).add(t.format_map(s.text))
+    alarm = " ".join(texts["set_alarm"])
+    assert "Turn off" not in alarm and "turn off" not in alarm  # repeat=false does not switch the alarm off
+    assert not any("aisle flight" in t or "window flight" in t for t in texts["book_flight"])
+    assert not any("{" in t for ts in texts.values() for t in ts)

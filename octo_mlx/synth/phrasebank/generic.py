@@ -37,6 +37,7 @@ which is how its quality is measured against the bank (RESULTS.md).
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import string
@@ -151,6 +152,8 @@ def _imperative(description: str) -> str:
     )
     if not first:
         return ""
+    if "_" in first or "{" in first or "}" in first or " " not in first.strip():
+        return ""  # a function's name or a bare verb: the caller says the name's verb phrase instead
     verb, _, rest = first.partition(" ")
     rest = re.sub(r"^or (\w+)", lambda m: f"or {_base_verb(m.group(1))}", rest)  # "opens or locks"
     return f"{_base_verb(verb.lower())} {rest}".strip()
@@ -179,6 +182,7 @@ _TOGGLES = {"enable", "disable", "toggle", "turn", "switch", "activate", "deacti
 _SETTERS = {"set", "change", "adjust", "update", "increase", "decrease", "raise", "lower", "switch", "turn"}
 _GETTERS = {"get", "check", "view", "show", "fetch", "retrieve", "read", "track"}
 _QUALIFIERS = {"type", "kind", "category", "channel"}
+_SWITCHES = {"enabled", "enable", "on", "active", "state", "status", "power", "mode"}
 
 
 @dataclass(frozen=True)
@@ -227,6 +231,8 @@ class _Shape:
             value = show_value(values[self.qualifier[0]])
             words = vp.split(" ")
             at = len(words) - 1 - words[::-1].index(self.qualifier[1])
+            if at and words[at - 1] in ("a", "an"):  # "an savings account" -> "a savings account"
+                words[at - 1] = _article(value)
             vp = " ".join([*words[:at], value, *words[at:]])
         return vp, vp
 
@@ -241,13 +247,20 @@ def _shape(function: Any) -> _Shape:
     }
     toggle = choice = qualifier = None
     flags = [k for k, v in props.items() if v.get("type") == "boolean"]
-    if verb in _TOGGLES and len(flags) == 1 and obj:
+    # the boolean *is* the switch only when it says so ("enabled") or names the object itself;
+    # set_alarm(repeat: bool) is not turned off by repeat=false
+    if (
+        verb in _TOGGLES
+        and len(flags) == 1
+        and obj
+        and (set(_words(flags[0])) & _SWITCHES or set(_words(flags[0])) <= set(obj.split(" ")))
+    ):
         toggle = flags[0]
     if len(words) > 3 and words[1] in ("or", "and"):
         verbs = (words[0], words[2])
         obj = verb_phrase("_".join(words[2:]))[0].split(" ", 1)[-1]
         for k, v in props.items():
-            if set(v.get("enum") or ()) & set(verbs):
+            if {e for e in v.get("enum") or () if isinstance(e, str)} & set(verbs):
                 choice = (k, verbs)
                 break
     noun_words = noun.split(" ")
@@ -256,8 +269,10 @@ def _shape(function: Any) -> _Shape:
             continue
         kw = _words(k)
         if kw and kw[-1] in _QUALIFIERS and all(isinstance(e, str) for e in v["enum"]):
-            target = kw[0] if len(kw) > 1 and kw[0] in noun_words else noun_words[-1]
-            if target in vp.split(" "):
+            if len(kw) > 1 and kw[0] not in noun_words:  # seat_type of book_flight: not the flight's kind
+                continue
+            target = kw[0] if len(kw) > 1 else noun_words[-1]
+            if target != verb and target in obj.split(" "):
                 qualifier = (k, target)
                 break
     return _Shape(vp, noun, obj, verb, toggle, choice, qualifier, verb in _SETTERS)
@@ -494,7 +509,11 @@ def _number(r: random.Random, schema: dict, role: str) -> tuple[Any, str]:
     if lo is None:  # no minimum: from 1, or below a maximum under 1
         lo = 1 if hi is None or hi >= 1 else hi - (9 if role == "count" else 99)
     hi = max(lo, hi if hi is not None else (lo + (9 if role == "count" else 99)))
-    n = r.randint(int(lo), int(hi)) if integer or r.random() < 0.7 else round(r.uniform(lo, hi), 1)
+    whole = (math.ceil(lo), math.floor(hi))  # "exclusiveMinimum: 0" is above 0, never int(0.01) = 0
+    if integer or (whole[0] <= whole[1] and r.random() < 0.7):
+        n = r.randint(*whole)
+    else:
+        n = min(max(round(r.uniform(lo, hi), 1), lo), hi)
     return (int(n) if integer else float(n)), _spoken_number(r, n, schema, lo, hi)
 
 
@@ -586,8 +605,12 @@ def sample_value(
     kind = schema.get("type")
     if "const" in schema:
         return _plain(name, schema["const"], "enum")
-    if schema.get("enum"):
-        return _plain(name, pick(r, list(schema["enum"])), "enum")
+    if schema.get("enum"):  # only members of the declared type: ["open"] is no string
+        kinds = set(kind) if isinstance(kind, list) else {kind}
+        if "number" in kinds:
+            kinds.add("integer")
+        members = [e for e in schema["enum"] if kind is None or _json_type(e) in kinds]
+        return _plain(name, pick(r, members), "enum") if members else None
     seen = [e[name] for e in examples if isinstance(e, dict) and name in e]
     seen += list(schema.get("examples", []) or [])
     if kind in (None, "string"):
@@ -838,7 +861,7 @@ def generic_phrases(function: Any) -> FunctionPhrases:
                     continue
                 value = Value(pname, None, "text", "", "")  # no valid value: the call is refused, drawn again
             chosen.append(value)
-        chosen = _spans(r, _set_to(_apart(r, chosen), shape))
+        chosen = _spans(r, _set_to(_apart(r, chosen), shape), props)
         args = {v.name: v.value for v in chosen}
         stated = [v for v in _ordered(chosen) if v.name not in shape.absorbed]
         step_vp, asked_vp = shape.phrases(args, r)
@@ -866,7 +889,8 @@ def generic_phrases(function: Any) -> FunctionPhrases:
                 "vs": _cap(step_vp),
                 "vl": step_vp,
                 "vq": asked_vp,
-                "d": _choose_desc(desc, shape, args),
+                "d": (said := _choose_desc(desc, shape, args)),
+                "D": _cap(said),
             },
         )
 
@@ -880,9 +904,7 @@ def generic_phrases(function: Any) -> FunctionPhrases:
         steps=(
             "{vs}{s}",
             "{vs}{w}",
-            f"{_cap(desc)}{{s}}"
-            if not shape.absorbed
-            else "{d}{s}",  # held out: the action data's test split only
+            "{D}{s}",  # held out: the action data's test split only
             "Please {vl}{s}",
             "{vs} now{s}",
         ),
@@ -975,7 +997,7 @@ def _set_to(values: list[Value], shape: _Shape) -> list[Value]:
     if not shape.setter:
         return values
     for i, v in enumerate(values):
-        if v.name in shape.absorbed:
+        if v.name in shape.absorbed or _words(v.name)[-1:] == ["id"]:
             continue
         if (isinstance(v.value, int | float) and not isinstance(v.value, bool)) or v.role == "enum":
             return [*values[:i], Value(v.name, v.value, "to", v.canonical, v.spoken), *values[i + 1 :]]
@@ -987,7 +1009,7 @@ _ENDS = {"end", "until", "finish", "to", "stop", "till"}
 _CLOCK_AT_END = re.compile(r"(\d{2})([-:h])(\d{2})(:00)?$")
 
 
-def _spans(r: random.Random, values: list[Value]) -> list[Value]:
+def _spans(r: random.Random, values: list[Value], props: Mapping[str, Any]) -> list[Value]:
     """A start and an end time of one thing (an event's ``start_time`` and ``end_time``) make one
     span on the start's day, the end 30 to 120 minutes later: "on June 3 from 14:30 to 15:30"."""
     timed = [v for v in values if v.role == "datetime" and isinstance(v.value, str) and " at " in v.canonical]
@@ -996,14 +1018,18 @@ def _spans(r: random.Random, values: list[Value]) -> list[Value]:
     if start is None or end is None:
         return values
     at, m_end = _CLOCK_AT_END.search(start.value), _CLOCK_AT_END.search(end.value)
-    if at is None or m_end is None:
-        return values
-    minutes = int(at.group(1)) * 60 + int(at.group(3)) + r.choice((30, 45, 60, 60, 90, 120))
-    if minutes >= 24 * 60:
+    if at is None or m_end is None or re.sub(r"\d", "0", start.value) != re.sub(r"\d", "0", end.value):
+        return values  # two layouts: the values stay as drawn
+    begin = int(at.group(1)) * 60 + int(at.group(3))
+    minutes = min(begin + r.choice((30, 45, 60, 60, 90, 120)), 23 * 60 + 59)  # never past midnight
+    if minutes <= begin:
         return values
     h, m = divmod(minutes, 60)
     sep = m_end.group(2)
     end_value = start.value[: at.start()] + f"{h:02d}{sep}{m:02d}" + (m_end.group(4) or "")
+    schema = props.get(end.name)
+    if not _fits(end_value, schema if isinstance(schema, dict) else {}):
+        return values
     day_s, hhmm = start.canonical.rsplit(" at ", 1)
     day_q, spoken = start.spoken.rsplit(" at ", 1)
     out = []
