@@ -49,6 +49,12 @@ def dates_for(task: Mapping) -> str | None:
     return TODAY if task.get("dates") == DATES else None
 
 
+def asked_as(task: Mapping) -> dict:
+    """How a model's steps are written for it, as its task record says it was taught: the
+    ActionModel settings ``today`` (:func:`dates_for`) and ``languages``."""
+    return {"today": dates_for(task), "languages": task.get("languages") == LANGUAGES}
+
+
 def _slots_and_domains(
     task: Mapping, where: str | Path, given: Iterable[Domain] | None = None
 ) -> tuple[SlotMap, list[Domain]]:
@@ -159,8 +165,8 @@ class ActionModel:
                 fuse_layers(loaded)
         else:
             loaded, tokenizer, path = load_with_adapter(folder, None)
-        options.setdefault("today", dates_for(task))
-        options.setdefault("languages", task.get("languages") == LANGUAGES)
+        for key, value in asked_as(task).items():
+            options.setdefault(key, value)
         return cls(loaded, tokenizer, slots, served, path=Path(path) if path else None, **options)
 
     @classmethod
@@ -177,8 +183,8 @@ class ActionModel:
         if info.config.get("task") != "action":
             raise OctoError(f"resident adapter {name!r} is not an action model", info.path)
         slots, served = _slots_and_domains(info.config, info.path, domains)
-        options.setdefault("today", dates_for(info.config))
-        options.setdefault("languages", info.config.get("languages") == LANGUAGES)
+        for key, value in asked_as(info.config).items():
+            options.setdefault(key, value)
         return cls(view, pool.tokenizer, slots, served, path=pool.folder, **options)
 
     def functions(

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _FULL_MONTHS = ("january", "february", "march", "april", "may", "june", "july") + (
@@ -146,7 +147,14 @@ def resolve(match: re.Match, today: dt.date, previous: dt.date | None = None) ->
     return month_day_date(_MONTHS[month.lower()], int(day), today, int(year) if year else None)
 
 
-QUOTED = re.compile(r'"[^"]*"|\u201c[^\u201d]*\u201d')  # a message's own words, kept as written
+_QUOTED = re.compile(r'"[^"]*"|\u201c[^\u201d]*\u201d')  # a message's own words, kept as written
+
+
+def in_quotes(text: str) -> Callable[[int], bool]:
+    """Whether a position of ``text`` lies inside double quotes (a message's own words, which the
+    annotations leave as written)."""
+    spans = [m.span() for m in _QUOTED.finditer(text)]
+    return lambda at: any(a <= at < b for a, b in spans)
 
 
 def annotate_dates(text: str, today: dt.date | str) -> str:
@@ -154,10 +162,10 @@ def annotate_dates(text: str, today: dt.date | str) -> str:
     none inside double quotes (the text of a message or a title)."""
     if isinstance(today, str):
         today = dt.date.fromisoformat(today)
-    quoted = [m.span() for m in QUOTED.finditer(text)]
+    quoted = in_quotes(text)
     out, last, previous = [], 0, None
     for match in _PATTERN.finditer(text):
-        if any(a <= match.start() < b for a, b in quoted):
+        if quoted(match.start()):
             continue
         before = text[max(0, match.start() - 20) : match.start()]
         day_after = (match["rel"] or "").lower() == "tomorrow" and bool(_DAY_AFTER.search(before))
@@ -186,10 +194,10 @@ _CLOCK = re.compile(
 def annotate_clock(text: str) -> str:
     """``text`` with the 24-hour time written after each 12-hour one ("7:30 pm (19:30)"); none
     inside double quotes. A time already in 24 hours ("19:30") is left as it is."""
-    quoted = [m.span() for m in QUOTED.finditer(text)]
+    quoted = in_quotes(text)
 
     def write(match: re.Match) -> str:
-        if any(a <= match.start() < b for a, b in quoted):
+        if quoted(match.start()):
             return match.group(0)
         hour = int(match["h"]) % 12 + (12 if match["ap"].lower().startswith("p") else 0)
         return f"{match.group(0)} ({hour:02d}:{match['m'] or '00'})"

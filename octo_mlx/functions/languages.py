@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from octo_mlx.functions.dates import QUOTED
+from octo_mlx.functions.dates import in_quotes
 
 # The most used languages, as people name them (capitalised: a proper noun), with their codes.
 CODES: dict[str, str] = {
@@ -60,10 +60,10 @@ _NAME = re.compile(r"\b(" + "|".join(sorted(CODES, key=len, reverse=True)) + r")
 def annotate_languages(text: str) -> str:
     """``text`` with the ISO 639-1 code written after each language name, in brackets ("in
     Japanese (ja)"); none inside double quotes; idempotent."""
-    quoted = [m.span() for m in QUOTED.finditer(text)]
+    quoted = in_quotes(text)
 
     def write(match: re.Match) -> str:
-        if any(a <= match.start() < b for a, b in quoted):
+        if quoted(match.start()):
             return match.group(0)
         return f"{match.group(0)} ({CODES[match.group(1)]})"
 

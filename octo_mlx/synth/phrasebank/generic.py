@@ -44,6 +44,7 @@ import string
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from octo_mlx.synth.phrasebank import gold, pools
@@ -205,14 +206,14 @@ class _Shape:
     qualifier: tuple[str, str] | None = None  # (parameter, the object word it qualifies)
     setter: bool = False
 
-    @property
-    def absorbed(self) -> set[str]:
+    @cached_property
+    def absorbed(self) -> frozenset[str]:
         """Parameters the verb phrase states, so no phrase repeats them."""
-        return {
+        return frozenset(
             p
             for p in (self.toggle, self.choice and self.choice[0], self.qualifier and self.qualifier[0])
             if p
-        }
+        )
 
     def phrases(self, values: Mapping[str, Any], r: random.Random | None) -> tuple[str, str]:
         """(the step's verb phrase, a query's), for the call's values; canonical when ``r`` is None."""
@@ -929,7 +930,7 @@ def generic_phrases(function: Any) -> FunctionPhrases:
         produces="result" if getattr(function, "implementation", None) is not None else None,
         consumes=("result",) if ref else (),
         steps_after=("{vs} for {ref}{sr}", "{vs}{sr} using {ref}", "{vs} {ref}{sr}") if ref else (),
-        fill=gold.by_name(ref, (props.get(ref) or {}).get("type")) if ref else None,
+        fill=gold.by_name(ref) if ref else None,
     )
 
 
@@ -938,15 +939,14 @@ def _ref_parameter(props: Mapping[str, Any]) -> str | None:
     type string or integer, without an enum."""
     for name, schema in props.items():
         schema = schema if isinstance(schema, dict) else {}
-        words = _words(name)
-        if (
-            words
-            and words[-1] == "id"
-            and schema.get("type") in ("string", "integer")
-            and not schema.get("enum")
-        ):
+        if _is_id(name) and schema.get("type") in ("string", "integer") and not schema.get("enum"):
             return name
     return None
+
+
+def _is_id(name: str) -> bool:
+    """ "id", "product_id", "orderId": a name for an identifier."""
+    return _words(name)[-1:] == ["id"]
 
 
 def _after_forms(dependent: bool) -> dict[str, tuple[str, ...]]:
@@ -997,7 +997,7 @@ def _set_to(values: list[Value], shape: _Shape) -> list[Value]:
     if not shape.setter:
         return values
     for i, v in enumerate(values):
-        if v.name in shape.absorbed or _words(v.name)[-1:] == ["id"]:
+        if v.name in shape.absorbed or _is_id(v.name):
             continue
         if (isinstance(v.value, int | float) and not isinstance(v.value, bool)) or v.role == "enum":
             return [*values[:i], Value(v.name, v.value, "to", v.canonical, v.spoken), *values[i + 1 :]]
