@@ -54,6 +54,11 @@ MAX_PROMPT_TOKENS = 32_768
 MAX_PROMPT_CHARS = 1_000_000
 _NO_LENGTH = 10_000_000  # a tokenizer's model_max_length above this means "not set" (HF: 1e30)
 _PREFILL_STEP = 2048  # prompt tokens per forward pass in generate_guided (mlx-lm's default)
+LOOKUP_NGRAM = 3  # the longest context tail prompt lookup matches (lookup_draft)
+# Draft tokens per forward pass for the agent's planner and action model (greedy): BENCHMARKS.md,
+# "Prompt lookup". A pass over 5 tokens costs little more than over 1 on this CPU (decoding is
+# bound by reading the weights), so every accepted draft token is nearly free.
+DEFAULT_LOOKUP = 4
 
 # mlx-lm's logits processor: fn(tokens, logits) -> logits, on MLX arrays (tokens: the prompt and
 # the tokens generated so far; logits: (1, vocab) for the next token).
@@ -385,6 +390,85 @@ class Guide(Protocol):
         """Accept the sampled ``token``; return the tokens the grammar forces next (accepted too)."""
 
 
+def lookup_draft(context: Sequence[int], size: int, longest: int = LOOKUP_NGRAM) -> list[int]:
+    """Prompt lookup: the up to ``size`` tokens that followed the latest earlier occurrence of the
+    last ``n`` tokens of ``context`` (``n`` from ``longest`` down to 1; the longest match wins),
+    or none. A call copies names and messages from its step, a plan from its request: these
+    guesses are often right, and checking them costs one forward pass for all of them."""
+    if size < 1:
+        return []
+    end = len(context)
+    for n in range(min(longest, end - 1), 0, -1):
+        tail = list(context[end - n :])
+        first = tail[0]
+        for i in range(end - n - 1, -1, -1):  # the latest occurrence first: nearest is likeliest
+            if context[i] == first and list(context[i : i + n]) == tail:
+                return list(context[i + n : i + n + size])
+    return []
+
+
+def _decode(
+    model,
+    prompt: Sequence[int],
+    max_tokens: int,
+    choose: Callable[[list[int], Any], int],
+    stops: set[int],
+    advance: Callable[[int], list[int]] | None = None,
+    lookup: int = 0,
+) -> Iterator[tuple[list[int], int]]:
+    """The batch-1 decoding loop every guided or looked-up completion runs.
+
+    Yields, per token chosen, ``(tokens, passes)``: the token and any run ``advance`` forces after
+    it (at most ``max_tokens`` in all; ending at a stop token), and the forward passes its row
+    took (1, or 0 when the row came from the pass that checked a draft).
+
+    ``choose(context, row)`` picks the next token from ``row`` (1, vocab) given every token so
+    far. With ``lookup`` > 0, each pass also feeds a draft of that many tokens
+    (:func:`lookup_draft`); row ``j`` of the pass is chosen from only while the tokens chosen
+    so far equal the draft's first ``j``, so the result is what one pass per token gives. The
+    rejected draft tokens leave the cache at once. A cache that cannot be cut (a rotating one)
+    gets no draft.
+    """
+    import mlx.core as mx
+    from mlx_lm.models.cache import can_trim_prompt_cache, make_prompt_cache, trim_prompt_cache
+
+    cache = make_prompt_cache(model)
+    if not can_trim_prompt_cache(cache):
+        lookup = 0
+    context = list(prompt)
+    feed = list(prompt)
+    while len(feed) > _PREFILL_STEP:  # long prompts in chunks, as mlx-lm does
+        model(mx.array(feed[:_PREFILL_STEP])[None], cache=cache)
+        mx.eval([c.state for c in cache])
+        feed = feed[_PREFILL_STEP:]
+    made = 0
+    while True:
+        draft = lookup_draft(context, min(lookup, max_tokens - made - 1))
+        rows = model(mx.array(feed + draft)[None], cache=cache)[0, len(feed) - 1 :, :]
+        j, passes = 0, 1
+        while True:
+            token = choose(context, rows[j : j + 1])
+            last = token in stops or made + 1 >= max_tokens or advance is None
+            run = [token] if last else [token, *advance(token)[: max_tokens - made - 1]]
+            stop_at = next((i for i, t in enumerate(run) if t in stops), None)
+            run = run if stop_at is None else run[: stop_at + 1]
+            context += run
+            made += len(run)
+            yield run, passes
+            if stop_at is not None or made >= max_tokens:
+                return
+            passes = 0
+            same = 0  # how much of the run the draft already fed
+            while same < len(run) and j + same < len(draft) and run[same] == draft[j + same]:
+                same += 1
+            j += same
+            if same < len(run):  # the rest of the draft is wrong: out of the cache; the run goes in
+                if len(draft) > j:
+                    trim_prompt_cache(cache, len(draft) - j)
+                feed = run[same:]
+                break
+
+
 def generate_guided(
     model,
     tokenizer,
@@ -395,66 +479,55 @@ def generate_guided(
     temperature: float = 0.7,
     seed: int = 0,
     label: str | None = None,
+    lookup: int = 0,
 ) -> tuple[Generation, int]:
     """One completion under ``guide`` at batch 1, with jump-forward decoding: after each sampled
     token, the run of tokens the guide forces is appended in the same forward pass as that
     token, not decoded one step each.
 
     Returns the generation (as :func:`generate`'s, timings from the start of the prompt) and the
-    decoding steps it took: the tokens sampled from the model (one forward pass each, the first
-    one's being the prompt's), so ``gen_tokens - steps`` tokens came without a step.
+    decoding steps it took: its forward passes (the first one's being the prompt's), so
+    ``gen_tokens - steps`` tokens came without a pass of their own.
 
     Args:
         model, tokenizer, max_tokens, greedy, temperature, seed: as for :func:`generate`.
         prompt: the token ids of one prompt.
         guide: the grammar (e.g. ``octo_mlx.action.constrain.CallConstraint``).
         label: how an error names the prompt.
+        lookup: (greedy) draft tokens checked per pass by prompt lookup (:func:`lookup_draft`);
+            the text is the same, in fewer passes when the model copies from its prompt. 0: off.
 
     Raises:
         OctoError: a setting out of range, or a prompt that does not fit.
     """
     import mlx.core as mx
-    from mlx_lm.models.cache import make_prompt_cache
     from mlx_lm.sample_utils import make_sampler
 
     if max_tokens < 1:
         raise OctoError(f"max_tokens must be >= 1, got {max_tokens}")
     if not temperature >= 0:
         raise OctoError(f"temperature must be >= 0 (0 is greedy), got {temperature}")
+    if lookup < 0:
+        raise OctoError(f"lookup must be >= 0, got {lookup}")
     check_prompts([prompt], prompt_limit(model, tokenizer, max_tokens), [label] if label else None)
     mx.random.seed(seed)
     sampler = make_sampler(temp=0.0 if greedy else temperature)
+
+    def choose(context: list[int], row) -> int:
+        logits = guide.mask(row)
+        return int(sampler(logits - mx.logsumexp(logits, axis=-1, keepdims=True)).item())
+
     stops = set(stop_token_ids(tokenizer))
-    cache = make_prompt_cache(model)
     t0 = time.perf_counter()
-    feed = list(prompt)
-    while len(feed) > _PREFILL_STEP:  # long prompts in chunks, as mlx-lm does
-        model(mx.array(feed[:_PREFILL_STEP])[None], cache=cache)
-        mx.eval([c.state for c in cache])
-        feed = feed[_PREFILL_STEP:]
     out: list[int] = []
-    steps, first, finish = 0, 0.0, "length"
-    while True:
-        logits = guide.mask(model(mx.array(feed)[None], cache=cache)[:, -1, :])
-        token = int(sampler(logits - mx.logsumexp(logits, axis=-1, keepdims=True)).item())
-        steps += 1
+    steps, first = 0, 0.0
+    for run, passes in _decode(
+        model, prompt, max_tokens, choose, stops, guide.advance, lookup if greedy else 0
+    ):
+        steps += passes
         first = first or time.perf_counter()
-        out.append(token)
-        if token in stops:
-            finish = "stop"
-            break
-        if len(out) >= max_tokens:
-            break
-        forced = guide.advance(token)[: max_tokens - len(out)]
-        stop_at = next((i for i, t in enumerate(forced) if t in stops), None)
-        if stop_at is not None:
-            out += forced[: stop_at + 1]
-            finish = "stop"
-            break
-        out += forced
-        if len(out) >= max_tokens:
-            break
-        feed = [token, *forced]
+        out += run
+    finish = "stop" if out and out[-1] in stops else "length"
     now = time.perf_counter()
     body = out[:-1] if finish == "stop" else out
     generation = Generation(
@@ -509,6 +582,7 @@ def generate_stream(
     stop: Sequence[str] = (),
     logits_processors: Sequence[LogitsProcessor] | None = None,
     label: str | None = None,
+    lookup: int = 0,
 ) -> Iterator[Piece]:
     """One completion at batch 1, token by token (mlx-lm's ``generate_step``).
 
@@ -524,6 +598,9 @@ def generate_stream(
         seed: reseed MLX's generator first (None: leave it as it is).
         stop: strings that end the completion (not included in it).
         logits_processors: mlx-lm logits processors, in order.
+        lookup: (greedy) draft tokens checked per forward pass by prompt lookup
+            (:func:`lookup_draft`): the same tokens, in fewer passes when the text copies its
+            prompt. 0: off (mlx-lm's loop).
 
     Raises:
         OctoError: a setting out of range, or a prompt that does not fit (before any decoding).
@@ -540,6 +617,8 @@ def generate_stream(
         raise OctoError(f"top_p must be in (0, 1], got {top_p}")
     if any(not s for s in stop):
         raise OctoError("an empty stop string")
+    if lookup < 0:
+        raise OctoError(f"lookup must be >= 0, got {lookup}")
     check_prompts([prompt], prompt_limit(model, tokenizer, max_tokens), [label] if label else None)
     if seed is not None:
         mx.random.seed(seed)
@@ -548,13 +627,28 @@ def generate_stream(
     t0 = time.perf_counter()
     ids: list[int] = []
     sent, text, first, finish = "", "", 0.0, "length"
-    steps = generate_step(
-        mx.array(list(prompt)),
-        model,
-        max_tokens=max_tokens,
-        sampler=sampler,
-        logits_processors=list(logits_processors or []) or None,
-    )
+    processors = list(logits_processors or [])
+    if greedy and lookup > 0:
+
+        def choose(context: list[int], row) -> int:
+            tokens = mx.array(context)
+            for processor in processors:
+                row = processor(tokens, row)
+            return int(mx.argmax(row, axis=-1).item())
+
+        steps = (
+            (t, None)
+            for run, _ in _decode(model, prompt, max_tokens, choose, stops, None, lookup)
+            for t in run
+        )
+    else:
+        steps = generate_step(
+            mx.array(list(prompt)),
+            model,
+            max_tokens=max_tokens,
+            sampler=sampler,
+            logits_processors=processors or None,
+        )
     try:
         for token, _ in steps:
             first = first or time.perf_counter()

@@ -21,6 +21,7 @@ from octo_mlx.data import MAX_STEPS, PLAN_SPLIT
 from octo_mlx.files import read_json_object
 from octo_mlx.functions.dates import annotate_clock
 from octo_mlx.generation import (
+    DEFAULT_LOOKUP,
     Generation,
     RunStats,
     check_prompts,
@@ -260,6 +261,8 @@ class Planner:
         batch_size: most queries decoded together by :meth:`plan_many`.
         step_budget: keep every plan to the step budget (:class:`StepBudget`).
         clock: write 24-hour times into the request, for a planner taught so (:func:`clock_for`).
+        lookup: draft tokens checked per forward pass by :meth:`stream` (prompt lookup,
+            :func:`octo_mlx.generation.lookup_draft`): the same plan, sooner. 0: off.
     """
 
     def __init__(
@@ -270,6 +273,7 @@ class Planner:
         batch_size: int = 16,
         step_budget: bool = True,
         clock: bool = False,
+        lookup: int = DEFAULT_LOOKUP,
     ):
         self.model = model
         self.tokenizer = tokenizer
@@ -277,6 +281,7 @@ class Planner:
         self.batch_size = batch_size
         self.step_budget = step_budget
         self.clock = clock
+        self.lookup = lookup
 
     def plan(self, query: str, greedy: bool = True) -> PlanOutput:
         """Plan one query."""
@@ -310,6 +315,7 @@ class Planner:
             prompt,
             max_tokens=self.max_tokens,
             logits_processors=plan_processors(self.tokenizer, len(prompt) if self.step_budget else None),
+            lookup=self.lookup,
         )
         try:
             for piece in pieces:

@@ -493,6 +493,7 @@ def decode_calls(
     seed: int = 0,
     max_string_chars: int | None = DEFAULT_MAX_STRING_CHARS,
     grammar: CallGrammar | None = None,
+    lookup: int = 0,
 ) -> list[DecodedCall]:
     """One call per prompt, parsed and checked; a model's bad output is a DecodedCall with its
     ``problem``, never an exception.
@@ -512,6 +513,8 @@ def decode_calls(
             the budget finished it).
         max_string_chars: the grammar's cap on unbounded strings.
         grammar: a grammar built before (for these functions and this tokenizer).
+        lookup: (constrained, jump-forward, greedy) draft tokens checked per forward pass by
+            prompt lookup (:func:`octo_mlx.generation.lookup_draft`): the same call in fewer passes.
 
     Raises:
         OctoError: bad input (a prompt that does not fit, a function without a slot, a
@@ -536,6 +539,7 @@ def decode_calls(
                 temperature=temperature,
                 seed=seed + i,
                 label=f"prompt {i + 1}",
+                lookup=lookup,
             )
             runs.append((g, steps, constraint))
     else:

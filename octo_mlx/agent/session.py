@@ -21,6 +21,7 @@ from octo_mlx.agent.loop import Agent
 from octo_mlx.agent.trace import Trace
 from octo_mlx.domains.world import new_state
 from octo_mlx.functions.simulator import DeviceState
+from octo_mlx.generation import DEFAULT_LOOKUP
 
 PLANNER, ACTION = "planner", "action"  # the adapters' names on the pool
 SESSION_SCHEMA = "octo-mlx/chat-session/1"
@@ -175,6 +176,7 @@ def open_session(
     max_replans: int = 1,
     max_plan_tokens: int = DEFAULT_PLAN_TOKENS,
     force: bool = False,
+    lookup: int = DEFAULT_LOOKUP,
 ) -> Session:
     """Load the base once with both adapters resident, and seed the device: `octo-mlx chat`.
 
@@ -190,6 +192,8 @@ def open_session(
         max_replans: re-plans per request after a failed step.
         max_plan_tokens: most tokens per plan.
         force: use adapters trained on other base weights (warns).
+        lookup: draft tokens the planner and the action model check per forward pass (prompt
+            lookup, :func:`octo_mlx.generation.lookup_draft`): the same plans and calls, sooner.
 
     Raises:
         OctoError: a folder that is not an adapter of this kind or of this base, an unknown
@@ -203,6 +207,8 @@ def open_session(
 
     if max_plan_tokens < 1:
         raise OctoError(f"must be >= 1, got {max_plan_tokens}", "max_plan_tokens")
+    if lookup < 0:
+        raise OctoError(f"must be >= 0, got {lookup}", "lookup")
     if planner is None or action is None:
         shipped = shipped_adapters()
         planner, action = planner or shipped[0], action or shipped[1]
@@ -210,13 +216,14 @@ def open_session(
     if pool.adapters[PLANNER].task != "plan":
         raise OctoError(f"not a planner adapter (its task is {pool.adapters[PLANNER].task!r})", planner)
     active = load_domains(list(domains)) if domains else None
-    actor = ActionModel.on_pool(pool, ACTION, domains=active)
+    actor = ActionModel.on_pool(pool, ACTION, domains=active, lookup=lookup)
     agent = Agent(
         Planner(
             pool.view(PLANNER),
             pool.tokenizer,
             max_tokens=max_plan_tokens,
             clock=clock_for(pool.adapters[PLANNER].config),
+            lookup=lookup,
         ),
         actor,
         new_state(seed),

@@ -36,6 +36,7 @@ from octo_mlx.domains.faults import KINDS, inject
 from octo_mlx.errors import OctoError
 from octo_mlx.functions.calls import Call
 from octo_mlx.functions.simulator import DeviceState, execute
+from octo_mlx.generation import DEFAULT_LOOKUP
 from octo_mlx.stats import wilson_interval
 from octo_mlx.synth.offline import state_digest
 
@@ -468,6 +469,7 @@ def bench_agent(
     max_plan_tokens: int = 128,
     progress: Callable[[int, int], None] | None = None,
     peer: bool = False,
+    lookup: int = DEFAULT_LOOKUP,
 ) -> AgentBenchResult:
     """`octo-mlx bench agent`: load the base with both adapters (the shipped ones by default), its
     domains those of the requests, and run :func:`run_agent_bench` on the first ``limit``; with
@@ -476,7 +478,7 @@ def bench_agent(
 
     chosen = read_requests(requests)[:limit]
     domains = sorted({d for r in chosen for d in r.domains})
-    session = open_session(planner, action, model, domains, max_plan_tokens=max_plan_tokens)
+    session = open_session(planner, action, model, domains, max_plan_tokens=max_plan_tokens, lookup=lookup)
     other = None
     if peer:
         from octo_mlx.agent.incontext import InContextAgent

@@ -6,6 +6,7 @@ import shlex
 import sys
 
 from octo_mlx.cli.registry import above, at_least, between, check_numbers, command
+from octo_mlx.generation import DEFAULT_LOOKUP
 
 
 def _command_line() -> str:
@@ -248,6 +249,13 @@ def _bench_agent_args(p):
     p.add_argument("--replans", default="0,1", help="max re-plans to run each request with (default 0,1)")
     p.add_argument("--max-plan-tokens", type=int, default=128, help="most tokens per plan")
     p.add_argument(
+        "--lookup",
+        type=int,
+        default=DEFAULT_LOOKUP,
+        metavar="N",
+        help=f"draft tokens checked per forward pass by prompt lookup (default {DEFAULT_LOOKUP}; 0: off)",
+    )
+    p.add_argument(
         "--peer",
         action="store_true",
         help="also run the same base without an adapter as an in-context agent (every function's JSON "
@@ -273,7 +281,7 @@ def _bench_agent(a):
     from octo_mlx.bench import agent, markdown
     from octo_mlx.errors import OctoError
 
-    check_numbers(a, limit=at_least(1), max_plan_tokens=at_least(1))
+    check_numbers(a, limit=at_least(1), max_plan_tokens=at_least(1), lookup=at_least(0))
     try:
         replans = sorted({int(x) for x in a.replans.split(",") if x.strip()})
     except ValueError:
@@ -291,6 +299,7 @@ def _bench_agent(a):
             a.max_plan_tokens,
             ui.counter("agent runs"),
             a.peer,
+            a.lookup,
         )
     if a.out:
         _write_reports(a, result, lambda line: markdown.agent_section(result, line))

@@ -13,6 +13,7 @@ import sys
 import threading
 
 from octo_mlx.cli.registry import at_least, check_numbers, command
+from octo_mlx.generation import DEFAULT_LOOKUP
 
 COMMANDS = {
     "/help": "this list",
@@ -55,6 +56,14 @@ def _chat_args(p):
     p.add_argument("--seed", type=int, default=0, help="the simulated device's seed")
     p.add_argument("--max-replans", type=int, default=1, help="re-plans per request after a failed step")
     p.add_argument("--max-plan-tokens", type=int, default=128, help="most tokens per plan")
+    p.add_argument(
+        "--lookup",
+        type=int,
+        default=DEFAULT_LOOKUP,
+        metavar="N",
+        help=f"draft tokens checked per forward pass by prompt lookup: the same plans and calls, "
+        f"sooner (default {DEFAULT_LOOKUP}; 0: off)",
+    )
     p.add_argument("--force", action="store_true", help="use adapters trained on other base weights (warns)")
 
 
@@ -68,7 +77,9 @@ def _chat(a):
     from octo_mlx import ui
     from octo_mlx.agent import session as sessions
 
-    check_numbers(a, seed=at_least(0), max_replans=at_least(0), max_plan_tokens=at_least(1))
+    check_numbers(
+        a, seed=at_least(0), max_replans=at_least(0), max_plan_tokens=at_least(1), lookup=at_least(0)
+    )
     interactive = sys.stdin.isatty()
     view = ui.ChatView(plain=not interactive)
     read = ui.line_reader(COMMANDS, _history_file()) if interactive else None
@@ -89,6 +100,7 @@ def _chat(a):
             max_replans=a.max_replans,
             max_plan_tokens=a.max_plan_tokens,
             force=a.force,
+            lookup=a.lookup,
         )
     if interactive:
         return repl(session, view, read, cancel, a.trace)

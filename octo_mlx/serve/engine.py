@@ -228,7 +228,13 @@ class Engine:
 
     def _complete(self, job: Job) -> None:
         from octo_mlx.functions.dates import annotate_clock
-        from octo_mlx.generation import check_prompts, check_texts, encode_prompt, generate_stream
+        from octo_mlx.generation import (
+            DEFAULT_LOOKUP,
+            check_prompts,
+            check_texts,
+            encode_prompt,
+            generate_stream,
+        )
         from octo_mlx.planner import clock_for, plan_processors
 
         r = job.request
@@ -261,6 +267,7 @@ class Engine:
             seed=r.seed,
             stop=r.stop,
             logits_processors=plan_processors(tokenizer),
+            lookup=DEFAULT_LOOKUP,  # greedy requests only: the same text in fewer passes
         )
         try:
             for piece in pieces:
