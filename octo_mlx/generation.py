@@ -407,6 +407,18 @@ def lookup_draft(context: Sequence[int], size: int, longest: int = LOOKUP_NGRAM)
     return []
 
 
+def _cuts_exactly(cache) -> bool:
+    """Whether every layer's cache (through mlx-lm's CacheList) is one that ``trim`` cuts back
+    exactly at any length: a plain or quantized KV cache. A rotating one (a sliding window) stops
+    cutting once it has wrapped, and says so only then, so it gets no draft at all."""
+    from mlx_lm.models.cache import CacheList, KVCache, QuantizedKVCache
+
+    return all(
+        _cuts_exactly(c.caches) if isinstance(c, CacheList) else type(c) in (KVCache, QuantizedKVCache)
+        for c in cache
+    )
+
+
 def _decode(
     model,
     prompt: Sequence[int],
@@ -418,22 +430,23 @@ def _decode(
 ) -> Iterator[tuple[list[int], int]]:
     """The batch-1 decoding loop every guided or looked-up completion runs.
 
-    Yields, per token chosen, ``(tokens, passes)``: the token and any run ``advance`` forces after
-    it (at most ``max_tokens`` in all; ending at a stop token), and the forward passes its row
-    took (1, or 0 when the row came from the pass that checked a draft).
+    Yields, per token chosen, ``(tokens, passes, when)``: the token and any run ``advance`` forces
+    after it (at most ``max_tokens`` in all; ending at a stop token), the forward passes its row
+    took (1, or 0 when the row came from the pass that checked a draft), and the
+    ``time.perf_counter()`` at which it was chosen (before ``advance``).
 
     ``choose(context, row)`` picks the next token from ``row`` (1, vocab) given every token so
     far. With ``lookup`` > 0, each pass also feeds a draft of that many tokens
     (:func:`lookup_draft`); row ``j`` of the pass is chosen from only while the tokens chosen
     so far equal the draft's first ``j``, so the result is what one pass per token gives. The
-    rejected draft tokens leave the cache at once. A cache that cannot be cut (a rotating one)
-    gets no draft.
+    rejected draft tokens leave the cache at once. Drafts are taken only when every layer's cache
+    can be cut back exactly (:func:`_cuts_exactly`: not a sliding window's rotating one).
     """
     import mlx.core as mx
-    from mlx_lm.models.cache import can_trim_prompt_cache, make_prompt_cache, trim_prompt_cache
+    from mlx_lm.models.cache import make_prompt_cache, trim_prompt_cache
 
     cache = make_prompt_cache(model)
-    if not can_trim_prompt_cache(cache):
+    if not _cuts_exactly(cache):
         lookup = 0
     context = list(prompt)
     feed = list(prompt)
@@ -448,13 +461,14 @@ def _decode(
         j, passes = 0, 1
         while True:
             token = choose(context, rows[j : j + 1])
+            chosen = time.perf_counter()
             last = token in stops or made + 1 >= max_tokens or advance is None
             run = [token] if last else [token, *advance(token)[: max_tokens - made - 1]]
             stop_at = next((i for i, t in enumerate(run) if t in stops), None)
             run = run if stop_at is None else run[: stop_at + 1]
             context += run
             made += len(run)
-            yield run, passes
+            yield run, passes, chosen
             if stop_at is not None or made >= max_tokens:
                 return
             passes = 0
@@ -521,11 +535,11 @@ def generate_guided(
     t0 = time.perf_counter()
     out: list[int] = []
     steps, first = 0, 0.0
-    for run, passes in _decode(
+    for run, passes, chosen in _decode(
         model, prompt, max_tokens, choose, stops, guide.advance, lookup if greedy else 0
     ):
         steps += passes
-        first = first or time.perf_counter()
+        first = first or chosen
         out += run
     finish = "stop" if out and out[-1] in stops else "length"
     now = time.perf_counter()
@@ -584,7 +598,8 @@ def generate_stream(
     label: str | None = None,
     lookup: int = 0,
 ) -> Iterator[Piece]:
-    """One completion at batch 1, token by token (mlx-lm's ``generate_step``).
+    """One completion at batch 1, token by token (mlx-lm's ``generate_step``; with ``lookup``,
+    greedy, the batch-1 loop of :func:`generate_guided` that checks drafts).
 
     Yields one :class:`Piece` per sampled token, then a last one with the :class:`Generation`
     (its ``text`` and ``finish_reason`` as :func:`generate` gives them; cut before the first
@@ -638,7 +653,7 @@ def generate_stream(
 
         steps = (
             (t, None)
-            for run, _ in _decode(model, prompt, max_tokens, choose, stops, None, lookup)
+            for run, _, _ in _decode(model, prompt, max_tokens, choose, stops, None, lookup)
             for t in run
         )
     else:

@@ -21,7 +21,6 @@ from octo_mlx.data import MAX_STEPS, PLAN_SPLIT
 from octo_mlx.files import read_json_object
 from octo_mlx.functions.dates import annotate_clock
 from octo_mlx.generation import (
-    DEFAULT_LOOKUP,
     Generation,
     RunStats,
     check_prompts,
@@ -262,7 +261,8 @@ class Planner:
         step_budget: keep every plan to the step budget (:class:`StepBudget`).
         clock: write 24-hour times into the request, for a planner taught so (:func:`clock_for`).
         lookup: draft tokens checked per forward pass by :meth:`stream` (prompt lookup,
-            :func:`octo_mlx.generation.lookup_draft`): the same plan, sooner. 0: off.
+            :func:`octo_mlx.generation.lookup_draft`): the same plan, sooner. 0: off (the agent
+            turns it on: :func:`octo_mlx.agent.session.open_session`).
     """
 
     def __init__(
@@ -273,7 +273,7 @@ class Planner:
         batch_size: int = 16,
         step_budget: bool = True,
         clock: bool = False,
-        lookup: int = DEFAULT_LOOKUP,
+        lookup: int = 0,
     ):
         self.model = model
         self.tokenizer = tokenizer

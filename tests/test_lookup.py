@@ -99,18 +99,100 @@ def test_constrained_calls_are_the_same_with_lookup(tiny_llama):
     )
     assert [d.generation.token_ids for d in looked] == [d.generation.token_ids for d in plain]
     assert all(d.valid for d in looked)
-    assert sum(d.steps for d in looked) <= sum(d.steps for d in plain)
+    assert sum(d.steps for d in looked) < sum(d.steps for d in plain)
 
 
-def test_a_streamed_plan_is_the_same_with_lookup(taught_planner):
+class _Counting:
+    """The model, its forward passes counted."""
+
+    def __init__(self, model):
+        self.model, self.passes = model, 0
+
+    def __call__(self, *args, **kwargs):
+        self.passes += 1
+        return self.model(*args, **kwargs)
+
+    def __getattr__(self, attr):
+        return getattr(self.model, attr)
+
+
+def test_a_streamed_plan_is_the_same_with_lookup_in_fewer_passes(taught_planner):
     model, tok = mlx_lm.load(str(taught_planner))
+    passes = {0: 0, 4: 0}
     for query, _ in PLANS:
-        plain = Planner(model, tok).stream(query)
-        looked = Planner(model, tok, lookup=4).stream(query)
-        a, b = list(plain), list(looked)
+        outs = {}
+        for k in passes:
+            counted = _Counting(model)
+            outs[k] = list(Planner(counted, tok, lookup=k).stream(query))
+            passes[k] += counted.passes
+        a, b = outs[0], outs[4]
         assert "".join(x for x in b if isinstance(x, str)) == "".join(x for x in a if isinstance(x, str))
         assert b[-1].steps == a[-1].steps and b[-1].steps
         assert b[-1].token_ids == a[-1].token_ids
+    assert passes[4] < passes[0], passes
+
+
+class _Script:
+    """A guide that makes the model write ``script``, forcing nothing."""
+
+    def __init__(self, script):
+        self.script, self.n = list(script), 0
+
+    def mask(self, logits):
+        want = self.script[min(self.n, len(self.script) - 1)]
+        return mx.where(mx.arange(logits.shape[-1]) == want, logits, -mx.inf)
+
+    def advance(self, token):
+        self.n += 1
+        return []
+
+
+def test_a_stop_token_inside_an_accepted_draft_ends_the_completion_there(tiny):
+    model, tok = tiny
+    prompt = plan_prompt(tok, "hello there")  # ... hello there<|im_end|>\n<|im_start|>assistant\n
+    end = tok.convert_tokens_to_ids("<|im_end|>")
+    script = [*tok.encode("hello there", add_special_tokens=False), end]
+    for k in (0, len(script)):
+        g, steps = generate_guided(model, tok, prompt, _Script(script), max_tokens=20, lookup=k)
+        assert list(g.token_ids) == script and g.finish_reason == "stop" and g.text == "hello there"
+        # with lookup, the draft after the first token is the rest of the request and its end
+        # marker, all accepted in the second pass: the end marker in the draft ends it there
+        assert steps == (len(script) if k == 0 else 2), (k, steps)
+
+
+@pytest.mark.parametrize("max_tokens", [1, 2, 3])
+def test_lookup_keeps_to_max_tokens(tiny, max_tokens):
+    model, tok = tiny
+    prompt = plan_prompt(tok, "one two one two one two")
+    script = tok.encode("one two one two one two", add_special_tokens=False)
+    outs = [
+        generate_guided(model, tok, prompt, _Script(script), max_tokens=max_tokens, lookup=k)[0]
+        for k in (0, 4)
+    ]
+    assert outs[0].token_ids == outs[1].token_ids and len(outs[1].token_ids) == max_tokens
+    assert outs[1].finish_reason == "length"
+
+
+def test_a_sliding_window_cache_takes_no_draft(tiny):
+    """mlx-lm's rotating cache says it can be cut until it has wrapped, then cuts nothing: such a
+    model decodes one token per pass, with or without lookup, and writes the same."""
+    from tests.helpers.tiny import random_model
+
+    _, tok = tiny  # the local tokenizer, as every tiny model has it
+    model, _ = random_model(
+        "gemma",
+        tok.get_vocab(),
+        model_type="gemma3_text",
+        sliding_window=8,
+        sliding_window_pattern=2,
+        query_pre_attn_scalar=16,
+    )
+    prompt = tok.encode("one two three one two three one two three", add_special_tokens=False)
+    script = tok.encode(" one two three" * 6, add_special_tokens=False)
+    plain, plain_steps = generate_guided(model, tok, prompt, _Half(script), max_tokens=30)
+    looked, looked_steps = generate_guided(model, tok, prompt, _Half(script), max_tokens=30, lookup=4)
+    assert looked.token_ids == plain.token_ids
+    assert looked_steps == plain_steps == 30
 
 
 def test_a_negative_lookup_is_refused(tiny):

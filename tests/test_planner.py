@@ -207,7 +207,7 @@ def extended(tiny_llama, tmp_path_factory):
 
 
 def _scripted(model, tok, script, step_budget, max_tokens=60):
-    """Decode one prompt while ``_Script`` writes ``script``: batched and streamed."""
+    """Decode one prompt while ``_Script`` writes ``script``: batched, streamed, streamed with lookup."""
     from octo_mlx.generation import generate, generate_stream
     from octo_mlx.planner import PlanOutput, plan_processors
 
@@ -220,7 +220,12 @@ def _scripted(model, tok, script, step_budget, max_tokens=60):
     streamed = [
         p.generation for p in generate_stream(model, tok, prompt, max_tokens, logits_processors=procs())
     ]
-    return PlanOutput.of(batched[0], step_budget), PlanOutput.of(streamed[-1], step_budget)
+    # with prompt lookup: a looping plan is what drafts are most often right about
+    looked = [
+        p.generation
+        for p in generate_stream(model, tok, prompt, max_tokens, logits_processors=procs(), lookup=4)
+    ]
+    return tuple(PlanOutput.of(g, step_budget) for g in (batched[0], streamed[-1], looked[-1]))
 
 
 def test_step_budget_stops_a_looping_plan_at_its_first_repeat(extended):

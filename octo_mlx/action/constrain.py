@@ -453,8 +453,8 @@ class DecodedCall:
 
     text: the model's output, end token included; call: the parsed, schema-checked call, or
     None; problem: why not (a typed CallProblem), or None; generation: the raw generation;
-    steps: decoding steps (tokens sampled from the model: fewer than ``generation.gen_tokens``
-    under jump-forward); constraint_seconds: time spent in the grammar; closed: the token budget
+    steps: decoding steps (forward passes: fewer than ``generation.gen_tokens`` under
+    jump-forward and prompt lookup); constraint_seconds: time spent in the grammar; closed: the token budget
     ran short and the grammar finished the call (:class:`CallConstraint`): valid, its last value
     cut short.
     """

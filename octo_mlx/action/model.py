@@ -18,7 +18,7 @@ from octo_mlx.action.constrain import DEFAULT_MAX_TOKENS, CallGrammar, DecodedCa
 from octo_mlx.errors import OctoError
 from octo_mlx.files import read_json_object
 from octo_mlx.functions.contract import Domain, Function
-from octo_mlx.generation import DEFAULT_LOOKUP, check_prompts, check_texts, encode_prompt, prompt_limit
+from octo_mlx.generation import check_prompts, check_texts, encode_prompt, prompt_limit
 from octo_mlx.syntax import DATES, LANGUAGES, TASK_FILE, SlotMap, action_messages
 
 
@@ -112,7 +112,8 @@ class ActionModel:
         languages: write each language name's ISO code after it, for a model trained so
             (its task record says :data:`octo_mlx.syntax.LANGUAGES`).
         lookup: (constrained, jump-forward, greedy) draft tokens checked per forward pass by
-            prompt lookup (:func:`octo_mlx.generation.lookup_draft`): the same call, sooner. 0: off.
+            prompt lookup (:func:`octo_mlx.generation.lookup_draft`): the same call, sooner. 0: off
+            (the agent turns it on: :func:`octo_mlx.agent.session.open_session`).
         path: the model folder the weights came from (an adapter's extended base, or the full
             model), for fingerprints; None when the caller built the model.
     """
@@ -126,7 +127,7 @@ class ActionModel:
     max_tokens: int = DEFAULT_MAX_TOKENS
     today: str | None = None
     languages: bool = False
-    lookup: int = DEFAULT_LOOKUP
+    lookup: int = 0
     path: Path | None = None
     _grammars: dict = field(default_factory=dict, repr=False)
 

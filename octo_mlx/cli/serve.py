@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import signal
 
-from octo_mlx.cli.registry import between, check_numbers, command
+from octo_mlx.cli.registry import at_least, between, check_numbers, command
+from octo_mlx.generation import DEFAULT_LOOKUP
 
 
 def _serve_args(p):
@@ -36,6 +37,14 @@ def _serve_args(p):
         "simulated device; without it they are refused",
     )
     p.add_argument("--seed", type=int, default=0, help="the seed of model 'agent''s simulated device")
+    p.add_argument(
+        "--lookup",
+        type=int,
+        default=DEFAULT_LOOKUP,
+        metavar="N",
+        help=f"draft tokens checked per forward pass in greedy decoding (prompt lookup; the same "
+        f"text, sooner; default {DEFAULT_LOOKUP}; 0: off)",
+    )
 
 
 def parse_adapters(values: list[str]) -> dict[str, str]:
@@ -63,7 +72,7 @@ def _serve(a):
     from octo_mlx import ui
     from octo_mlx.serve import server
 
-    check_numbers(a, port=between(0, 65535), seed=between(0, 2**63 - 1))
+    check_numbers(a, port=between(0, 65535), seed=between(0, 2**63 - 1), lookup=at_least(0))
     adapters = parse_adapters(a.adapter)
     with ui.status("loading the base and the adapters"):
         srv = server.open_server(
@@ -76,6 +85,7 @@ def _serve(a):
             on_request=ui.log_request,
             agent_yes=a.agent_yes,
             seed=a.seed,
+            lookup=a.lookup,
         )
     ui.show_serving(srv)
     signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop: the same clean exit as Ctrl-C

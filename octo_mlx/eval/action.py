@@ -243,7 +243,7 @@ class Outcome:
     valid: a call came out of the first decode; function_correct, call_correct: the verdicts;
     mismatched: the arguments that differ from gold (when the function is right); timings in
     seconds (first token and generation: the generator's; call: wall clock of the whole act);
-    steps: decoding steps (forward passes; fewer than gen_tokens under jump-forward);
+    steps: decoding steps (forward passes; fewer than gen_tokens under jump-forward and lookup);
     constraint_seconds: time in the grammar; closed: the token budget wrote the call's ending
     (valid, its last value cut short: octo_mlx.action.closing).
     """

@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from octo_mlx.errors import OctoError
+from octo_mlx.generation import DEFAULT_LOOKUP
 from octo_mlx.serve.protocol import (
     AGENT,
     BASE,
@@ -123,15 +124,22 @@ class Engine:
         pool: an :class:`octo_mlx.resident.AdapterPool` with its adapters added.
         agent_yes: ``model: agent`` runs calls that change the simulated device (else refuses them).
         seed: the seed of the agent's simulated device.
+        lookup: draft tokens checked per forward pass in greedy decoding (prompt lookup: the
+            agent's planner and calls, greedy chat completions; 0: off).
     """
 
-    def __init__(self, pool, agent_yes: bool = False, seed: int = 0):
+    def __init__(self, pool, agent_yes: bool = False, seed: int = 0, lookup: int = DEFAULT_LOOKUP):
         from octo_mlx.action.model import ActionModel
 
+        if lookup < 0:
+            raise OctoError(f"must be >= 0, got {lookup}", "lookup")
         self.pool = pool
+        self.lookup = lookup
         self.lock = threading.Lock()  # held while a request runs on the pool
         self.actions = {
-            name: ActionModel.on_pool(pool, name) for name, a in pool.adapters.items() if a.task == "action"
+            name: ActionModel.on_pool(pool, name, lookup=lookup)
+            for name, a in pool.adapters.items()
+            if a.task == "action"
         }
         self.agent = self._make_agent(agent_yes, seed)
         self._jobs: queue.Queue = queue.Queue()
@@ -150,7 +158,7 @@ class Engine:
             return None
         ((_, actor),) = self.actions.items()
         clock = clock_for(self.pool.adapters[planners[0]].config)
-        planner = Planner(self.pool.view(planners[0]), self.pool.tokenizer, clock=clock)
+        planner = Planner(self.pool.view(planners[0]), self.pool.tokenizer, clock=clock, lookup=self.lookup)
         confirm = (lambda event: True) if yes else None
         return Agent(planner, actor, new_state(seed), confirm=confirm, adapters=adapters_used(self.pool))
 
@@ -229,7 +237,6 @@ class Engine:
     def _complete(self, job: Job) -> None:
         from octo_mlx.functions.dates import annotate_clock
         from octo_mlx.generation import (
-            DEFAULT_LOOKUP,
             check_prompts,
             check_texts,
             encode_prompt,
@@ -267,7 +274,7 @@ class Engine:
             seed=r.seed,
             stop=r.stop,
             logits_processors=plan_processors(tokenizer),
-            lookup=DEFAULT_LOOKUP,  # greedy requests only: the same text in fewer passes
+            lookup=self.lookup,  # greedy requests only: the same text in fewer passes
         )
         try:
             for piece in pieces:

@@ -24,6 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from octo_mlx.errors import OctoError
+from octo_mlx.generation import DEFAULT_LOOKUP
 from octo_mlx.serve import protocol
 from octo_mlx.serve.engine import Done, Engine, Failed, Started, Text
 from octo_mlx.serve.protocol import BASE, ApiError
@@ -185,6 +186,7 @@ def open_server(
     on_request: Callable | None = None,
     agent_yes: bool = False,
     seed: int = 0,
+    lookup: int = DEFAULT_LOOKUP,
 ) -> Server:
     """`octo-mlx serve`: listen, load the base and the adapters once, start the worker.
 
@@ -197,13 +199,14 @@ def open_server(
         on_request: called with each request's :class:`RequestRecord`.
         agent_yes: ``model: agent`` runs calls that change its simulated device (else refused).
         seed: the seed of the agent's simulated device.
+        lookup: draft tokens checked per forward pass in greedy decoding (prompt lookup; 0: off).
 
     Returns:
         the server, listening, not yet serving (:meth:`Server.serve_forever` or :meth:`Server.start`).
     """
     httpd = bind(host, port, allow_remote)
     try:
-        engine = Engine(open_pool(model, adapters, force), agent_yes, seed)
+        engine = Engine(open_pool(model, adapters, force), agent_yes, seed, lookup)
     except BaseException:
         httpd.server_close()
         raise
