@@ -9,7 +9,7 @@ if [ -t 0 ] && [ -t 1 ]; then
     exec $octo chat
 fi
 printf '%s\n' \
-    "Text Alice that I'm running late and set an alarm for 7:30" \
+    "Text Alice that I'm running late and set an alarm for 7:30 am" \
     "Check the weather in Lisbon and turn the ring volume down to 2" \
     "Search for wireless earbuds under \$100 and add the cheapest one to my cart" |
     $octo chat --yes

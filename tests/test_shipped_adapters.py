@@ -59,7 +59,7 @@ def test_the_shipped_adapters_run_the_readme_request_on_the_default_model():
     from octo_mlx.agent import open_session
 
     session = open_session(confirm=lambda event: True)
-    trace = session.run("Text Alice that I'm running late and set an alarm for 7:30")
+    trace = session.run("Text Alice that I'm running late and set an alarm for 7:30 am")
     assert len(trace.plan) == 2 and trace.status == "done", trace.to_json()
     assert [c["function"] for c in trace.calls] == ["send_text_message", "set_timer_alarm"]
     assert trace.calls[1]["arguments"]["time"] == "07:30"
