@@ -427,7 +427,7 @@ def _decode(
     stops: set[int],
     advance: Callable[[int], list[int]] | None = None,
     lookup: int = 0,
-) -> Iterator[tuple[list[int], int]]:
+) -> Iterator[tuple[list[int], int, float]]:
     """The batch-1 decoding loop every guided or looked-up completion runs.
 
     Yields, per token chosen, ``(tokens, passes, when)``: the token and any run ``advance`` forces

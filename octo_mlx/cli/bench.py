@@ -5,8 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 
-from octo_mlx.cli.registry import above, at_least, between, check_numbers, command
-from octo_mlx.generation import DEFAULT_LOOKUP
+from octo_mlx.cli.registry import above, at_least, between, check_numbers, command, lookup_argument
 
 
 def _command_line() -> str:
@@ -248,13 +247,7 @@ def _bench_agent_args(p):
     p.add_argument("--limit", type=int, default=None, help="only the first N requests")
     p.add_argument("--replans", default="0,1", help="max re-plans to run each request with (default 0,1)")
     p.add_argument("--max-plan-tokens", type=int, default=128, help="most tokens per plan")
-    p.add_argument(
-        "--lookup",
-        type=int,
-        default=DEFAULT_LOOKUP,
-        metavar="N",
-        help=f"draft tokens checked per forward pass by prompt lookup (default {DEFAULT_LOOKUP}; 0: off)",
-    )
+    lookup_argument(p, "the agent's planner and action model")
     p.add_argument(
         "--peer",
         action="store_true",

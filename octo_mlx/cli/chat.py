@@ -12,8 +12,7 @@ import signal
 import sys
 import threading
 
-from octo_mlx.cli.registry import at_least, check_numbers, command
-from octo_mlx.generation import DEFAULT_LOOKUP
+from octo_mlx.cli.registry import at_least, check_numbers, command, lookup_argument
 
 COMMANDS = {
     "/help": "this list",
@@ -56,14 +55,7 @@ def _chat_args(p):
     p.add_argument("--seed", type=int, default=0, help="the simulated device's seed")
     p.add_argument("--max-replans", type=int, default=1, help="re-plans per request after a failed step")
     p.add_argument("--max-plan-tokens", type=int, default=128, help="most tokens per plan")
-    p.add_argument(
-        "--lookup",
-        type=int,
-        default=DEFAULT_LOOKUP,
-        metavar="N",
-        help=f"draft tokens checked per forward pass by prompt lookup: the same plans and calls, "
-        f"sooner (default {DEFAULT_LOOKUP}; 0: off)",
-    )
+    lookup_argument(p, "the planner and the action model")
     p.add_argument("--force", action="store_true", help="use adapters trained on other base weights (warns)")
 
 

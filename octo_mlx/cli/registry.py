@@ -75,3 +75,19 @@ def check_numbers(args: argparse.Namespace, **checks: Check) -> None:
         problem = check(value)
         if problem:
             raise OctoError(f"{problem}, got {value}", "--" + name.replace("_", "-"))
+
+
+def lookup_argument(p: argparse.ArgumentParser, where: str) -> None:
+    """``--lookup N``, the one flag of every command that decodes for the agent (chat, serve,
+    bench agent): draft tokens checked per forward pass (octo_mlx.generation.lookup_draft);
+    ``where`` says what it applies to. Checked with ``check_numbers(..., lookup=at_least(0))``."""
+    from octo_mlx.generation import DEFAULT_LOOKUP
+
+    p.add_argument(
+        "--lookup",
+        type=int,
+        default=DEFAULT_LOOKUP,
+        metavar="N",
+        help=f"draft tokens checked per forward pass by prompt lookup in {where}: the same text, "
+        f"sooner (default {DEFAULT_LOOKUP}; 0: off)",
+    )

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import signal
 
-from octo_mlx.cli.registry import at_least, between, check_numbers, command
-from octo_mlx.generation import DEFAULT_LOOKUP
+from octo_mlx.cli.registry import at_least, between, check_numbers, command, lookup_argument
 
 
 def _serve_args(p):
@@ -37,14 +36,7 @@ def _serve_args(p):
         "simulated device; without it they are refused",
     )
     p.add_argument("--seed", type=int, default=0, help="the seed of model 'agent''s simulated device")
-    p.add_argument(
-        "--lookup",
-        type=int,
-        default=DEFAULT_LOOKUP,
-        metavar="N",
-        help=f"draft tokens checked per forward pass in greedy decoding (prompt lookup; the same "
-        f"text, sooner; default {DEFAULT_LOOKUP}; 0: off)",
-    )
+    lookup_argument(p, "greedy decoding")
 
 
 def parse_adapters(values: list[str]) -> dict[str, str]:
