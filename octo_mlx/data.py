@@ -50,6 +50,7 @@ MAX_STEPS = 5  # the paper's plans have 1..5 steps
 SPLITS = ("train", "valid", "test")
 MANIFEST = "dataset.json"
 TASKS = ("plan", "action")  # a manifest's "task": planner data (the default) or action-model data
+BALANCES = ("domain", "function")  # what the offline synthesizer shares equally: domains or functions
 FIELDS = ("id", "messages", "functions", "domains", "n_steps", "generator")
 OPTIONAL_FIELDS = ("calls", "world")  # the gold calls and the world they ran in (offline synthesizer)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

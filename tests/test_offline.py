@@ -531,3 +531,30 @@ def test_a_synth_killed_mid_write_leaves_the_old_dataset_whole(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert validate_dir(out) == [] and json.loads((out / "dataset.json").read_text())["seed"] == 7
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def test_function_balance_gives_each_function_about_the_same_share():
+    domains = load_domains(BUNDLED_DOMAINS)
+    functions = {d.name: len(d.functions) for d in domains}
+    total = sum(functions.values())
+
+    def homes(balance):  # the domain of each example's steps (every example stays in one domain)
+        splits = synthesize_offline(domains, 940, seed=3, steps=(1,), balance=balance).splits
+        return Counter(e.domains[0] for split in splits.values() for e in split)
+
+    by_domain, by_function = homes("domain"), homes("function")
+    for name, k in functions.items():
+        assert by_domain[name] == pytest.approx(940 / len(functions), abs=3)
+        assert by_function[name] == pytest.approx(940 * k / total, abs=3)
+    with pytest.raises(OctoError, match="balance"):
+        synthesize_offline(domains, 10, balance="steps")
+
+
+def test_action_data_balances_functions_and_plans_keep_domains(tmp_path):
+    from octo_mlx.synth.config import SynthConfig
+
+    assert SynthConfig(task="action", offline=True).balance == "function"
+    assert SynthConfig(task="plan", offline=True).balance == "domain"
+    assert SynthConfig(task="plan", offline=True, balance="function").balance == "function"
+    with pytest.raises(OctoError, match="--balance"):
+        SynthConfig(base_url="http://127.0.0.1:9/v1", model="m", balance="function")

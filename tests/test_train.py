@@ -507,3 +507,57 @@ def test_bad_output_dir_num_layers_and_empty_data_are_one_clear_line(tiny_llama,
     with pytest.raises(OctoError, match="no examples: the file is empty") as e:
         train(load_recipe(None, tiny_overrides(tiny_llama, empty, tmp_path / "r2")))
     assert e.value.where == str(empty / "train.jsonl")
+
+
+@pytest.mark.parametrize("arch", ["llama", "phi3"])  # tied embedding; an untied lm_head (its rows too)
+def test_a_run_starts_from_a_trained_adapter_exactly(arch, tiny_llama, data, tmp_path):
+    from octo_mlx.adapters.lora import adapter_weights
+    from octo_mlx.adapters.pack import pack_adapter
+    from octo_mlx.train.setup import setup
+    from tests.helpers.tiny import build_tiny_model
+
+    model = tiny_llama if arch == "llama" else build_tiny_model(tmp_path / "phi3", "phi3")
+    first = train(load_recipe(None, tiny_overrides(model, data, tmp_path / "a", "train.epochs=2")))
+    saved = mx.load(str(first.last_dir / "adapters.safetensors"))
+
+    def start(adapter, *extra):
+        recipe = load_recipe(
+            None, tiny_overrides(model, data, tmp_path / "b", f"model.adapter={adapter}", *extra)
+        )
+        run = setup(recipe)
+        return adapter_weights(run.model, recipe.lora, False, run.new)
+
+    again = start(first.last_dir)
+    assert set(again) == set(saved) and any(k.startswith(("lm_head", "model.embed")) for k in saved)
+    assert all(np.allclose(np.array(again[k]), np.array(saved[k]), atol=1e-6) for k in saved)
+    fresh = setup(load_recipe(None, tiny_overrides(model, data, tmp_path / "c")))
+    fresh_w = adapter_weights(fresh.model, fresh.recipe.lora, False, fresh.new)
+    assert not all(np.allclose(np.array(fresh_w[k]), np.array(saved[k]), atol=1e-3) for k in saved)
+    packed = pack_adapter(first.last_dir, tmp_path / "packed").out  # float16: the shipped form
+    from_packed = start(packed)
+    assert all(np.allclose(np.array(from_packed[k]), np.array(saved[k]), atol=2e-3, rtol=2e-3) for k in saved)
+
+
+def test_starting_from_an_adapter_of_another_geometry_is_refused(tiny_llama, data, tmp_path):
+    from octo_mlx.errors import OctoError
+    from octo_mlx.train.setup import setup
+
+    first = train(load_recipe(None, tiny_overrides(tiny_llama, data, tmp_path / "a", "train.max_steps=1")))
+
+    def recipe(adapter, *extra):
+        return load_recipe(
+            None, tiny_overrides(tiny_llama, data, tmp_path / "b", f"model.adapter={adapter}", *extra)
+        )
+
+    for extra, why in (
+        ("lora.rank=8", "rank 4, this recipe has 8"),
+        ("model.new_tokens=[]", "table entries"),
+        ("lora.layers=[self_attn.q_proj]", "does not train"),
+        ("lora.num_layers=1", "num_layers"),
+    ):
+        with pytest.raises(OctoError, match=why):
+            setup(recipe(first.last_dir, extra))
+    with pytest.raises(OctoError, match="model.adapter"):
+        recipe(first.last_dir, "train.method=full")
+    with pytest.raises(OctoError, match="not an adapter folder"):
+        setup(recipe(tmp_path))

@@ -9,6 +9,7 @@ the last 16 blocks), freezes the rest, lets the rows of added tokens train besid
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from octo_mlx.errors import OctoError, check_field
@@ -132,3 +133,81 @@ def adapter_weights(model, lora: LoraConfig, dora: bool, new: TrainedRows) -> di
     if new.ids:
         weights.update(rows.new_rows_as_lora(model, new, rank, lora.scale, dora))
     return weights
+
+
+def load_start(model, adapter, lora: LoraConfig, dora: bool, new: TrainedRows, base_sha: str) -> None:
+    """Set the trainable tensors of ``model`` (after :func:`apply_lora`) to a trained adapter's:
+    continue training it instead of starting from fresh factors.
+
+    The adapter must have been trained with this geometry (method, blocks, layers, trained rank,
+    scale, the same table entries) on this base; its factors are cut back from the file's rank to
+    the trained one and its rows read back out of their LoRA form (the inverse of
+    :func:`octo_mlx.adapters.rows.new_rows_as_lora`). A float16 (packed) adapter is widened.
+
+    Args:
+        model: adapted by :func:`apply_lora` with ``lora``, ``dora`` and ``new``.
+        adapter: the adapter folder (``model.adapter`` of a recipe).
+        base_sha: the original model's weights fingerprint (the adapter's ``base_fingerprint``).
+
+    Raises:
+        OctoError: naming the folder and what differs, before any weight changes.
+    """
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+
+    from octo_mlx.adapters.folder import read_adapter_config
+    from octo_mlx.models.tokens import TABLE
+
+    cfg = read_adapter_config(adapter)
+    lp = cfg["lora_parameters"]
+
+    def differs(what: str, theirs, ours) -> None:
+        if theirs != ours:
+            raise OctoError(
+                f"model.adapter was trained with {what} {theirs!r}, this recipe has {ours!r}", adapter
+            )
+
+    differs("fine_tune_type", cfg.get("fine_tune_type", "lora"), "dora" if dora else "lora")
+    differs("num_layers", cfg.get("num_layers"), lora.num_layers)
+    differs("rank", lp.get("trained_rank", lp["rank"]), lora.rank)
+    differs("scale", float(lp["scale"]), float(lora.scale))
+    differs("trained table entries", list(cfg.get("tokens", [])), list(new.tokens))
+    if cfg.get("table") and cfg["table"].get("hash") != TABLE.hash:
+        raise OctoError("model.adapter was trained with another added-token table", adapter)
+    if cfg.get("base_fingerprint") and cfg["base_fingerprint"] != base_sha:
+        raise OctoError("model.adapter was trained on other base weights than model.path", adapter)
+    saved = mx.load(str(Path(adapter) / "adapters.safetensors"))
+    trainable = dict(tree_flatten(model.trainable_parameters()))
+    start: dict[str, mx.array] = {}
+    for key, ours in trainable.items():
+        if key.endswith(".delta"):
+            continue  # rows: below
+        if key not in saved:
+            raise OctoError(f"model.adapter has no {key}: trained on other layers (lora.layers)", adapter)
+        theirs = saved[key]
+        if key.endswith(".lora_a"):
+            theirs = theirs[..., : lora.rank]
+        elif key.endswith(".lora_b"):
+            theirs = theirs[..., : lora.rank, :]
+        if theirs.shape != ours.shape:
+            raise OctoError(f"model.adapter's {key} is {theirs.shape}, this model's {ours.shape}", adapter)
+        start[key] = theirs.astype(ours.dtype)
+    if new.ids:
+        ids, cols, scale = mx.array(new.ids), mx.arange(len(new.ids)), lora.scale
+        a, b = saved["model.embed_tokens.lora_a"], saved["model.embed_tokens.lora_b"]
+        start["model.embed_tokens.delta"] = (a[ids, cols] * scale)[:, None] * b[cols]
+        if "lm_head.lora_a" in saved:
+            a, b = saved["lm_head.lora_a"], saved["lm_head.lora_b"]
+            start["lm_head.delta"] = (a[:, cols] * (b[cols, ids] * scale)).T
+    rows_keys = ("model.embed_tokens.", "lm_head.") if new.ids else ()
+    extra = sorted(k for k in saved if k not in trainable and not k.startswith(rows_keys))
+    if extra:
+        raise OctoError(
+            f"model.adapter has {extra[0]}, which this recipe does not train (lora.layers)", adapter
+        )
+    if set(start) != set(trainable):
+        raise OctoError(
+            "model.adapter's added-token rows do not fit this model's embedding and head", adapter
+        )
+    model.load_weights([(k, v.astype(trainable[k].dtype)) for k, v in start.items()], strict=False)
+    mx.eval(model.parameters())

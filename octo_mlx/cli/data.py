@@ -76,6 +76,8 @@ def _data_stats(a):
 
 
 def _synth_args(p):
+    from octo_mlx.data import BALANCES
+
     p.add_argument(
         "--domain",
         action="append",
@@ -105,6 +107,13 @@ def _synth_args(p):
         action="store_true",
         help="offline: phrase every domain from its functions' specs alone, even a bundled one "
         "with a hand-written phrase bank (to measure the generic synthesizer)",
+    )
+    p.add_argument(
+        "--balance",
+        choices=BALANCES,
+        default=None,
+        help="offline: which share examples equally, one domain after another (plans' default) or "
+        "each function, domains weighted by their function count (action data's default)",
     )
     p.add_argument(
         "--task",
@@ -188,6 +197,7 @@ def _data_synth(a):
         task=a.task,
         replan=a.replan,
         generic_phrasing=a.generic_phrasing,
+        balance=a.balance,
     )
     with ui.synth_progress(config.n) as progress:
         report = run.synthesize(config, progress)

@@ -8,7 +8,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from octo_mlx.data import MAX_STEPS, TASKS
+from octo_mlx.data import BALANCES, MAX_STEPS, TASKS
 from octo_mlx.errors import OctoError
 
 DEFAULT_STEPS = {k: 1.0 for k in range(1, MAX_STEPS + 1)}  # the paper: 200 per step count of 1000
@@ -68,6 +68,9 @@ class SynthConfig:
         generic_phrasing: offline only: phrase every domain from its functions' specs alone
             (octo_mlx.synth.phrasebank.generic), even a bundled domain that has a hand-written
             bank (to measure the generic synthesizer against the bank).
+        balance: offline only: "domain" (examples rotate over the domains: each domain gets the
+            same share) or "function" (domains weighted by their function count: each function
+            gets about the same share); None = "function" for action data, "domain" for plans.
         task: "plan" (planner examples, with each step's gold call) or "action" (action-model
             examples made from the steps of such plans: offline, ``n`` counts them; with a
             teacher, ``n`` counts the plans asked for, as it does for "plan").
@@ -102,6 +105,7 @@ class SynthConfig:
     task: str = "plan"
     replan: float = 0.0
     generic_phrasing: bool = False
+    balance: str | None = None
 
     def __post_init__(self):
         if self.n < 1:
@@ -125,6 +129,12 @@ class SynthConfig:
             raise OctoError(f"bad --task {self.task!r}: {' or '.join(TASKS)}")
         if self.replan and (self.task != "plan" or self.uses_teacher):
             raise OctoError("--replan makes offline planner data only (--task plan, no --base-url)")
+        if self.balance is not None and self.balance not in BALANCES:
+            raise OctoError(f"bad --balance {self.balance!r}: {' or '.join(BALANCES)}")
+        if self.balance is not None and self.uses_teacher:
+            raise OctoError("is for the offline synthesizer (no --base-url)", "--balance")
+        if self.balance is None and not self.uses_teacher:
+            self.balance = "function" if self.task == "action" else "domain"
         if self.generic_phrasing and self.uses_teacher:
             raise OctoError("is for the offline synthesizer (no --base-url)", "--generic-phrasing")
         if self.multi_domain and len(self.domains) < 2:

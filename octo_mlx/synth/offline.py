@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from octo_mlx.action_data import ActionExample, example_key
-from octo_mlx.data import IRRELEVANT_STEP, NO_FUNCTION, SPLITS, PlanExample, normalize_text
+from octo_mlx.data import BALANCES, IRRELEVANT_STEP, NO_FUNCTION, SPLITS, PlanExample, normalize_text
 from octo_mlx.domains import world
 from octo_mlx.errors import OctoError
 from octo_mlx.functions.calls import Call, CallProblem, check_call
@@ -221,11 +221,14 @@ def synthesize_offline(
     consumer_bias: float = CONSUMER_BIAS,
     wordings: bool = False,
     generic_phrasing: bool = False,
+    balance: str = "domain",
 ) -> OfflineDataset:
     """Same as :func:`generate_offline`, returning the family bookkeeping too (see OfflineDataset);
     ``consumer_bias``: how often a step after one with a result is a function that can use it;
     ``wordings``: write steps with the action data's extra step templates too (not a planner's);
-    ``generic_phrasing``: phrase every domain from its specs alone, banks unused."""
+    ``generic_phrasing``: phrase every domain from its specs alone, banks unused;
+    ``balance``: "domain" (examples rotate over the domains) or "function" (domains weighted by
+    their function count, so that each function gets about the same share: :func:`_rotation`)."""
     weights = _step_weights(steps)
     if n < 1:
         raise OctoError(f"n must be >= 1, got {n}")
@@ -237,6 +240,8 @@ def synthesize_offline(
         raise OctoError(f"holdout is a share in [0, 1), got {holdout}")
     if not domains:
         raise OctoError("no domains given")
+    if balance not in BALANCES:
+        raise OctoError(f"balance is one of {', '.join(BALANCES)}, got {balance!r}")
     if multi_domain and len(domains) < 2:
         raise OctoError("multi_domain needs at least two domains")
     entries, generic = resolve_phrases(domains, generic_phrasing)
@@ -259,6 +264,7 @@ def synthesize_offline(
         holdout_templates=tuple(held_templates) if hold_steps else (),
     )
     domain_names = tuple(entries)
+    homes = _rotation(entries, balance)
     for split, size in zip(SPLITS, sizes):
         r = random.Random(f"offline:{seed}:{split}")
         n_irr = round(size * irrelevant)
@@ -269,7 +275,7 @@ def synthesize_offline(
         plan = _Plan(r, split, held, hold_steps, entries, functions, multi_domain, consumer_bias, wordings)
         for count, k in per_count.items():
             for i in range(k):  # without multi_domain, examples rotate over the domains
-                home = domain_names[i % len(domain_names)]
+                home = homes[i % len(homes)]
                 made.append(_unique(r, seen, split, lambda c=count, h=home: plan.compose(c, h)))
         r.shuffle(made)
         for example, fams, steps in made:
@@ -278,6 +284,24 @@ def synthesize_offline(
             if steps is not None:
                 out.gold[example.id] = steps
     return out
+
+
+def _rotation(entries: Mapping[str, Sequence], balance: str) -> tuple[str, ...]:
+    """The order in which examples take their home domain: each domain once ("domain"), or each
+    as often as it has functions, spread evenly (smooth weighted round-robin: android, with 20 of
+    the bundled 47 functions, is every second or third home), for "function"."""
+    names = tuple(entries)
+    if balance == "domain":
+        return names
+    weight = {d: len(entries[d]) for d in names}
+    total, credit, out = sum(weight.values()), dict.fromkeys(names, 0), []
+    for _ in range(total):
+        for d in names:
+            credit[d] += weight[d]
+        pick = max(names, key=lambda d: credit[d])
+        credit[pick] -= total
+        out.append(pick)
+    return tuple(out)
 
 
 def synthesize_actions(
@@ -304,6 +328,7 @@ def synthesize_actions(
         raise OctoError(f"n must be >= 1, got {n}")
     options.setdefault("consumer_bias", ACTION_CONSUMER_BIAS)
     options.setdefault("wordings", True)
+    options.setdefault("balance", "function")  # one slot per function: each function about as often
     sizes = dict(zip(SPLITS, _largest_remainder(n, options.get("fractions", (0.8, 0.1, 0.1)))))
     weights = _step_weights(options.get("steps", (1, 2, 3, 4, 5)))
     mean_steps = sum(k * w for k, w in weights.items()) / sum(weights.values())

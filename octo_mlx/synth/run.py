@@ -76,6 +76,7 @@ def _run_offline(config: SynthConfig, domains: list, progress) -> SynthReport:
         multi_domain=config.multi_domain,
         fractions=config.fractions,
         generic_phrasing=config.generic_phrasing,
+        balance=config.balance,
     )
     if config.holdout is not None:
         kwargs["holdout"] = config.holdout

@@ -36,10 +36,14 @@ class ModelConfig:
 
     Every run trains on the model's extended base (all table entries in the vocabulary, see
     octo_mlx.models.tokens); ``new_tokens`` names the entries the adapter trains and carries.
+    ``adapter`` continues a trained LoRA/DoRA (e.g. on a new draw of data): its factors and rows
+    are the start instead of fresh ones, on a fresh optimizer and schedule
+    (:func:`octo_mlx.adapters.lora.load_start`).
     """
 
     path: str | None = None  # local folder or hub id; None = the embedded default (SmolLM2-135M-Instruct)
     new_tokens: tuple[str, ...] = ("<nexa_split>",)  # table entries whose rows train (planner: the split)
+    adapter: str | None = None  # start from this trained adapter (same geometry) instead of fresh factors
 
     def __post_init__(self):
         for t in self.new_tokens:
@@ -131,6 +135,14 @@ class Recipe:
     lora: LoraConfig = field(default_factory=LoraConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+
+    def __post_init__(self):
+        check_field(
+            self.model.adapter is None or self.train.method != "full",
+            "model.adapter",
+            "starts LoRA or DoRA from a trained adapter; full fine-tuning starts from a model "
+            "folder (model.path)",
+        )
 
     @property
     def out_dir(self) -> Path:
@@ -283,7 +295,12 @@ def resolve_recipe(layers: list[tuple[dict, str]]) -> Recipe:
             key = str(e).split(":")[0].split(".")[-1]
             where = raw.get(section, {}).get(key, (None, layers[-1][1] if layers else "recipe"))[1]
             raise OctoError(str(e), where) from None
-    return Recipe(**built)
+    try:
+        return Recipe(**built)
+    except InvalidField as e:  # a rule across sections: named where its first key was set
+        section, key = str(e).split(":")[0].split(".", 1)
+        where = raw.get(section, {}).get(key, (None, layers[-1][1] if layers else "recipe"))[1]
+        raise OctoError(str(e), where) from None
 
 
 def load_recipe(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:

@@ -224,6 +224,17 @@ def make_trainable(run: Run) -> Run:
         run.adapter_config = {}
     else:  # the same factor initialisation on every rank and on resume
         run.adapter_config = lora.apply_lora(model, recipe.lora, method == "dora", recipe.train.seed, run.new)
+        if recipe.model.adapter:  # continue a trained adapter (a checkpoint, when resuming, comes after)
+            from octo_mlx.models.folder import weights_sha256
+
+            lora.load_start(
+                model,
+                recipe.model.adapter,
+                recipe.lora,
+                method == "dora",
+                run.new,
+                weights_sha256(run.model_path),
+            )
     if recipe.train.grad_checkpoint:
         from mlx_lm.tuner.trainer import grad_checkpoint
 
