@@ -141,8 +141,8 @@ def load_start(model, adapter, lora: LoraConfig, dora: bool, new: TrainedRows, b
 
     The adapter must have been trained with this geometry (method, blocks, layers, trained rank,
     scale, the same table entries) on this base; its factors are cut back from the file's rank to
-    the trained one and its rows read back out of their LoRA form (the inverse of
-    :func:`octo_mlx.adapters.rows.new_rows_as_lora`). A float16 (packed) adapter is widened.
+    the trained one and its rows read back out of their LoRA form
+    (:func:`octo_mlx.adapters.rows.new_rows_from_lora`). A float16 (packed) adapter is widened.
 
     Args:
         model: adapted by :func:`apply_lora` with ``lora``, ``dora`` and ``new``.
@@ -155,6 +155,7 @@ def load_start(model, adapter, lora: LoraConfig, dora: bool, new: TrainedRows, b
     import mlx.core as mx
     from mlx.utils import tree_flatten
 
+    from octo_mlx.adapters import rows
     from octo_mlx.adapters.folder import read_adapter_config
     from octo_mlx.models.tokens import TABLE
 
@@ -193,12 +194,7 @@ def load_start(model, adapter, lora: LoraConfig, dora: bool, new: TrainedRows, b
             raise OctoError(f"model.adapter's {key} is {theirs.shape}, this model's {ours.shape}", adapter)
         start[key] = theirs.astype(ours.dtype)
     if new.ids:
-        ids, cols, scale = mx.array(new.ids), mx.arange(len(new.ids)), lora.scale
-        a, b = saved["model.embed_tokens.lora_a"], saved["model.embed_tokens.lora_b"]
-        start["model.embed_tokens.delta"] = (a[ids, cols] * scale)[:, None] * b[cols]
-        if "lm_head.lora_a" in saved:
-            a, b = saved["lm_head.lora_a"], saved["lm_head.lora_b"]
-            start["lm_head.delta"] = (a[:, cols] * (b[cols, ids] * scale)).T
+        start.update(rows.new_rows_from_lora(saved, new, lora.scale))
     rows_keys = ("model.embed_tokens.", "lm_head.") if new.ids else ()
     extra = sorted(k for k in saved if k not in trainable and not k.startswith(rows_keys))
     if extra:

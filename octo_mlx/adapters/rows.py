@@ -153,6 +153,19 @@ def new_rows_as_lora(model, rows: TrainedRows, rank: int, scale: float, dora: bo
     return out
 
 
+def new_rows_from_lora(saved: dict[str, mx.array], rows: TrainedRows, scale: float) -> dict[str, mx.array]:
+    """The trained rows' deltas (``model.embed_tokens.delta``, and ``lm_head.delta`` when the
+    adapter has a head) read back out of an adapter's LoRA factors: the inverse of
+    :func:`new_rows_as_lora` (the row of new token i is column i of the factors)."""
+    ids, cols = mx.array(rows.ids), mx.arange(len(rows.ids))
+    a, b = saved["model.embed_tokens.lora_a"], saved["model.embed_tokens.lora_b"]
+    out = {"model.embed_tokens.delta": (a[ids, cols] * scale)[:, None] * b[cols]}
+    if "lm_head.lora_a" in saved:
+        a, b = saved["lm_head.lora_a"], saved["lm_head.lora_b"]
+        out["lm_head.delta"] = (a[:, cols] * (b[cols, ids] * scale)).T
+    return out
+
+
 def pad_rank(weights: dict[str, mx.array], rank: int) -> dict[str, mx.array]:
     """LoRA factors zero-padded to ``rank`` (A gains columns, B rows): the same update, the shape
     mlx-lm expects when the adapter file's rank is above the trained one."""

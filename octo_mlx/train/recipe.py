@@ -292,15 +292,18 @@ def resolve_recipe(layers: list[tuple[dict, str]]) -> Recipe:
         try:
             built[section] = cls(**kwargs)
         except InvalidField as e:
-            key = str(e).split(":")[0].split(".")[-1]
-            where = raw.get(section, {}).get(key, (None, layers[-1][1] if layers else "recipe"))[1]
-            raise OctoError(str(e), where) from None
+            raise OctoError(str(e), _where_set(raw, layers, e)) from None
     try:
         return Recipe(**built)
     except InvalidField as e:  # a rule across sections: named where its first key was set
-        section, key = str(e).split(":")[0].split(".", 1)
-        where = raw.get(section, {}).get(key, (None, layers[-1][1] if layers else "recipe"))[1]
-        raise OctoError(str(e), where) from None
+        raise OctoError(str(e), _where_set(raw, layers, e)) from None
+
+
+def _where_set(raw: dict, layers: list[tuple[dict, str]], error: InvalidField) -> str:
+    """The file (or override) that set the ``section.key`` an InvalidField names; the last layer
+    (or "recipe") when the key kept its default."""
+    section, _, key = str(error).split(":")[0].partition(".")
+    return raw.get(section, {}).get(key, (None, layers[-1][1] if layers else "recipe"))[1]
 
 
 def load_recipe(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
